@@ -1,0 +1,131 @@
+"""Temporary S3 credentials of upload batches.
+
+Every Nuxeo batch has its own STS credentials, limited to its key prefix and refreshed through
+`POST /upload/{batchId}/refreshToken`. Creating a boto3 client per batch costs several
+milliseconds of CPU, which would dominate uploads of many small files; so one S3 client serves
+all batches, and the credentials used to sign a request are the ones the calling thread set
+with `signing_with()` (botocore signs in the calling thread).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from botocore.credentials import (
+    CredentialProvider,
+    Credentials,
+    ReadOnlyCredentials,
+    RefreshableCredentials,
+)
+
+from .errors import CredentialsExpired
+
+# botocore refreshes 15 (advisory) and 10 (mandatory) minutes before expiry by default;
+# short-lived credentials need windows proportional to their lifetime.
+_ADVISORY_S = 15 * 60
+_MANDATORY_S = 10 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialSet:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: datetime
+
+    @classmethod
+    def from_nuxeo(cls, info: dict) -> "CredentialSet":
+        """Parse the keys Nuxeo uses in extraInfo and in the refreshToken answer."""
+        try:
+            expiration_ms = int(info["expiration"])
+            return cls(
+                access_key_id=str(info["awsSecretKeyId"]),
+                secret_access_key=str(info["awsSecretAccessKey"]),
+                session_token=str(info.get("awsSessionToken") or ""),
+                expiration=datetime.fromtimestamp(expiration_ms / 1000, tz=timezone.utc),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CredentialsExpired("Nuxeo sent no usable S3 credentials for the batch") from exc
+
+    def lifetime_s(self) -> float:
+        return (self.expiration - datetime.now(timezone.utc)).total_seconds()
+
+    def as_botocore_metadata(self) -> dict[str, str]:
+        return {
+            "access_key": self.access_key_id,
+            "secret_key": self.secret_access_key,
+            "token": self.session_token,
+            "expiry_time": self.expiration.isoformat(),
+        }
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class BatchCredentials(RefreshableCredentials):
+    """One batch's credentials; botocore refreshes them before they expire."""
+
+    @classmethod
+    def create(
+        cls, initial: CredentialSet, refresh: Callable[[], CredentialSet]
+    ) -> "BatchCredentials":
+        lifetime = max(initial.lifetime_s(), 1.0)
+        return cls(
+            access_key=initial.access_key_id,
+            secret_key=initial.secret_access_key,
+            token=initial.session_token,
+            expiry_time=initial.expiration,
+            refresh_using=lambda: refresh().as_botocore_metadata(),
+            method="nuxeo-batch",
+            time_fetcher=_utc_now,
+            advisory_timeout=min(_ADVISORY_S, int(lifetime * 0.25)),
+            mandatory_timeout=min(_MANDATORY_S, int(lifetime * 0.1)),
+        )
+
+    def force_refresh(self) -> None:
+        """Fetch new credentials now (after S3 rejected the current ones)."""
+        with self._refresh_lock:
+            self._protected_refresh(is_mandatory=True)
+
+
+_current = threading.local()
+
+
+@contextmanager
+def signing_with(credentials: BatchCredentials) -> Iterator[None]:
+    """Sign the S3 requests this thread makes inside the block with `credentials`."""
+    previous = getattr(_current, "credentials", None)
+    _current.credentials = credentials
+    try:
+        yield
+    finally:
+        _current.credentials = previous
+
+
+class _ThreadCredentials(Credentials):
+    """What the shared client signs with: the calling thread's batch credentials."""
+
+    def __init__(self) -> None:
+        super().__init__("unset", "unset", None)
+
+    def _resolve(self) -> Credentials:
+        credentials = getattr(_current, "credentials", None)
+        if credentials is None:
+            raise RuntimeError("an S3 request was made outside signing_with()")
+        return credentials
+
+    def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        return self._resolve().get_frozen_credentials()
+
+
+class ThreadCredentialProvider(CredentialProvider):
+    METHOD = "nxup-batch"
+    CANONICAL_NAME = "nxup-batch"
+
+    def load(self) -> Credentials:
+        return _ThreadCredentials()

@@ -1,0 +1,189 @@
+"""Engine exceptions, grouped by cause, and the one place where botocore's and the `nuxeo`
+client's exceptions are translated into them, so callers show a cause, not a traceback."""
+
+from __future__ import annotations
+
+import errno
+
+import requests
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from nuxeo import exceptions as nx
+
+
+class NxupError(Exception):
+    """Base class: `str(error)` is one line a user can read."""
+
+    retryable: bool = True
+
+
+class InputError(NxupError):
+    """The local file cannot be uploaded as given (missing, unreadable, not a regular file...)."""
+
+    retryable = False
+
+
+class FileChanged(NxupError):
+    """The local file changed since its upload started."""
+
+
+class ServerError(NxupError):
+    """The Nuxeo server refused or failed a request."""
+
+
+class AuthenticationError(ServerError):
+    retryable = False
+
+
+class NotFoundError(ServerError):
+    retryable = False
+
+
+class BatchGone(ServerError):
+    """The upload batch no longer exists on the server (expired or dropped)."""
+
+
+class ServerUnreachable(ServerError):
+    pass
+
+
+class StorageError(NxupError):
+    """S3 refused or failed a request."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class CredentialsExpired(StorageError):
+    """S3 rejected the batch's temporary credentials: refresh them and retry."""
+
+
+class UploadGone(StorageError):
+    """The multipart upload no longer exists on S3."""
+
+
+class IntegrityError(StorageError):
+    """What S3 stored does not match what was sent."""
+
+    retryable = False
+
+
+class Interrupted(Exception):
+    """Raised inside a body read when the file was paused or cancelled: stops the send at once.
+
+    Not an NxupError: it is a control signal, never shown to the user as a failure.
+    """
+
+
+# S3 answers that mean "these temporary credentials are no longer good". SeaweedFS says
+# InvalidAccessKeyId once an STS session expires; AWS says ExpiredToken.
+EXPIRED_CREDENTIAL_CODES = frozenset(
+    {"ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId", "TokenRefreshRequired",
+     "InvalidToken", "RequestExpired"}
+)
+
+
+def s3_error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def translate_s3_error(exc: BaseException, *, action: str) -> NxupError:
+    """Turn a botocore exception into a one-line engine error."""
+    if isinstance(exc, NxupError):
+        return exc
+    code = s3_error_code(exc)
+    if isinstance(exc, ClientError):
+        message = exc.response.get("Error", {}).get("Message") or code
+        if code in EXPIRED_CREDENTIAL_CODES:
+            return CredentialsExpired(f"S3 rejected the upload credentials while {action} ({code})", code=code)
+        if code in ("NoSuchUpload",):
+            return UploadGone(f"the multipart upload no longer exists on S3 ({action})", code=code)
+        if code in ("AccessDenied", "Forbidden", "403"):
+            return StorageError(f"S3 denied access while {action}: {message}", code=code)
+        if code in ("InvalidPart", "BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"):
+            error = IntegrityError(f"S3 reported corrupt data while {action}: {message}")
+            error.code = code
+            return error
+        return StorageError(f"S3 error while {action}: {code}: {message}", code=code)
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
+        return StorageError(f"lost the connection to S3 while {action}", code="connection")
+    if isinstance(exc, BotoCoreError):
+        return StorageError(f"S3 client error while {action}: {exc}")
+    return StorageError(f"unexpected error while {action}: {exc}")
+
+
+def _server_message(exc: nx.HTTPError) -> str:
+    message = exc.message
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    message = str(message or "").strip().splitlines()[0] if message else ""
+    return message[:200]
+
+
+def translate_nuxeo_error(exc: BaseException, *, action: str) -> NxupError:
+    """Turn a `nuxeo` client or requests exception into a one-line engine error."""
+    if isinstance(exc, NxupError):
+        return exc
+    if isinstance(exc, nx.Unauthorized):
+        return AuthenticationError("Nuxeo rejected the user name or password (401)")
+    if isinstance(exc, nx.Forbidden):
+        return AuthenticationError(f"Nuxeo refused {action}: permission denied (403)")
+    if isinstance(exc, nx.HTTPError):
+        status = getattr(exc, "status", None)
+        detail = _server_message(exc)
+        suffix = f": {detail}" if detail else ""
+        if status == 404:
+            return NotFoundError(f"Nuxeo found nothing while {action} (404){suffix}")
+        return ServerError(f"Nuxeo failed while {action} ({status}){suffix}")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return ServerUnreachable(f"cannot reach the Nuxeo server while {action}")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return ServerUnreachable(f"the Nuxeo server timed out while {action}")
+    if isinstance(exc, (ValueError, KeyError)):
+        return ServerError(f"Nuxeo sent an unexpected answer while {action}")
+    if isinstance(exc, nx.NuxeoError):
+        return ServerError(f"Nuxeo client error while {action}: {exc}")
+    return ServerError(f"unexpected error while {action}: {exc}")
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short cause for a local file error, without the path (the caller names the file)."""
+    reasons = {
+        errno.ENOENT: "no such file or directory",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ELOOP: "too many levels of symbolic links (a symlink loop)",
+        errno.EISDIR: "is a directory",
+        errno.ENAMETOOLONG: "file name too long",
+        errno.EIO: "input/output error while reading",
+    }
+    return reasons.get(exc.errno or 0, exc.strerror or str(exc))
+
+
+__all__ = [
+    "AuthenticationError",
+    "BatchGone",
+    "CredentialsExpired",
+    "FileChanged",
+    "InputError",
+    "IntegrityError",
+    "Interrupted",
+    "NotFoundError",
+    "NxupError",
+    "ServerError",
+    "ServerUnreachable",
+    "StorageError",
+    "UploadGone",
+    "describe_os_error",
+    "s3_error_code",
+    "translate_nuxeo_error",
+    "translate_s3_error",
+]

@@ -1,0 +1,970 @@
+"""The transfer manager: the one interface the TUI and the CLI drive.
+
+Commands in: `add`, `load_unfinished`, `pause`/`resume`/`cancel` (one file or all),
+`set_bandwidth_limit`, `shutdown`. Typed events out, through the sink given at construction.
+
+How a file goes: *prepare* (open the file, get or re-check its batch, plan parts, create or
+reconcile the multipart upload) → *parts* (each an independent task in the shared pool) →
+*finish* (complete on S3, complete on Nuxeo, create the document, drop the batch). Every step is
+written to the state store as soon as it is acknowledged, so a crash at any moment resumes
+from what S3 and Nuxeo really hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .bandwidth import BandwidthLimiter
+from .credentials import BatchCredentials, signing_with
+from .errors import (
+    BatchGone,
+    CredentialsExpired,
+    FileChanged,
+    IntegrityError,
+    Interrupted,
+    NotFoundError,
+    NxupError,
+    StorageError,
+    UploadGone,
+    translate_s3_error,
+)
+from .events import (
+    Event,
+    EventSink,
+    FileCancelled,
+    FileCompleted,
+    FileFailed,
+    FilePaused,
+    FileProgress,
+    FileQueued,
+    FileStarted,
+    Notice,
+    PartCompleted,
+    PartProgress,
+)
+from .inputs import LocalFile, RejectedPath, expand, open_for_upload
+from .nuxeo_batch import NuxeoBatchClient, ServerConnection
+from .planning import (
+    DEFAULT_PART_SIZE,
+    DEFAULT_SINGLE_UPLOAD_LIMIT,
+    MiB,
+    UploadPlan,
+    plan_resumed_upload,
+    plan_upload,
+)
+from .pool import WorkerPool
+from .s3 import ChecksumAlgorithm, S3Clients, S3Tuning, checksum_args, list_all_parts
+from .slices import FileSlice, PartCounter, StopReason
+from .state import PartRecord, StateStore, UploadRecord, UploadStatus
+from .transfer import FileTransfer, content_type_for
+
+log = logging.getLogger(__name__)
+
+# Priorities: lower runs first. Finishing and cleaning up free resources, so they go first;
+# then parts of earlier files before later ones; new files last.
+_P_CLEANUP = 0
+_P_PART = 1
+_P_PREPARE = 2
+
+_FAILURE = "failure"
+
+
+class _Next(Enum):
+    """What follows a file's preparation."""
+
+    PARTS = "parts"
+    FINISH = "finish"
+    NOTHING = "nothing"
+
+  # a TransferControl reason: stop the file's other parts after a failure
+_CREDENTIAL_RETRIES = 3
+_PART_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    workers: int = 8
+    max_active_files: int | None = None  # default: 2 × workers
+    single_upload_limit: int = DEFAULT_SINGLE_UPLOAD_LIMIT
+    part_size: int = DEFAULT_PART_SIZE
+    checksum: ChecksumAlgorithm = ChecksumAlgorithm.CRC32
+    verify_etag: bool = False
+    bandwidth_limit: int | None = None
+    max_attempts: int = 5
+    batch_ping_interval_s: float = 55 * 60
+    progress_interval_s: float = 0.25
+
+    @property
+    def active_limit(self) -> int:
+        return self.max_active_files or 2 * self.workers
+
+
+@dataclass(slots=True)
+class AddResult:
+    file_ids: list[int] = field(default_factory=list)
+    rejected: list[RejectedPath] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FileSnapshot:
+    file_id: int
+    path: str
+    name: str
+    target: str
+    size: int
+    sent: int
+    status: UploadStatus
+    error: str | None
+    part_count: int
+    parts_done: int
+    parts_in_flight: tuple[PartProgress, ...]
+    done_part_numbers: frozenset[int]
+
+
+class TransferManager:
+    def __init__(
+        self,
+        connection: ServerConnection,
+        *,
+        store: StateStore,
+        sink: EventSink,
+        settings: TransferSettings | None = None,
+    ) -> None:
+        self.settings = settings or TransferSettings()
+        self.connection = connection
+        self.store = store
+        self._sink = sink
+        self.nuxeo = NuxeoBatchClient(connection)
+        self.limiter = BandwidthLimiter(self.settings.bandwidth_limit)
+        self._s3 = S3Clients(
+            S3Tuning(
+                max_connections=self.settings.workers + 4,
+                max_attempts=self.settings.max_attempts,
+                checksum=self.settings.checksum,
+            )
+        )
+        self._pool = WorkerPool(self.settings.workers)
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._files: dict[int, FileTransfer] = {}
+        self._waiting: deque[int] = deque()
+        self._active = 0
+        self._sequence = 0
+        self._rejected_ids = 0
+        self._closed = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="nxup-progress", daemon=True)
+        self._last_sent: dict[int, int] = {}
+
+    # == lifecycle ============================================================================
+    def start(self) -> "TransferManager":
+        self._pool.start()
+        self._ticker.start()
+        return self
+
+    def __enter__(self) -> "TransferManager":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def shutdown(self, *, timeout: float = 30.0) -> None:
+        """Pause whatever is in flight (so `nxup resume` continues it) and stop the workers."""
+        self.pause_all()
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while any(t.working() for t in self._files.values()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+        self._closed.set()
+        self._pool.stop(timeout=max(1.0, deadline - time.monotonic()))
+        self._ticker.join(timeout=2)
+        with self._lock:
+            for transfer in self._files.values():
+                transfer.close_file()
+
+    # == commands =============================================================================
+    def add(self, paths: Iterable[str | os.PathLike[str]], target: str) -> AddResult:
+        """Queue files and folders (walked, mirrored under `target`). Bad paths are reported
+        as `FileFailed` events with negative ids and never stop the others."""
+        result = AddResult()
+        target = "/" + target.strip("/") if target.strip("/") else "/"
+        # Checked once for the whole call: a wrong password, an unreachable server or a missing
+        # target folder is one clear error, not one per file. Sub-folders are created later.
+        if not self.nuxeo.folder_exists(target):
+            raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
+        for item in expand(paths, target):
+            if isinstance(item, RejectedPath):
+                result.rejected.append(item)
+                with self._lock:
+                    self._rejected_ids -= 1
+                    rejected_id = self._rejected_ids
+                self._emit(FileFailed(rejected_id, path=item.path, reason=item.reason, retryable=False))
+                continue
+            result.file_ids.append(self._queue_local(item))
+        self._admit()
+        return result
+
+    def _queue_local(self, item: LocalFile) -> int:
+        existing = self.store.find_active(
+            path=str(item.path), server_url=self.connection.url, target=item.target
+        )
+        if existing is not None and existing.id is not None:
+            with self._lock:
+                if existing.id in self._files:
+                    return existing.id
+            return self._enqueue(existing, resumed=True)
+        record = self.store.add_upload(
+            UploadRecord(
+                path=str(item.path),
+                size=item.size,
+                mtime_ns=item.mtime_ns,
+                server_url=self.connection.url,
+                user=self.connection.user,
+                target=item.target,
+                doc_name=item.path.name,
+                status=UploadStatus.QUEUED,
+                checksum_algorithm=self.settings.checksum.value,
+            )
+        )
+        return self._enqueue(record, resumed=False)
+
+    def load_unfinished(self) -> list[int]:
+        """Queue every unfinished upload of this server from the state store (after a crash,
+        a quit, a pause or a failure)."""
+        ids = []
+        for record in self.store.unfinished():
+            if record.server_url != self.connection.url or record.id is None:
+                continue
+            with self._lock:
+                if record.id in self._files:
+                    continue
+            ids.append(self._enqueue(record, resumed=True))
+        self._admit()
+        return ids
+
+    def _enqueue(self, record: UploadRecord, *, resumed: bool) -> int:
+        assert record.id is not None
+        with self._lock:
+            self._sequence += 1
+            transfer = FileTransfer(record=record, sequence=self._sequence)
+            self._files[record.id] = transfer
+            self._waiting.append(record.id)
+        if record.status is not UploadStatus.QUEUED:
+            self._persist(transfer, status=UploadStatus.QUEUED, error=None)
+        self._emit(FileQueued(record.id, path=record.path, size=record.size or 0, target=record.target, resumed=resumed))
+        return record.id
+
+    def pause(self, file_id: int) -> None:
+        with self._lock:
+            transfer = self._files.get(file_id)
+            if transfer is None or transfer.status not in (UploadStatus.QUEUED, UploadStatus.UPLOADING):
+                return
+            transfer.control.interrupt(StopReason.PAUSE)
+            if not transfer.active:
+                self._set_paused(transfer)
+            else:
+                self._settle_if_idle(transfer)
+
+    def resume(self, file_id: int) -> None:
+        with self._lock:
+            transfer = self._files.get(file_id)
+            if transfer is None or transfer.status not in (UploadStatus.PAUSED, UploadStatus.FAILED):
+                return
+            if transfer.working():
+                return  # still winding down; the user can press resume again
+            transfer.control.clear()
+            transfer.error = None
+            transfer.status = UploadStatus.QUEUED
+            self._waiting.appendleft(file_id)
+        self._persist(transfer, status=UploadStatus.QUEUED, error=None)
+        self._emit(FileQueued(file_id, path=transfer.path, size=transfer.size, target=transfer.record.target, resumed=True))
+        self._admit()
+
+    def cancel(self, file_id: int) -> None:
+        with self._lock:
+            transfer = self._files.get(file_id)
+            if transfer is None or transfer.status in (UploadStatus.DONE, UploadStatus.CANCELLED):
+                return
+            transfer.control.interrupt(StopReason.CANCEL)
+            if transfer.working():
+                return  # the last part to stop schedules the cleanup
+            transfer.finishing = True
+        self._pool.submit((_P_CLEANUP, transfer.sequence), self._abort, transfer)
+
+    def pause_all(self) -> None:
+        for file_id in self.file_ids():
+            self.pause(file_id)
+
+    def resume_all(self) -> None:
+        for file_id in self.file_ids():
+            self.resume(file_id)
+
+    def cancel_all(self) -> None:
+        for file_id in self.file_ids():
+            self.cancel(file_id)
+
+    def set_bandwidth_limit(self, rate: int | None) -> None:
+        self.limiter.set_rate(rate)
+
+    # == queries ==============================================================================
+    def file_ids(self) -> list[int]:
+        with self._lock:
+            return list(self._files)
+
+    def snapshot(self, file_id: int) -> FileSnapshot | None:
+        transfer = self._files.get(file_id)
+        if transfer is None:
+            return None
+        in_flight = tuple(
+            PartProgress(number=c.number, sent=c.sent, size=c.size)
+            for c in list(transfer.in_flight.values())
+        )
+        plan = transfer.plan
+        return FileSnapshot(
+            file_id=file_id,
+            path=transfer.path,
+            name=transfer.name,
+            target=transfer.record.target,
+            size=transfer.size,
+            sent=transfer.sent(),
+            status=transfer.status,
+            error=transfer.error,
+            part_count=plan.part_count if plan else 0,
+            parts_done=len(transfer.done),
+            parts_in_flight=in_flight,
+            done_part_numbers=frozenset(transfer.done),
+        )
+
+    def is_idle(self) -> bool:
+        """True when nothing is queued or uploading (every file is done, failed, cancelled or paused)."""
+        with self._lock:
+            return not any(
+                t.status in (UploadStatus.QUEUED, UploadStatus.UPLOADING) or t.working()
+                for t in self._files.values()
+            )
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while not self.is_idle():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._changed.wait(remaining if remaining is not None else 1.0)
+        return True
+
+    def counts(self) -> dict[UploadStatus, int]:
+        with self._lock:
+            counts = {status: 0 for status in UploadStatus}
+            for transfer in self._files.values():
+                counts[transfer.status] += 1
+            return counts
+
+    # == scheduling ===========================================================================
+    def _admit(self) -> None:
+        to_prepare: list[FileTransfer] = []
+        with self._lock:
+            while self._waiting and self._active < self.settings.active_limit:
+                transfer = self._files[self._waiting.popleft()]
+                if transfer.status is not UploadStatus.QUEUED or transfer.active:
+                    continue
+                transfer.active = True
+                self._active += 1
+                to_prepare.append(transfer)
+        for transfer in to_prepare:
+            self._pool.submit((_P_PREPARE, transfer.sequence), self._prepare, transfer)
+
+    def _release(self, transfer: FileTransfer) -> None:
+        """Give back the file's admission slot and open descriptor (lock held)."""
+        transfer.close_file()
+        if transfer.active:
+            transfer.active = False
+            self._active -= 1
+        self._changed.notify_all()
+
+    def _emit(self, event: Event) -> None:
+        try:
+            self._sink(event)
+        except Exception:  # a broken sink must not break uploads
+            log.exception("event sink failed")
+
+    def _persist(self, transfer: FileTransfer, **fields: Any) -> None:
+        self.store.update(transfer.id, **fields)
+        for name, value in fields.items():
+            setattr(transfer.record, name, value)
+
+    def _tick(self) -> None:
+        """Sample the counters a few times a second; one progress event per changed file."""
+        while not self._closed.wait(self.settings.progress_interval_s):
+            with self._lock:
+                transfers = [t for t in self._files.values() if t.status is UploadStatus.UPLOADING]
+            for transfer in transfers:
+                sent = transfer.sent()
+                if self._last_sent.get(transfer.id) == sent:
+                    continue
+                self._last_sent[transfer.id] = sent
+                snapshot = self.snapshot(transfer.id)
+                if snapshot is None:
+                    continue
+                self._emit(
+                    FileProgress(
+                        transfer.id,
+                        sent=snapshot.sent,
+                        size=snapshot.size,
+                        parts_done=snapshot.parts_done,
+                        part_count=snapshot.part_count,
+                        parts_in_flight=snapshot.parts_in_flight,
+                    )
+                )
+
+    # == state changes ========================================================================
+    def _set_paused(self, transfer: FileTransfer) -> None:
+        transfer.status = UploadStatus.PAUSED
+        self._release(transfer)
+        self._persist(transfer, status=UploadStatus.PAUSED)
+        self._emit(FilePaused(transfer.id, path=transfer.path))
+
+    def _settle_if_idle(self, transfer: FileTransfer) -> None:
+        """Once an interrupted file has nothing in flight, finish its pause, cancel or failure
+        (lock held)."""
+        if transfer.working():
+            return
+        reason = transfer.control.reason
+        if reason == StopReason.PAUSE and transfer.status is not UploadStatus.PAUSED:
+            self._set_paused(transfer)
+        elif reason == StopReason.CANCEL:
+            transfer.finishing = True
+            self._pool.submit((_P_CLEANUP, transfer.sequence), self._abort, transfer)
+        elif reason == _FAILURE and transfer.status is UploadStatus.FAILED:
+            self._release(transfer)
+        self._admit()
+
+    def _fail(self, transfer: FileTransfer, error: BaseException) -> None:
+        reason = str(error) if isinstance(error, NxupError) else f"unexpected error: {error!r}"
+        retryable = error.retryable if isinstance(error, NxupError) else True
+        with self._lock:
+            if transfer.status in (UploadStatus.FAILED, UploadStatus.CANCELLED, UploadStatus.DONE):
+                return
+            if transfer.control.reason == StopReason.CANCEL:
+                self._settle_if_idle(transfer)
+                return
+            transfer.status = UploadStatus.FAILED
+            transfer.error = reason
+            transfer.control.interrupt(_FAILURE)
+            self._persist(transfer, status=UploadStatus.FAILED, error=reason)
+            if not transfer.working():
+                self._release(transfer)
+        self._emit(FileFailed(transfer.id, path=transfer.path, reason=reason, retryable=retryable))
+        self._admit()
+
+    def _interrupted(self, transfer: FileTransfer) -> bool:
+        """True (and settles the file) if the file was paused, cancelled or failed meanwhile."""
+        if not transfer.control.is_interrupted():
+            return False
+        with self._lock:
+            self._settle_if_idle(transfer)
+        return True
+
+    # == prepare ==============================================================================
+    def _prepare(self, transfer: FileTransfer) -> None:
+        with self._lock:
+            if transfer.control.is_interrupted():
+                self._settle_if_idle(transfer)
+                return
+            transfer.preparing = True
+            transfer.reset_progress()
+        next_step = _Next.NOTHING
+        try:
+            next_step = self._prepare_steps(transfer)
+        except Interrupted:
+            pass
+        except Exception as exc:  # every failure becomes a one-line reason on this file
+            with self._lock:
+                transfer.preparing = False
+                transfer.close_file()
+            self._fail(transfer, exc)
+            return
+        with self._lock:
+            transfer.preparing = False
+            if transfer.control.is_interrupted() or next_step is _Next.NOTHING:
+                self._settle_if_idle(transfer)
+                return
+            if next_step is _Next.FINISH:
+                transfer.finishing = True
+            pending = list(transfer.pending)
+        if next_step is _Next.FINISH:
+            # A single upload is sent by the finish step itself (priority of a part).
+            self._pool.submit((_P_PART, transfer.sequence, 0), self._finish, transfer)
+            return
+        for number in pending:
+            self._pool.submit((_P_PART, transfer.sequence, number), self._send_part, transfer, number)
+
+    def _prepare_steps(self, transfer: FileTransfer) -> "_Next":
+        record = transfer.record
+        fd, info = open_for_upload(record.path)
+        with self._lock:
+            transfer.fd = fd
+        if record.doc_uid:
+            self._finish_done(transfer, record.doc_uid, document_path="")
+            return _Next.NOTHING
+        if info.st_size != record.size or info.st_mtime_ns != record.mtime_ns:
+            self._restart(
+                transfer,
+                notice="the file changed since its upload started; uploading it again from the start",
+                size=info.st_size,
+                mtime_ns=info.st_mtime_ns,
+            )
+        self._ensure_folder(record.target)
+        self._attach_batch(transfer)
+        plan = self._plan(transfer)
+        with self._lock:
+            transfer.plan = plan
+            transfer.status = UploadStatus.UPLOADING
+        self._persist(transfer, status=UploadStatus.UPLOADING, error=None)
+        if record.etag or not plan.multipart:
+            pending: list[int] = []
+        else:
+            pending = self._reconcile_multipart(transfer, plan)
+        self._emit(
+            FileStarted(
+                transfer.id, path=record.path, size=plan.file_size, multipart=plan.multipart,
+                part_size=plan.part_size, part_count=plan.part_count,
+                parts_already_done=len(transfer.done),
+            )
+        )
+        with self._lock:
+            transfer.pending = sorted(pending)
+        return _Next.PARTS if pending else _Next.FINISH
+
+    def _ensure_folder(self, target: str) -> None:
+        if self.nuxeo.folder_exists(self.nuxeo.resolve_folder(target)):
+            return
+        parent, _, name = target.rstrip("/").rpartition("/")
+        if not name or not parent:
+            raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
+        self._ensure_folder(parent)
+        self.nuxeo.ensure_folder(parent, name)
+
+    def _restart(self, transfer: FileTransfer, *, notice: str, **fields: Any) -> None:
+        """Forget the file's progress and start it over (abort its old multipart upload)."""
+        record = transfer.record
+        self._abort_multipart_quietly(transfer)
+        if record.batch_id:
+            self._drop_quietly(record.batch_id)
+        self.store.forget_parts(transfer.id)
+        with self._lock:
+            transfer.reset_progress()
+            transfer.batch = None
+            transfer.credentials = None
+        self._persist(
+            transfer, batch_id=None, bucket=None, object_key=None, upload_id=None,
+            part_size=None, part_count=None, etag=None, completed=False, **fields,
+        )
+        self._emit(Notice(transfer.id, message=f"{record.path}: {notice}"))
+
+    def _attach_batch(self, transfer: FileTransfer) -> None:
+        record = transfer.record
+        if record.batch_id:
+            try:
+                batch = self.nuxeo.batch_info(record.batch_id)
+            except BatchGone:
+                self._restart(transfer, notice="its upload batch expired on the server; uploading it again with a new batch")
+                batch = None
+            if batch is not None:
+                self._use_batch(transfer, batch)
+                return
+        batch = self.nuxeo.new_batch()
+        self._use_batch(transfer, batch)
+        self._persist(
+            transfer, batch_id=batch.batch_id, handler=batch.provider, bucket=batch.location.bucket,
+            object_key=batch.base_key + str(uuid.uuid4()),
+        )
+
+    def _use_batch(self, transfer: FileTransfer, batch: Any) -> None:
+        batch_id = batch.batch_id
+        credentials = BatchCredentials.create(
+            batch.credentials, refresh=lambda: self.nuxeo.refresh_credentials(batch_id)
+        )
+        with self._lock:
+            transfer.batch = batch
+            transfer.credentials = credentials
+            transfer.last_ping = time.monotonic()
+
+    def _plan(self, transfer: FileTransfer) -> UploadPlan:
+        record = transfer.record
+        size = record.size or 0
+        if record.upload_id and record.part_size:
+            return plan_resumed_upload(size, part_size=record.part_size)
+        plan = plan_upload(size, single_upload_limit=self.settings.single_upload_limit, part_size=self.settings.part_size)
+        self._persist(transfer, part_size=plan.part_size, part_count=plan.part_count)
+        return plan
+
+    def _client(self, transfer: FileTransfer) -> Any:
+        assert transfer.batch is not None
+        return self._s3.client(transfer.batch.location)
+
+    def _s3_call(self, transfer: FileTransfer, action: str, method: str, **kwargs: Any) -> Any:
+        """One S3 call signed with the file's batch credentials, refreshed and retried when S3
+        says they expired."""
+        assert transfer.credentials is not None
+        client = self._client(transfer)
+        for attempt in range(_CREDENTIAL_RETRIES + 1):
+            try:
+                with signing_with(transfer.credentials):
+                    return getattr(client, method)(**kwargs)
+            except Interrupted:
+                raise
+            except Exception as exc:
+                error = translate_s3_error(exc, action=action)
+                if isinstance(error, CredentialsExpired) and attempt < _CREDENTIAL_RETRIES:
+                    transfer.credentials.force_refresh()
+                    body = kwargs.get("Body")
+                    if body is not None:
+                        body.seek(0)
+                    continue
+                raise error from exc
+        raise AssertionError("unreachable")
+
+    def _reconcile_multipart(self, transfer: FileTransfer, plan: UploadPlan) -> list[int]:
+        """Which parts still need sending: S3's own list is the truth (a part S3 holds is never
+        sent again; a part the state store knows but S3 lacks is sent again)."""
+        record = transfer.record
+        bucket, key = record.bucket, record.object_key
+        held: dict[int, PartRecord] = {}
+        if record.upload_id:
+            try:
+                listed = self._list_parts(transfer)
+            except UploadGone:
+                listed = None
+                self.store.forget_parts(transfer.id)
+                self._persist(transfer, upload_id=None)
+                self._emit(Notice(transfer.id, message=f"{record.path}: its multipart upload was gone from S3; sending all parts again"))
+            if listed is not None:
+                known = self.store.parts(transfer.id)
+                for part in listed:
+                    number = int(part["PartNumber"])
+                    if number > plan.part_count or int(part["Size"]) != plan.part(number).size:
+                        continue
+                    checksum = part.get(self.settings.checksum.response_key) if self.settings.checksum is not ChecksumAlgorithm.NONE else None
+                    local = known.get(number)
+                    held[number] = PartRecord(
+                        number=number, etag=part["ETag"], size=int(part["Size"]),
+                        checksum=checksum or (local.checksum if local else None),
+                    )
+                self.store.forget_parts(transfer.id)
+                for part_record in held.values():
+                    self.store.record_part(transfer.id, part_record)
+        if not record.upload_id:
+            answer = self._s3_call(
+                transfer, "starting the multipart upload", "create_multipart_upload",
+                Bucket=bucket, Key=key, ContentType=content_type_for(transfer.name),
+                **checksum_args(self.settings.checksum),
+            )
+            self._persist(transfer, upload_id=answer["UploadId"], part_size=plan.part_size, part_count=plan.part_count)
+        with self._lock:
+            transfer.done = held
+            transfer.done_bytes = sum(p.size for p in held.values())
+        return [part.number for part in plan.parts() if part.number not in held]
+
+    def _list_parts(self, transfer: FileTransfer) -> list[dict[str, Any]]:
+        record = transfer.record
+        assert transfer.credentials is not None
+        client = self._client(transfer)
+        for attempt in range(_CREDENTIAL_RETRIES + 1):
+            try:
+                with signing_with(transfer.credentials):
+                    return list_all_parts(client, bucket=record.bucket or "", key=record.object_key or "", upload_id=record.upload_id or "")
+            except Exception as exc:
+                error = translate_s3_error(exc, action="listing uploaded parts")
+                if isinstance(error, CredentialsExpired) and attempt < _CREDENTIAL_RETRIES:
+                    transfer.credentials.force_refresh()
+                    continue
+                raise error from exc
+        raise AssertionError("unreachable")
+
+    # == parts ================================================================================
+    def _send_part(self, transfer: FileTransfer, number: int) -> None:
+        assert transfer.plan is not None
+        with self._lock:
+            if transfer.control.is_interrupted() or transfer.fd is None:
+                self._settle_if_idle(transfer)
+                return
+            part = transfer.plan.part(number)
+            counter = PartCounter(number=number, size=part.size)
+            transfer.in_flight[number] = counter
+            if number in transfer.pending:
+                transfer.pending.remove(number)
+        try:
+            self._ping_if_due(transfer)
+            body = FileSlice(
+                transfer.fd, offset=part.offset, size=part.size, counter=counter,
+                control=transfer.control, limiter=self.limiter,
+            )
+            record = transfer.record
+            answer = self._with_attempts(
+                transfer, "uploading part %d" % number,
+                lambda: self._s3_call(
+                    transfer, f"uploading part {number}", "upload_part",
+                    Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
+                    PartNumber=number, Body=body, ContentLength=part.size,
+                    **checksum_args(self.settings.checksum),
+                ),
+                body=body,
+            )
+            checksum = answer.get(self.settings.checksum.response_key) if self.settings.checksum is not ChecksumAlgorithm.NONE else None
+            part_record = PartRecord(number=number, etag=answer["ETag"], size=part.size, checksum=checksum)
+            self.store.record_part(transfer.id, part_record)
+        except Interrupted:
+            with self._lock:
+                transfer.in_flight.pop(number, None)
+                transfer.pending.append(number)
+                self._settle_if_idle(transfer)
+            return
+        except Exception as exc:
+            with self._lock:
+                transfer.in_flight.pop(number, None)
+                transfer.pending.append(number)
+            self._fail(transfer, exc)
+            with self._lock:
+                self._settle_if_idle(transfer)
+            return
+        with self._lock:
+            transfer.in_flight.pop(number, None)
+            transfer.done[number] = part_record
+            transfer.done_bytes += part.size
+            all_done = len(transfer.done) == transfer.plan.part_count
+            interrupted = transfer.control.is_interrupted()
+            if all_done and not interrupted:
+                transfer.finishing = True
+        self._emit(PartCompleted(transfer.id, number=number, size=part.size))
+        if interrupted:
+            with self._lock:
+                self._settle_if_idle(transfer)
+        elif all_done:
+            self._finish(transfer)
+
+    def _with_attempts(self, transfer: FileTransfer, action: str, call: Any, *, body: FileSlice | None = None) -> Any:
+        """A few more tries on top of botocore's own retries, for drops that outlast them."""
+        delay = 1.0
+        for attempt in range(1, _PART_ATTEMPTS + 1):
+            try:
+                return call()
+            except StorageError as error:
+                if not error.retryable or attempt == _PART_ATTEMPTS or isinstance(error, (UploadGone, IntegrityError)):
+                    raise
+                if transfer.control.wait(delay):
+                    raise Interrupted(transfer.control.reason or "") from error
+                delay *= 2
+                if body is not None:
+                    body.seek(0)
+        raise AssertionError("unreachable")
+
+    def _ping_if_due(self, transfer: FileTransfer) -> None:
+        now = time.monotonic()
+        if now - transfer.last_ping < self.settings.batch_ping_interval_s or transfer.batch is None:
+            return
+        transfer.last_ping = now
+        self.nuxeo.ping(transfer.batch.batch_id)
+
+    # == single upload and finish =============================================================
+    def _send_single(self, transfer: FileTransfer) -> str:
+        assert transfer.plan is not None and transfer.fd is not None
+        record = transfer.record
+        counter = PartCounter(number=1, size=transfer.plan.file_size)
+        with self._lock:
+            transfer.in_flight[1] = counter
+        try:
+            body = FileSlice(
+                transfer.fd, offset=0, size=transfer.plan.file_size, counter=counter,
+                control=transfer.control, limiter=self.limiter,
+            )
+            answer = self._with_attempts(
+                transfer, "uploading",
+                lambda: self._s3_call(
+                    transfer, "uploading", "put_object",
+                    Bucket=record.bucket, Key=record.object_key, Body=body,
+                    ContentLength=transfer.plan.file_size if transfer.plan else 0,
+                    ContentType=content_type_for(transfer.name),
+                    **checksum_args(self.settings.checksum),
+                ),
+                body=body,
+            )
+        finally:
+            with self._lock:
+                transfer.in_flight.pop(1, None)
+        with self._lock:
+            transfer.done_bytes = transfer.plan.file_size
+            transfer.done[1] = PartRecord(number=1, etag=answer["ETag"], size=transfer.plan.file_size)
+        return str(answer["ETag"])
+
+    def _complete_multipart(self, transfer: FileTransfer) -> str:
+        record = transfer.record
+        parts = []
+        for number in sorted(transfer.done):
+            part = transfer.done[number]
+            entry: dict[str, Any] = {"ETag": part.etag, "PartNumber": number}
+            if part.checksum and self.settings.checksum is not ChecksumAlgorithm.NONE:
+                entry[self.settings.checksum.response_key] = part.checksum
+            parts.append(entry)
+        try:
+            answer = self._s3_call(
+                transfer, "completing the multipart upload", "complete_multipart_upload",
+                Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except UploadGone:
+            # Completed by an earlier run that died before saving the answer?
+            head = self._s3_call(transfer, "checking the uploaded object", "head_object", Bucket=record.bucket, Key=record.object_key)
+            if int(head.get("ContentLength", -1)) != transfer.size:
+                raise
+            return str(head["ETag"])
+        return str(answer["ETag"])
+
+    def _finish(self, transfer: FileTransfer) -> None:
+        """Runs on the worker that sent the last part (or at prepare, when nothing is left)."""
+        try:
+            self._finish_steps(transfer)
+        except Interrupted:
+            with self._lock:
+                transfer.finishing = False
+                self._settle_if_idle(transfer)
+        except BatchGone:
+            with self._lock:
+                transfer.finishing = False
+            try:
+                self._restart(transfer, notice="its upload batch expired on the server; uploading it again with a new batch")
+            except Exception as exc:
+                self._fail(transfer, exc)
+                return
+            with self._lock:
+                transfer.status = UploadStatus.QUEUED
+                self._waiting.appendleft(transfer.id)
+                self._release(transfer)
+            self._persist(transfer, status=UploadStatus.QUEUED)
+            self._admit()
+        except Exception as exc:
+            with self._lock:
+                transfer.finishing = False
+            self._fail(transfer, exc)
+
+    def _finish_steps(self, transfer: FileTransfer) -> None:
+        record = transfer.record
+        assert transfer.plan is not None and transfer.batch is not None
+        if not record.etag:
+            if transfer.plan.multipart:
+                etag = self._complete_multipart(transfer)
+            else:
+                etag = self._send_single(transfer)
+            if self.settings.verify_etag:
+                self._verify_etag(transfer, etag)
+            self._persist(transfer, etag=etag)
+        if not record.completed:
+            self.nuxeo.complete(
+                transfer.batch.batch_id, name=transfer.name, size=transfer.size,
+                key=record.object_key or "", bucket=record.bucket or "", etag=record.etag or "",
+                mime_type=content_type_for(transfer.name),
+            )
+            self._persist(transfer, completed=True)
+        try:
+            document = self.nuxeo.create_file_document(record.target, name=transfer.name, batch_id=transfer.batch.batch_id)
+        except NotFoundError:
+            # The batch may have been purged between /complete and the document creation.
+            self.nuxeo.batch_info(transfer.batch.batch_id)
+            raise
+        self._drop_quietly(transfer.batch.batch_id)
+        self._finish_done(transfer, document.uid, document_path=document.path)
+
+    def _finish_done(self, transfer: FileTransfer, doc_uid: str, *, document_path: str) -> None:
+        with self._lock:
+            transfer.status = UploadStatus.DONE
+            transfer.finishing = False
+            transfer.done_bytes = transfer.size
+            self._release(transfer)
+        self._persist(transfer, status=UploadStatus.DONE, doc_uid=doc_uid, error=None, finished_at=time.time())
+        self._emit(
+            FileCompleted(
+                transfer.id, path=transfer.path, size=transfer.size, document_path=document_path,
+                document_uid=doc_uid, etag=transfer.record.etag or "",
+            )
+        )
+        self._admit()
+
+    def _verify_etag(self, transfer: FileTransfer, etag: str) -> None:
+        assert transfer.plan is not None and transfer.fd is not None
+        digests = []
+        for part in transfer.plan.parts():
+            digest = hashlib.md5(usedforsecurity=False)
+            offset, end = part.offset, part.offset + part.size
+            while offset < end:
+                block = os.pread(transfer.fd, min(8 * MiB, end - offset), offset)
+                if not block:
+                    raise FileChanged("the file became shorter while it was being uploaded")
+                digest.update(block)
+                offset += len(block)
+            digests.append(digest.digest())
+        if transfer.plan.multipart:
+            expected = f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
+        else:
+            expected = digests[0].hex()
+        if etag.strip('"') != expected:
+            raise IntegrityError(f"the ETag S3 returned ({etag.strip(chr(34))}) does not match the file ({expected})")
+
+    # == cancel ===============================================================================
+    def _abort(self, transfer: FileTransfer) -> None:
+        self._abort_multipart_quietly(transfer)
+        if transfer.record.batch_id:
+            self._drop_quietly(transfer.record.batch_id)
+        self.store.forget_parts(transfer.id)
+        with self._lock:
+            transfer.status = UploadStatus.CANCELLED
+            transfer.finishing = False
+            self._release(transfer)
+        self._persist(transfer, status=UploadStatus.CANCELLED, finished_at=time.time())
+        self._emit(FileCancelled(transfer.id, path=transfer.path))
+        self._admit()
+
+    def _abort_multipart_quietly(self, transfer: FileTransfer) -> None:
+        record = transfer.record
+        if not record.upload_id:
+            return
+        try:
+            if transfer.credentials is None and record.batch_id:
+                self._use_batch(transfer, self.nuxeo.batch_info(record.batch_id))
+            if transfer.credentials is None:
+                raise StorageError("no credentials to abort the multipart upload")
+            self._s3_call(
+                transfer, "aborting the multipart upload", "abort_multipart_upload",
+                Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
+            )
+        except UploadGone:
+            pass
+        except NxupError as error:
+            self._emit(Notice(transfer.id, message=f"{record.path}: could not abort its multipart upload ({error}); `nxup stale` lists it"))
+            return
+        self._persist(transfer, upload_id=None)
+
+    def _drop_quietly(self, batch_id: str) -> None:
+        try:
+            self.nuxeo.drop(batch_id)
+        except NxupError as error:
+            log.warning("could not drop batch: %s", error)
+
+
+__all__ = [
+    "AddResult",
+    "FileSnapshot",
+    "TransferManager",
+    "TransferSettings",
+]

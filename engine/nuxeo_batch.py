@@ -1,0 +1,277 @@
+"""The Nuxeo side of an upload, through the real `nuxeo` client.
+
+Where the client's helpers misread a server, this module calls the same endpoints through the
+client's own `request()` (same auth, retries and error mapping):
+- `uploads.handlers()` keeps only the first handler of the list, so `s3` is missed when a
+  server lists `default` first: the handler list is read here, every entry's `name`;
+- `uploads.batch(handler="s3")` refuses `s3` for the same reason: the batch is created with
+  `POST upload/new/s3` directly;
+- `batch.complete()` needs the client's in-memory blob list, which a resumed upload does not
+  have: `/complete` is posted with the same body the client would send.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from nuxeo.auth import TokenAuth
+from nuxeo.client import Nuxeo
+from nuxeo.exceptions import HTTPError, NuxeoError
+from nuxeo.models import Batch, Document
+from requests.exceptions import RequestException
+from urllib3.util.retry import Retry
+
+from .credentials import CredentialSet
+from .errors import (
+    BatchGone,
+    NotFoundError,
+    NxupError,
+    ServerError,
+    translate_nuxeo_error,
+)
+from .s3 import S3Location
+
+# The client logs whole responses at DEBUG, refreshToken answers (credentials) included.
+logging.getLogger("nuxeo").setLevel(logging.WARNING)
+
+S3_HANDLER = "s3"
+APP_NAME = "nxup"
+# Transient server errors are retried a few times, quickly: the client's default (5 retries over
+# 30 s) makes an unreachable server look like a hang.
+_RETRY = Retry(
+    total=3,
+    backoff_factor=0.5,
+    status_forcelist=(429, 500, 503, 504),
+    allowed_methods=("GET", "POST", "PUT", "DELETE"),
+    raise_on_status=False,
+    respect_retry_after_header=False,
+)
+_REQUEST_TIMEOUT = (10, 300)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConnection:
+    url: str
+    user: str
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def host(self) -> str:
+        """The client's `host`: the Nuxeo base URL ending with a slash."""
+        return self.url.rstrip("/") + "/"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInfo:
+    batch_id: str
+    provider: str
+    location: S3Location
+    base_key: str
+    credentials: CredentialSet
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedDocument:
+    uid: str
+    path: str
+
+
+def _nuxeo_call(action: str):
+    """Decorator: translate client and network errors into engine errors naming the action."""
+
+    def wrap(func):
+        def inner(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except NxupError:
+                raise
+            except (NuxeoError, RequestException, ValueError, KeyError, TypeError) as exc:
+                raise translate_nuxeo_error(exc, action=action) from exc
+
+        inner.__name__ = func.__name__
+        inner.__doc__ = func.__doc__
+        return inner
+
+    return wrap
+
+
+class NuxeoBatchClient:
+    """Batches, credentials, completion and documents for nxup, on one Nuxeo server."""
+
+    def __init__(self, connection: ServerConnection) -> None:
+        self.connection = connection
+        if connection.token:
+            auth: Any = TokenAuth(connection.token)
+        else:
+            auth = (connection.user, connection.password or "")
+        self._nuxeo = Nuxeo(host=connection.host, auth=auth, app_name=APP_NAME, retries=_RETRY)
+        self._folders: dict[str, str] = {}
+        self._folder_lock = threading.Lock()
+
+    @property
+    def nuxeo(self) -> Nuxeo:
+        return self._nuxeo
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", _REQUEST_TIMEOUT)
+        return self._nuxeo.client.request(method, path, **kwargs)
+
+    # -- session -------------------------------------------------------------------------
+    @_nuxeo_call("logging in")
+    def check_login(self) -> str:
+        user = self._nuxeo.users.current_user()
+        return str(user.uid or self.connection.user)
+
+    @_nuxeo_call("reading the upload handlers")
+    def handlers(self) -> list[str]:
+        answer = self._request("GET", "api/v1/upload/handlers").json()
+        return [str(entry.get("name", "")).lower() for entry in answer.get("handlers", [])]
+
+    # -- batches ---------------------------------------------------------------------------
+    @_nuxeo_call("creating an upload batch")
+    def new_batch(self) -> BatchInfo:
+        if S3_HANDLER not in self.handlers():
+            raise ServerError("the Nuxeo server offers no S3 direct upload (no 's3' upload handler)")
+        answer = self._request("POST", f"api/v1/upload/new/{S3_HANDLER}").json()
+        return self._batch_info(answer)
+
+    @staticmethod
+    def _batch_info(answer: dict[str, Any]) -> BatchInfo:
+        extra = answer.get("extraInfo") or {}
+        batch = Batch(batchId=answer["batchId"], provider=answer.get("provider"), extraInfo=extra)
+        if not batch.is_s3():
+            raise ServerError("the Nuxeo server answered with a batch that is not an S3 batch")
+        base_key = str(extra.get("baseKey") or "")
+        if base_key and not base_key.endswith("/"):
+            base_key += "/"
+        return BatchInfo(
+            batch_id=str(answer["batchId"]),
+            provider=str(answer.get("provider")),
+            location=S3Location.from_extra_info(extra),
+            base_key=base_key,
+            credentials=CredentialSet.from_nuxeo(extra),
+        )
+
+    @_nuxeo_call("reading an upload batch")
+    def batch_info(self, batch_id: str) -> BatchInfo:
+        """The batch's S3 details with fresh credentials; BatchGone if the server lost it."""
+        try:
+            answer = self._request("GET", f"api/v1/upload/{batch_id}/info").json()
+        except HTTPError as exc:
+            if exc.status == 404:
+                raise BatchGone("the upload batch expired on the server") from exc
+            raise
+        return self._batch_info(answer)
+
+    @_nuxeo_call("refreshing the S3 credentials")
+    def refresh_credentials(self, batch_id: str) -> CredentialSet:
+        try:
+            answer = self._request("POST", f"api/v1/upload/{batch_id}/refreshToken").json()
+        except HTTPError as exc:
+            if exc.status == 404:
+                raise BatchGone("the upload batch expired on the server") from exc
+            raise
+        return CredentialSet.from_nuxeo(answer)
+
+    @_nuxeo_call("keeping the upload batch alive")
+    def ping(self, batch_id: str) -> None:
+        """Touch the batch so the server keeps it during long uploads (as Nuxeo Drive does)."""
+        try:
+            self._request("GET", f"api/v1/upload/{batch_id}")
+        except HTTPError as exc:
+            if exc.status == 404:
+                raise BatchGone("the upload batch expired on the server") from exc
+            raise
+
+    @_nuxeo_call("completing the upload on Nuxeo")
+    def complete(
+        self, batch_id: str, *, name: str, size: int, key: str, bucket: str, etag: str,
+        mime_type: str | None = None, file_idx: int = 0,
+    ) -> None:
+        body: dict[str, Any] = {"name": name, "fileSize": size, "key": key, "bucket": bucket, "etag": etag}
+        if mime_type:
+            body["mimeType"] = mime_type
+        try:
+            self._request("POST", f"api/v1/upload/{batch_id}/{file_idx}/complete", data=body)
+        except HTTPError as exc:
+            if exc.status == 404:
+                raise BatchGone("the upload batch expired on the server before completion") from exc
+            raise
+
+    @_nuxeo_call("dropping the upload batch")
+    def drop(self, batch_id: str) -> None:
+        try:
+            self._request("DELETE", f"api/v1/upload/{batch_id}")
+        except HTTPError as exc:
+            if exc.status != 404:
+                raise
+
+    # -- documents -------------------------------------------------------------------------
+    @staticmethod
+    def _doc_path(path: str) -> str:
+        return quote(path if path.startswith("/") else "/" + path)
+
+    @_nuxeo_call("looking up the target folder")
+    def folder_exists(self, path: str) -> bool:
+        try:
+            document = self._nuxeo.documents.get(path=self._doc_path(path))
+        except HTTPError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return "Folderish" in (document.facets or []) or document.type in (
+            "Folder", "Workspace", "WorkspaceRoot", "Domain", "Root", "OrderedFolder"
+        )
+
+    @_nuxeo_call("creating a folder")
+    def ensure_folder(self, parent: str, name: str) -> str:
+        """The path of folder `name` under `parent`, created if missing (mirrors local folders)."""
+        logical = parent.rstrip("/") + "/" + name
+        with self._folder_lock:
+            known = self._folders.get(logical)
+            if known:
+                return known
+            real_parent = self._folders.get(parent, parent)
+            candidate = real_parent.rstrip("/") + "/" + name
+            try:
+                existing = self._nuxeo.documents.get(path=self._doc_path(candidate))
+                path = str(existing.path)
+            except HTTPError as exc:
+                if exc.status != 404:
+                    raise
+                created = self._nuxeo.documents.create(
+                    Document(name=name, type="Folder", properties={"dc:title": name}),
+                    parent_path=self._doc_path(real_parent),
+                )
+                path = str(created.path)
+            self._folders[logical] = path
+            return path
+
+    def resolve_folder(self, logical: str) -> str:
+        return self._folders.get(logical, logical)
+
+    @_nuxeo_call("creating the document")
+    def create_file_document(self, parent: str, *, name: str, batch_id: str, file_idx: int = 0) -> CreatedDocument:
+        """A File document named after the file, holding the batch's blob."""
+        try:
+            created = self._nuxeo.documents.create(
+                Document(
+                    name=name,
+                    type="File",
+                    properties={
+                        "dc:title": name,
+                        "file:content": {"upload-batch": batch_id, "upload-fileId": str(file_idx)},
+                    },
+                ),
+                parent_path=self._doc_path(self.resolve_folder(parent)),
+            )
+        except HTTPError as exc:
+            if exc.status == 404:
+                raise NotFoundError(f"the target folder {parent} does not exist on Nuxeo") from exc
+            raise
+        return CreatedDocument(uid=str(created.uid), path=str(created.path))

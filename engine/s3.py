@@ -1,0 +1,168 @@
+"""The S3 side: one shared boto3 client per S3 location, and the few calls an upload makes.
+
+The client is tuned for the client's own CPU, which on a small machine is taken from the S3
+server: no SHA-256 of payloads (`payload_signing_enabled=False`; integrity comes from the
+per-part checksum), bodies streamed from file slices, and botocore's standard retry mode
+(exponential backoff with jitter on 5xx, SlowDown, throttling and dropped connections).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import CredentialResolver
+from botocore.exceptions import HTTPClientError
+
+from .credentials import ThreadCredentialProvider
+from .errors import Interrupted, NxupError
+from .slices import FileSlice
+
+
+class ChecksumAlgorithm(StrEnum):
+    CRC32 = "CRC32"
+    CRC32C = "CRC32C"
+    SHA1 = "SHA1"
+    SHA256 = "SHA256"
+    NONE = "none"
+
+    @property
+    def response_key(self) -> str:
+        return f"Checksum{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Location:
+    """Where a batch's objects go, from the batch's extraInfo."""
+
+    bucket: str
+    region: str
+    endpoint: str | None
+    path_style: bool
+    accelerate: bool
+
+    @classmethod
+    def from_extra_info(cls, info: dict[str, Any]) -> "S3Location":
+        return cls(
+            bucket=str(info["bucket"]),
+            region=str(info.get("region") or "us-east-1"),
+            endpoint=info.get("endpoint") or None,
+            path_style=bool(info.get("usePathStyleAccess", False)),
+            accelerate=bool(info.get("useS3Accelerate", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class S3Tuning:
+    max_connections: int = 16
+    max_attempts: int = 5
+    checksum: ChecksumAlgorithm = ChecksumAlgorithm.CRC32
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+
+
+def _body_of(request: Any) -> FileSlice | None:
+    body = getattr(request, "body", None)
+    raw = getattr(body, "_raw", body)  # botocore's aws-chunked wrapper keeps the slice as _raw
+    return raw if isinstance(raw, FileSlice) else None
+
+
+def _signal_not_transferring(request: Any, **_: Any) -> None:
+    body = _body_of(request)
+    if body is not None:
+        body.signal_not_transferring()
+
+
+def _signal_transferring(request: Any, **_: Any) -> None:
+    body = _body_of(request)
+    if body is not None:
+        body.signal_transferring()
+
+
+def _stop_retrying_when_interrupted(
+    caught_exception: BaseException | None = None,
+    request_dict: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    """botocore retries any error raised while sending; a pause, a cancel or a local file
+    problem raised by the body must not be retried."""
+    if isinstance(caught_exception, HTTPClientError):
+        cause = caught_exception.kwargs.get("error")
+        if isinstance(cause, (Interrupted, NxupError)):
+            raise cause
+    body = (request_dict or {}).get("body")
+    raw = getattr(body, "_raw", body)
+    if isinstance(raw, FileSlice):
+        raw.control.check()
+
+
+class S3Clients:
+    """One thread-safe client per S3 location, shared by every batch and worker."""
+
+    def __init__(self, tuning: S3Tuning) -> None:
+        self.tuning = tuning
+        self._lock = threading.Lock()
+        self._clients: dict[S3Location, Any] = {}
+        self._session = botocore.session.Session()
+        self._session.register_component(
+            "credential_provider", CredentialResolver(providers=[ThreadCredentialProvider()])
+        )
+
+    def client(self, location: S3Location) -> Any:
+        with self._lock:
+            client = self._clients.get(location)
+            if client is None:
+                client = self._create(location)
+                self._clients[location] = client
+            return client
+
+    def _create(self, location: S3Location) -> Any:
+        tuning = self.tuning
+        checksum_on = tuning.checksum is not ChecksumAlgorithm.NONE
+        config = Config(
+            region_name=location.region,
+            max_pool_connections=tuning.max_connections,
+            retries={"mode": "standard", "max_attempts": tuning.max_attempts},
+            connect_timeout=tuning.connect_timeout_s,
+            read_timeout=tuning.read_timeout_s,
+            request_checksum_calculation="when_supported" if checksum_on else "when_required",
+            response_checksum_validation="when_required",
+            s3={
+                "addressing_style": "path" if location.path_style else "auto",
+                "use_accelerate_endpoint": location.accelerate,
+                "payload_signing_enabled": False,
+            },
+        )
+        client = self._session.create_client(
+            "s3", region_name=location.region, endpoint_url=location.endpoint, config=config
+        )
+        events = client.meta.events
+        events.register_first("request-created.s3", _signal_not_transferring, unique_id="nxup-not-sending")
+        events.register_last("request-created.s3", _signal_transferring, unique_id="nxup-sending")
+        events.register_first("needs-retry.s3", _stop_retrying_when_interrupted, unique_id="nxup-no-retry")
+        return client
+
+
+def checksum_args(checksum: ChecksumAlgorithm) -> dict[str, str]:
+    return {} if checksum is ChecksumAlgorithm.NONE else {"ChecksumAlgorithm": checksum.value}
+
+
+def list_all_parts(client: Any, *, bucket: str, key: str, upload_id: str) -> list[dict[str, Any]]:
+    """Every part S3 holds for a multipart upload (pages through 1,000 at a time)."""
+    parts: list[dict[str, Any]] = []
+    marker = 0
+    while True:
+        answer = client.list_parts(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=1000
+        )
+        parts.extend(answer.get("Parts", []))
+        if not answer.get("IsTruncated"):
+            return parts
+        next_marker = int(answer.get("NextPartNumberMarker") or 0)
+        if next_marker <= marker:
+            return parts
+        marker = next_marker

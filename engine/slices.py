@@ -1,0 +1,152 @@
+"""Streaming request bodies made of file slices.
+
+A part is never loaded in memory: botocore reads it from the file in small blocks while it
+sends, so memory stays flat whatever the file or part size. The slice counts bytes only while
+botocore is really sending (not while it computes a checksum), rolls the count back when a
+retry rewinds it, applies the bandwidth cap, and raises `Interrupted` as soon as its file is
+paused or cancelled, which aborts the request mid-part.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from .bandwidth import BandwidthLimiter
+from .errors import FileChanged, Interrupted
+
+
+class StopReason:
+    PAUSE = "pause"
+    CANCEL = "cancel"
+
+
+class TransferControl:
+    """A per-file flag that body reads check on every block."""
+
+    __slots__ = ("_reason", "_event")
+
+    def __init__(self) -> None:
+        self._reason: str | None = None
+        self._event = threading.Event()
+
+    @property
+    def reason(self) -> str | None:
+        return self._reason
+
+    def is_interrupted(self) -> bool:
+        return self._reason is not None
+
+    def interrupt(self, reason: str) -> None:
+        # Cancel wins over pause: a paused file can still be cancelled.
+        if self._reason != StopReason.CANCEL:
+            self._reason = reason
+        self._event.set()
+
+    def clear(self) -> None:
+        self._reason = None
+        self._event.clear()
+
+    def check(self) -> None:
+        if self._reason is not None:
+            raise Interrupted(self._reason)
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to `timeout`, waking early when interrupted; True if interrupted."""
+        return self._event.wait(timeout)
+
+
+@dataclass(slots=True)
+class PartCounter:
+    """Bytes of one part really sent. Written by one thread, sampled by others."""
+
+    number: int
+    size: int
+    sent: int = 0
+
+
+class FileSlice:
+    """A read-only, seekable view of `size` bytes at `offset` of an open file descriptor.
+
+    Uses `os.pread`, so many slices of one file can be read by several threads at once.
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        *,
+        offset: int,
+        size: int,
+        counter: PartCounter,
+        control: TransferControl,
+        limiter: BandwidthLimiter,
+    ) -> None:
+        self._fd = fd
+        self._offset = offset
+        self._size = size
+        self._pos = 0
+        self._transferring = False
+        self.counter = counter
+        self.control = control
+        self._limiter = limiter
+
+    # botocore and urllib3 only need read/seek/tell/len.
+    def __len__(self) -> int:
+        return self._size
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def seek(self, where: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            pos = where
+        elif whence == os.SEEK_CUR:
+            pos = self._pos + where
+        elif whence == os.SEEK_END:
+            pos = self._size + where
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        self._pos = max(0, min(pos, self._size))
+        if self._transferring:
+            # A retry rewinds the body: bytes shown must be bytes sent.
+            self.counter.sent = self._pos
+        return self._pos
+
+    def read(self, amount: int | None = -1) -> bytes:
+        remaining = self._size - self._pos
+        if amount is None or amount < 0 or amount > remaining:
+            amount = remaining
+        if amount <= 0:
+            return b""
+        if self._transferring:
+            self.control.check()
+            self._limiter.acquire(amount, is_interrupted=self.control.is_interrupted)
+        data = os.pread(self._fd, amount, self._offset + self._pos)
+        if len(data) < amount:
+            raise FileChanged("the file became shorter while it was being uploaded")
+        self._pos += amount
+        if self._transferring:
+            self.counter.sent = self._pos
+        return data
+
+    # Hooks called around botocore's request creation (see `engine.s3.register_body_hooks`):
+    # reads made while signing or hashing are not sends.
+    def signal_transferring(self) -> None:
+        self._transferring = True
+        self.counter.sent = self._pos
+
+    def signal_not_transferring(self) -> None:
+        self._transferring = False
+
+    def close(self) -> None:
+        """The descriptor belongs to the file transfer, not to the slice."""
+
+
+__all__ = ["FileSlice", "Interrupted", "PartCounter", "StopReason", "TransferControl"]

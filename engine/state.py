@@ -1,0 +1,425 @@
+"""The upload state store: one SQLite database that survives crashes, pauses and restarts.
+
+Each upload is a row of `uploads`; each part S3 has acknowledged is a row of `parts`. Every
+write is its own committed transaction, so a process killed at any moment leaves a database in
+which a part exists only if S3 accepted it and the row was committed; `nxup resume` then sends
+only the missing parts.
+
+The store never holds a secret: credentials and tokens stay in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import platformdirs
+
+STATE_DIR_ENV = "NXUP_STATE_DIR"
+DB_FILENAME = "state.db"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 5000
+
+# SQLite creates these next to the database in WAL mode; they hold the same data, so they get
+# the same permissions.
+_SIDE_FILE_SUFFIXES = ("-wal", "-shm")
+
+
+class StateError(RuntimeError):
+    """The state database cannot be used (for instance it was written by a newer nxup)."""
+
+
+class UnknownUpload(KeyError):
+    """No upload has this id (it was deleted, or never existed)."""
+
+
+class UploadStatus(StrEnum):
+    QUEUED = "queued"
+    UPLOADING = "uploading"
+    PAUSED = "paused"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# What `nxup resume` picks up; FAILED is included so that a failed upload is retried.
+UNFINISHED: frozenset[UploadStatus] = frozenset(
+    {UploadStatus.QUEUED, UploadStatus.UPLOADING, UploadStatus.PAUSED, UploadStatus.FAILED}
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class UploadRecord:
+    """One row of `uploads`.
+
+    `id` is the row's id in this store; `upload_id` is the S3 multipart UploadId (None for a
+    single upload, or before the multipart upload is created).
+    """
+
+    id: int | None = None
+    path: str  # absolute local path
+    size: int | None = None
+    mtime_ns: int | None = None
+    server_url: str
+    user: str | None = None
+    target: str  # Nuxeo path of the parent folder
+    doc_name: str | None = None  # title of the document to create
+    status: UploadStatus = UploadStatus.QUEUED
+    batch_id: str | None = None
+    handler: str | None = None
+    bucket: str | None = None
+    object_key: str | None = None
+    upload_id: str | None = None
+    part_size: int | None = None
+    part_count: int | None = None
+    checksum_algorithm: str | None = None
+    etag: str | None = None  # final ETag once the object exists on S3
+    completed: bool = False  # Nuxeo's batch /complete has been called
+    doc_uid: str | None = None  # document the blob was attached to
+    error: str | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+    finished_at: float | None = None
+
+    def __post_init__(self) -> None:
+        # Rows and callers may pass the plain string; keep the field an enum either way.
+        self.status = UploadStatus(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class PartRecord:
+    """A part S3 has acknowledged."""
+
+    number: int
+    etag: str
+    size: int
+    checksum: str | None = None
+
+
+_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UploadRecord))
+_UPDATABLE: frozenset[str] = frozenset(_COLUMNS) - {"id"}
+
+_SCHEMA = (
+    # AUTOINCREMENT so that an id is never reused: a worker still holding the id of a deleted
+    # upload must not write parts into a newer one.
+    """
+    CREATE TABLE uploads (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        path TEXT NOT NULL,
+        size INTEGER,
+        mtime_ns INTEGER,
+        server_url TEXT NOT NULL,
+        user TEXT,
+        target TEXT NOT NULL,
+        doc_name TEXT,
+        status TEXT NOT NULL
+            CHECK (status IN ('queued', 'uploading', 'paused', 'done', 'failed', 'cancelled')),
+        batch_id TEXT,
+        handler TEXT,
+        bucket TEXT,
+        object_key TEXT,
+        upload_id TEXT,
+        part_size INTEGER,
+        part_count INTEGER,
+        checksum_algorithm TEXT,
+        etag TEXT,
+        completed INTEGER NOT NULL DEFAULT 0 CHECK (completed IN (0, 1)),
+        doc_uid TEXT,
+        error TEXT,
+        created_at REAL,
+        updated_at REAL,
+        finished_at REAL
+    )
+    """,
+    """
+    CREATE TABLE parts (
+        upload INTEGER NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL CHECK (number >= 1),
+        etag TEXT NOT NULL,
+        size INTEGER NOT NULL CHECK (size >= 0),
+        checksum TEXT,
+        PRIMARY KEY (upload, number)
+    )
+    """,
+    "CREATE INDEX uploads_status ON uploads(status)",
+)
+
+
+def default_state_dir() -> Path:
+    """Where the state database lives: $NXUP_STATE_DIR, else the platform's user state dir."""
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_state_dir("nxup"))
+
+
+class StateStore:
+    """Thread-safe access to the state database.
+
+    One connection is shared by all threads behind a lock: writes are tiny, and SQLite would
+    serialise them anyway. Use `StateStore.open()` rather than the constructor.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._conn = connection
+        self._path = path
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def open(cls, directory: Path | None = None) -> StateStore:
+        """Open (creating if needed) `state.db` in `directory`, by default `default_state_dir()`."""
+        directory = Path(directory) if directory is not None else default_state_dir()
+        if not directory.exists():
+            directory.mkdir(parents=True, mode=0o700)
+            # mkdir's mode is filtered by the umask; set it outright.
+            directory.chmod(0o700)
+        path = directory / DB_FILENAME
+        # Create the file ourselves so it is private from its first byte; sqlite3 would create
+        # it with the umask's permissions.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+
+        connection = sqlite3.connect(
+            path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+            # Autocommit: each statement commits on its own, multi-statement writes use an
+            # explicit BEGIN, and nothing is left in an implicit open transaction.
+            isolation_level=None,
+        )
+        try:
+            connection.row_factory = sqlite3.Row
+            # WAL with synchronous=NORMAL survives a killed process (only a power cut can lose
+            # the last commits, never consistency) and does not fsync on every part.
+            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StateError(f"cannot use WAL journaling for {path} (got {mode!r})")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # Off by default in SQLite, and needed for parts to go with their upload.
+            connection.execute("PRAGMA foreign_keys=ON")
+            _migrate(connection, path)
+            # SQLite gives the -wal and -shm files the database file's permissions, but they
+            # may predate this run; chmod rather than change the umask, which is process-wide
+            # and would race with other threads creating files.
+            _make_private(path)
+        except BaseException:
+            connection.close()
+            raise
+        return cls(connection, path)
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- uploads -------------------------------------------------------------------------------
+
+    def add_upload(self, record: UploadRecord) -> UploadRecord:
+        """Insert `record` and return a copy with its id and timestamps set."""
+        if record.id is not None:
+            raise ValueError(f"record already has id {record.id}")
+        now = time.time()
+        stored = replace(
+            record,
+            created_at=record.created_at if record.created_at is not None else now,
+            updated_at=now,
+        )
+        values = _to_row(stored)
+        del values["id"]
+        names = ", ".join(values)
+        marks = ", ".join(f":{name}" for name in values)
+        with self._locked() as conn:
+            cursor = conn.execute(f"INSERT INTO uploads ({names}) VALUES ({marks})", values)
+        stored.id = cursor.lastrowid
+        return stored
+
+    def get(self, upload_id: int) -> UploadRecord | None:
+        with self._locked() as conn:
+            row = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        return _from_row(row) if row is not None else None
+
+    def update(self, record_id: int, /, **fields: Any) -> None:
+        """Set the given columns of one upload, and its `updated_at`.
+
+        Raises ValueError for a name that is not a column (or is `id`), UnknownUpload if there
+        is no such upload.
+        """
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not an updatable upload column: {', '.join(sorted(unknown))}")
+        values = {name: _to_column(name, value) for name, value in fields.items()}
+        values.setdefault("updated_at", time.time())
+        assignments = ", ".join(f"{name} = :{name}" for name in values)
+        with self._locked() as conn:
+            cursor = conn.execute(
+                f"UPDATE uploads SET {assignments} WHERE id = :_id", {**values, "_id": record_id}
+            )
+        if cursor.rowcount == 0:
+            raise UnknownUpload(record_id)
+
+    def unfinished(self) -> list[UploadRecord]:
+        """Uploads `nxup resume` should pick up, oldest first."""
+        return self._select(
+            f"SELECT * FROM uploads WHERE status IN ({_status_list(UNFINISHED)}) ORDER BY id"
+        )
+
+    def recent(self, *, limit: int = 50) -> list[UploadRecord]:
+        """The latest `limit` uploads whatever their status, newest first."""
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        return self._select("SELECT * FROM uploads ORDER BY id DESC LIMIT ?", (limit,))
+
+    def find_active(self, *, path: str, server_url: str, target: str) -> UploadRecord | None:
+        """The newest unfinished upload of this file to this folder of this server, if any.
+
+        Used to resume that upload instead of starting a duplicate when a file is added again.
+        """
+        records = self._select(
+            f"SELECT * FROM uploads WHERE path = ? AND server_url = ? AND target = ?"
+            f" AND status IN ({_status_list(UNFINISHED)}) ORDER BY id DESC LIMIT 1",
+            (path, server_url, target),
+        )
+        return records[0] if records else None
+
+    def delete(self, upload_id: int) -> None:
+        """Forget an upload and its parts. Deleting an unknown id does nothing."""
+        with self._locked() as conn:
+            conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+
+    def tracked_upload_ids(self) -> set[str]:
+        """The S3 multipart UploadIds of every upload in the store, whatever its status."""
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT upload_id FROM uploads WHERE upload_id IS NOT NULL"
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    # -- parts ---------------------------------------------------------------------------------
+
+    def record_part(self, upload_id: int, part: PartRecord) -> None:
+        """Record a part S3 acknowledged, replacing an earlier record of the same number."""
+        with self._locked() as conn:
+            try:
+                conn.execute(
+                    "INSERT OR REPLACE INTO parts (upload, number, etag, size, checksum)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (upload_id, part.number, part.etag, part.size, part.checksum),
+                )
+            except sqlite3.IntegrityError as error:
+                if "FOREIGN KEY" in str(error):
+                    raise UnknownUpload(upload_id) from error
+                raise ValueError(f"invalid part {part}: {error}") from error
+
+    def parts(self, upload_id: int) -> dict[int, PartRecord]:
+        """The recorded parts of an upload, by part number."""
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT number, etag, size, checksum FROM parts WHERE upload = ? ORDER BY number",
+                (upload_id,),
+            ).fetchall()
+        return {
+            row["number"]: PartRecord(
+                number=row["number"], etag=row["etag"], size=row["size"], checksum=row["checksum"]
+            )
+            for row in rows
+        }
+
+    def forget_parts(self, upload_id: int) -> None:
+        """Drop every recorded part, e.g. when the multipart upload is restarted from scratch."""
+        with self._locked() as conn:
+            conn.execute("DELETE FROM parts WHERE upload = ?", (upload_id,))
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._closed:
+                raise StateError("the state store is closed")
+            yield self._conn
+
+    def _select(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[UploadRecord]:
+        with self._locked() as conn:
+            rows = conn.execute(sql, parameters).fetchall()
+        return [_from_row(row) for row in rows]
+
+
+def _migrate(connection: sqlite3.Connection, path: Path) -> None:
+    # BEGIN IMMEDIATE takes the write lock before reading the version, so two processes opening
+    # a new database at once cannot both create the schema.
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            for statement in _SCHEMA:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version > SCHEMA_VERSION:
+            raise StateError(
+                f"{path} has schema version {version}, newer than this nxup understands "
+                f"({SCHEMA_VERSION}); upgrade nxup or set {STATE_DIR_ENV} to another directory"
+            )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _make_private(path: Path) -> None:
+    for candidate in (path, *(path.with_name(path.name + s) for s in _SIDE_FILE_SUFFIXES)):
+        try:
+            os.chmod(candidate, 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def _status_list(statuses: frozenset[UploadStatus]) -> str:
+    # Enum values are fixed identifiers, so inlining them is safe and keeps the index usable.
+    return ", ".join(f"'{status.value}'" for status in sorted(statuses))
+
+
+def _to_column(name: str, value: Any) -> Any:
+    if name == "status":
+        return UploadStatus(value).value
+    if name == "completed":
+        return int(bool(value))
+    return value
+
+
+def _to_row(record: UploadRecord) -> dict[str, Any]:
+    return {name: _to_column(name, getattr(record, name)) for name in _COLUMNS}
+
+
+def _from_row(row: sqlite3.Row) -> UploadRecord:
+    values = {name: row[name] for name in _COLUMNS}
+    values["completed"] = bool(values["completed"])
+    return UploadRecord(**values)

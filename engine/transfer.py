@@ -1,0 +1,81 @@
+"""The in-memory state of one file being uploaded, shared by the tasks that work on it."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import time
+from dataclasses import dataclass, field
+
+from .credentials import BatchCredentials
+from .nuxeo_batch import BatchInfo
+from .planning import UploadPlan
+from .slices import PartCounter, TransferControl
+from .state import PartRecord, UploadRecord, UploadStatus
+
+
+def content_type_for(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+@dataclass(slots=True)
+class FileTransfer:
+    """Mutable; every change happens under the manager's lock."""
+
+    record: UploadRecord
+    sequence: int
+    control: TransferControl = field(default_factory=TransferControl)
+    status: UploadStatus = UploadStatus.QUEUED
+    plan: UploadPlan | None = None
+    batch: BatchInfo | None = None
+    credentials: BatchCredentials | None = None
+    fd: int | None = None
+    done: dict[int, PartRecord] = field(default_factory=dict)
+    done_bytes: int = 0
+    in_flight: dict[int, PartCounter] = field(default_factory=dict)
+    pending: list[int] = field(default_factory=list)
+    last_ping: float = field(default_factory=time.monotonic)
+    error: str | None = None
+    active: bool = False  # holds an admission slot (an open file and a live batch)
+    finishing: bool = False
+    preparing: bool = False
+
+    @property
+    def id(self) -> int:
+        assert self.record.id is not None
+        return self.record.id
+
+    @property
+    def path(self) -> str:
+        return self.record.path
+
+    @property
+    def name(self) -> str:
+        return self.record.doc_name or os.path.basename(self.record.path)
+
+    @property
+    def size(self) -> int:
+        return self.record.size or 0
+
+    def working(self) -> bool:
+        """A task is running on this file: pause, cancel and failure settle once it ends."""
+        return bool(self.in_flight) or self.finishing or self.preparing
+
+    def sent(self) -> int:
+        """Bytes S3 has acknowledged plus bytes of parts in flight (sampled without a lock)."""
+        in_flight = list(self.in_flight.values())
+        return self.done_bytes + sum(counter.sent for counter in in_flight)
+
+    def close_file(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def reset_progress(self) -> None:
+        self.done.clear()
+        self.done_bytes = 0
+        self.in_flight.clear()
+        self.pending.clear()
+        self.plan = None
+        self.finishing = False

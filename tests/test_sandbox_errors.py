@@ -1,0 +1,328 @@
+"""Error answers, authentication, credential scoping and expiry, and clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psutil
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from nuxeo.auth import TokenAuth
+from nuxeo.client import Nuxeo
+from nuxeo.exceptions import HTTPError, InvalidUploadHandler, Unauthorized
+from nuxeo.models import Batch, Document, FileBlob
+
+from sandbox import Sandbox
+
+WORKSPACES = "/default-domain/workspaces"
+UNKNOWN_BATCH = "batchId-00000000-0000-0000-0000-000000000000"
+EXPIRED_CODES = {"InvalidAccessKeyId", "ExpiredToken", "AccessDenied"}
+
+
+@pytest.fixture(scope="module")
+def short_ttl_sandbox() -> Iterator[Sandbox]:
+    with Sandbox(credential_ttl_s=3) as running:
+        yield running
+
+
+def write_file(directory: Path, name: str, size: int) -> Path:
+    path = directory / name
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def new_folder(nuxeo: Nuxeo) -> Document:
+    folder = Document(name="folder", type="Folder", properties={"dc:title": "Folder"})
+    return nuxeo.documents.create(folder, parent_path=WORKSPACES)
+
+
+def object_key(batch: Batch) -> str:
+    return f"{batch.extraInfo['baseKey']}{batch.key}"
+
+
+def batch_s3_client(batch: Batch) -> Any:
+    info = batch.extraInfo
+    return boto3.session.Session().client(
+        "s3",
+        aws_access_key_id=info["awsSecretKeyId"],
+        aws_secret_access_key=info["awsSecretAccessKey"],
+        aws_session_token=info["awsSessionToken"],
+        endpoint_url=info["endpoint"],
+        region_name=info["region"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+def status_of(call: Callable[[], Any]) -> int:
+    with pytest.raises(HTTPError) as caught:
+        call()
+    return caught.value.status
+
+
+def put_small(batch: Batch, key: str | None = None) -> dict[str, Any]:
+    return batch_s3_client(batch).put_object(
+        Bucket=batch.extraInfo["bucket"],
+        Key=key or object_key(batch),
+        Body=b"payload",
+        ContentType="text/plain",
+    )
+
+
+# -- authentication ----------------------------------------------------------------------------
+
+
+def test_bad_password_is_unauthorized(make_nuxeo: Callable[..., Nuxeo], sandbox: Sandbox) -> None:
+    nuxeo = make_nuxeo(auth=(sandbox.info.user, "wrong"))
+    with pytest.raises(Unauthorized) as caught:
+        nuxeo.users.current_user()
+    assert caught.value.status == 401
+    with pytest.raises(Unauthorized):
+        nuxeo.uploads.post(handler="")
+
+
+def test_errors_are_json_entities(sandbox: Sandbox) -> None:
+    answer = requests.get(f"{sandbox.info.nuxeo_url}/api/v1/upload/handlers", timeout=10)
+    assert answer.status_code == 401
+    assert answer.json()["entity-type"] == "exception" and answer.json()["status"] == 401
+    assert "Retry-After" not in answer.headers
+    # runningstatus is public.
+    assert requests.get(f"{sandbox.info.nuxeo_url}/runningstatus", timeout=10).text == "Ok"
+
+
+def test_unknown_route_is_404(nuxeo: Nuxeo) -> None:
+    assert status_of(lambda: nuxeo.client.request("GET", "api/v1/nothing/here")) == 404
+
+
+def test_token_authentication(make_nuxeo: Callable[..., Nuxeo], nuxeo: Nuxeo) -> None:
+    token = nuxeo.client.request_auth_token("device-1", "ReadWrite", app_name="nxup tests")
+    assert token and "\n" not in token
+    assert nuxeo.users.current_user().id == "Administrator"  # now sent as a token
+    assert nuxeo.uploads.batch(handler="s3").batchId
+    # The same device gets the same token back.
+    again = make_nuxeo().client.request_auth_token("device-1", "ReadWrite", app_name="nxup tests")
+    assert again == token
+
+    assert make_nuxeo(auth=TokenAuth(token)).users.current_user().id == "Administrator"
+    with pytest.raises(Unauthorized):
+        make_nuxeo(auth=TokenAuth("not-a-token")).users.current_user()
+    make_nuxeo().client.request_auth_token(
+        "device-1", "ReadWrite", app_name="nxup tests", revoke=True
+    )
+    with pytest.raises(Unauthorized):
+        make_nuxeo(auth=TokenAuth(token)).users.current_user()
+
+
+def test_server_info_and_reachability(nuxeo: Nuxeo) -> None:
+    assert nuxeo.client.is_reachable()
+    assert nuxeo.client.server_info()["productVersion"] == "2023.0"
+
+
+# -- batches -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "{b}/info"),
+        ("GET", "{b}"),
+        ("GET", "{b}/0"),
+        ("POST", "{b}/0/complete"),
+        ("POST", "{b}/refreshToken"),
+        ("DELETE", "{b}"),
+        ("DELETE", "{b}/0"),
+        ("POST", "{b}/execute/Blob.Attach"),
+        ("POST", "{b}/0/execute/FileManager.Import"),
+    ],
+)
+def test_unknown_batch_is_404(nuxeo: Nuxeo, method: str, path: str) -> None:
+    url = "api/v1/upload/" + path.format(b=UNKNOWN_BATCH)
+    assert (
+        status_of(lambda: nuxeo.client.request(method, url, data={"key": "k", "name": "n"})) == 404
+    )
+
+
+def test_empty_batch_answers_204_and_unknown_index_404(nuxeo: Nuxeo) -> None:
+    batch = nuxeo.uploads.batch(handler="s3")
+    answer = nuxeo.client.request("GET", f"api/v1/upload/{batch.uid}")
+    assert answer.status_code == 204 and answer.content == b""
+    assert status_of(lambda: batch.get(0)) == 404
+    batch.cancel()
+    assert batch.batchId is None
+
+
+def test_complete_without_an_object_is_404(nuxeo: Nuxeo, tmp_path: Path) -> None:
+    batch = nuxeo.uploads.batch(handler="s3")
+    # What the client's uploader would leave behind, without uploading anything.
+    batch.blobs[0] = FileBlob(str(write_file(tmp_path, "ghost.txt", 10)))
+    batch.upload_idx = 1
+    batch.etag = '"0"'
+    assert status_of(batch.complete) == 404
+
+
+def test_complete_with_another_bucket_is_400(nuxeo: Nuxeo) -> None:
+    batch = nuxeo.uploads.batch(handler="s3")
+    put_small(batch)
+    body = {"name": "x.txt", "fileSize": 7, "key": object_key(batch), "bucket": "elsewhere"}
+    url = f"api/v1/upload/{batch.uid}/0/complete"
+    assert status_of(lambda: nuxeo.client.request("POST", url, data=body)) == 400
+
+
+def test_legacy_batch_and_default_handler(nuxeo: Nuxeo) -> None:
+    answer = nuxeo.client.request("POST", "api/v1/upload/")
+    assert answer.status_code == 201 and set(answer.json()) == {"batchId"}
+    # The real client cannot ask for it (it only sees the first handler), so call it directly.
+    batch = nuxeo.client.request("POST", "api/v1/upload/new/default").json()
+    assert batch["provider"] == "default" and batch["extraInfo"] == {}
+    url = f"api/v1/upload/{batch['batchId']}/0/complete"
+    assert status_of(lambda: nuxeo.client.request("POST", url, data={"key": "k"})) == 409
+
+
+def test_unknown_operation_is_404_and_drops_the_batch(nuxeo: Nuxeo) -> None:
+    batch = nuxeo.uploads.batch(handler="s3")
+    assert status_of(lambda: batch.execute("No.Such.Operation")) == 404
+    assert status_of(lambda: batch.get(0)) == 404  # the batch is gone with it
+
+
+def test_key_outside_the_batch_prefix_is_denied(nuxeo: Nuxeo) -> None:
+    batch = nuxeo.uploads.batch(handler="s3")
+    other = nuxeo.uploads.batch(handler="s3")
+    for key in ("elsewhere/file.bin", object_key(other)):
+        with pytest.raises(ClientError) as caught:
+            put_small(batch, key)
+        assert caught.value.response["Error"]["Code"] == "AccessDenied"
+    put_small(batch)  # its own prefix works
+
+
+def test_operator_keys_never_reach_a_batch(nuxeo: Nuxeo, sandbox: Sandbox) -> None:
+    secrets_ = (sandbox.info.s3_access_key_id, sandbox.info.s3_secret_access_key)
+    batch = nuxeo.uploads.batch(handler="s3")
+    answers = [
+        nuxeo.client.request("POST", "api/v1/upload/new/s3").text,
+        nuxeo.client.request("GET", f"api/v1/upload/{batch.uid}/info").text,
+        nuxeo.client.request("POST", f"api/v1/upload/{batch.uid}/refreshToken").text,
+        json.dumps(batch.extraInfo),
+    ]
+    for answer in answers:
+        for secret in secrets_:
+            assert secret not in answer
+
+
+# -- documents ---------------------------------------------------------------------------------
+
+
+def test_missing_parent_is_404(nuxeo: Nuxeo) -> None:
+    doc = Document(name="x", type="File", properties={"dc:title": "x"})
+    assert status_of(lambda: nuxeo.documents.create(doc, parent_path=f"{WORKSPACES}/nope")) == 404
+    assert status_of(lambda: nuxeo.documents.get(uid="no-such-uid")) == 404
+    assert not nuxeo.documents.exists(path="/no/such/path")
+
+
+def test_batch_references_in_documents(nuxeo: Nuxeo) -> None:
+    folder = new_folder(nuxeo)
+    empty = nuxeo.uploads.batch(handler="s3")
+
+    def create(batch_id: str) -> Document:
+        ref = {"upload-batch": batch_id, "upload-fileId": "0"}
+        doc = Document(name="x", type="File", properties={"file:content": ref})
+        return nuxeo.documents.create(doc, parent_path=folder.path)
+
+    assert status_of(lambda: create(empty.uid)) == 400  # not completed
+    assert status_of(lambda: create(UNKNOWN_BATCH)) == 404
+
+
+def test_paths_are_percent_decoded(nuxeo: Nuxeo) -> None:
+    folder = nuxeo.documents.create(
+        Document(name="with space é", type="Folder", properties={"dc:title": "S"}),
+        parent_path=WORKSPACES,
+    )
+    assert folder.path == f"{WORKSPACES}/with space é"
+    assert nuxeo.documents.get(path=folder.path).uid == folder.uid
+    assert nuxeo.documents.get(path="/").type == "Root"
+    nuxeo.documents.delete(folder.uid)
+    assert not nuxeo.documents.exists(uid=folder.uid)
+
+
+# -- credential expiry (short-lived credentials) -----------------------------------------------
+
+
+def wait_until_expired(batch: Batch) -> None:
+    delay = batch.extraInfo["expiration"] / 1000 - time.time() + 0.5
+    time.sleep(max(delay, 0))
+
+
+def test_expired_credentials_are_rejected_and_refresh_works(
+    make_nuxeo: Callable[..., Nuxeo], short_ttl_sandbox: Sandbox
+) -> None:
+    nuxeo = make_nuxeo(short_ttl_sandbox.info)
+    batch = nuxeo.uploads.batch(handler="s3")
+    put_small(batch)
+    wait_until_expired(batch)
+    with pytest.raises(ClientError) as caught:
+        put_small(batch)
+    assert caught.value.response["Error"]["Code"] in EXPIRED_CODES
+
+    seen: list[dict[str, Any]] = []
+    creds = nuxeo.uploads.refresh_token(batch, token_callback=lambda b, c: seen.append(c))
+    assert seen == [creds]
+    assert batch.extraInfo["awsSecretKeyId"] == creds["awsSecretKeyId"]
+    assert "ETag" in put_small(batch)
+
+
+def test_chunked_client_upload_survives_expiry(
+    make_nuxeo: Callable[..., Nuxeo], short_ttl_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    nuxeo = make_nuxeo(short_ttl_sandbox.info)
+    path = write_file(tmp_path, "big.bin", 5 * 1024 * 1024 + 1000)
+    batch = nuxeo.uploads.batch(handler="s3")
+    # Sleep past the credentials' lifetime after the first part: botocore must refresh.
+    uploader = batch.get_uploader(
+        FileBlob(str(path)),
+        chunked=True,
+        chunk_size=5 * 1024 * 1024,
+        callback=lambda up: time.sleep(3.5) if len(up.blob.uploadedChunkIds) == 1 else None,
+    )
+    uploader.upload()
+    batch.complete()
+    assert batch.get(0).size == path.stat().st_size
+
+
+# -- handler order and shutdown ----------------------------------------------------------------
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_default_handler_first_and_clean_stop(make_nuxeo: Callable[..., Nuxeo]) -> None:
+    sandbox = Sandbox(default_handler_first=True).start()
+    try:
+        nuxeo = make_nuxeo(sandbox.info)
+        with pytest.raises(InvalidUploadHandler):
+            nuxeo.uploads.batch(handler="s3")
+        # nxup can still create an s3 batch by calling the endpoint itself.
+        answer = nuxeo.client.request("POST", "api/v1/upload/new/s3").json()
+        assert answer["provider"] == "s3" and answer["extraInfo"]["awsSessionToken"]
+
+        assert sandbox.s3.process is not None
+        weed = psutil.Process(sandbox.s3.process.pid)
+        processes = [weed, *weed.children(recursive=True)]
+        ports = [sandbox.nuxeo.port, *sandbox.s3.ports.values()]
+        data_dir = Path(sandbox.info.data_dir)
+        assert (data_dir / "nuxeo.db").stat().st_mode & 0o777 == 0o600
+    finally:
+        sandbox.stop()
+
+    for process in processes:
+        assert not process.is_running()
+    assert not any(port_is_open(port) for port in ports)
+    assert not data_dir.exists()

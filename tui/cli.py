@@ -1,0 +1,280 @@
+"""The `nxup` command.
+
+`nxup upload` and `nxup resume` drive the engine; on a terminal they will open the transfer
+manager, and with `--no-tui` (or when not on a terminal) they print plain lines, or one JSON
+event per line with `--json`. Exit codes: 0 when every file landed, 1 when some failed (each
+named with its reason), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+_CONNECTION_HELP = "Nuxeo URL, e.g. https://host/nuxeo (env NUXEO_URL)"
+
+
+def _fail_usage(message: str) -> None:
+    raise click.UsageError(message)
+
+
+def _password_from_env_or_prompt(user: str) -> tuple[str | None, str | None]:
+    """(password, token): from NUXEO_PASSWORD / NUXEO_TOKEN, or a prompt on a terminal.
+    Never from argv, where other users of the machine can read it."""
+    token = os.environ.get("NUXEO_TOKEN")
+    if token:
+        return None, token
+    password = os.environ.get("NUXEO_PASSWORD")
+    if password is not None:
+        return password, None
+    if sys.stdin.isatty():
+        return click.prompt(f"Password for {user}", hide_input=True), None
+    _fail_usage("no password: set NUXEO_PASSWORD or NUXEO_TOKEN (passwords are never taken from the command line)")
+    raise AssertionError
+
+
+def _settings(workers: int, part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None) -> Any:
+    from engine.manager import TransferSettings
+    from engine.planning import MAX_PART_SIZE, MIN_PART_SIZE
+    from engine.s3 import ChecksumAlgorithm
+    from engine.units import parse_rate, parse_size
+
+    try:
+        part = parse_size(part_size)
+        single = parse_size(single_limit)
+        rate = parse_rate(limit) if limit else None
+    except ValueError as exc:
+        _fail_usage(str(exc))
+    if not MIN_PART_SIZE <= part <= MAX_PART_SIZE:
+        _fail_usage("--part-size must be between 5 MiB and 5 GiB")
+    if workers < 1 or workers > 64:
+        _fail_usage("--workers must be between 1 and 64")
+    return TransferSettings(
+        workers=workers,
+        part_size=part,
+        single_upload_limit=min(single, 5 * 1024**3),
+        checksum=ChecksumAlgorithm(checksum if checksum == "none" else checksum.upper()),
+        verify_etag=verify,
+        bandwidth_limit=rate,
+    )
+
+
+def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--url", envvar="NUXEO_URL", help=_CONNECTION_HELP),
+        click.option("--user", envvar="NUXEO_USER", help="Nuxeo user (env NUXEO_USER)"),
+        click.option("--no-tui", is_flag=True, help="Plain progress lines instead of the transfer manager."),
+        click.option("--json", "json_lines", is_flag=True, help="One JSON event per line (implies --no-tui)."),
+        click.option("--workers", default=8, show_default=True, help="Parallel uploads (parts and files)."),
+        click.option("--part-size", default="20MiB", show_default=True, help="Multipart part size (grown for huge files)."),
+        click.option("--single-limit", default="20MiB", show_default=True, help="Largest file sent with one PUT."),
+        click.option("--checksum", type=click.Choice(["crc32", "crc32c", "sha1", "sha256", "none"]), default="crc32", show_default=True, help="Per-part checksum S3 verifies (none for servers that reject it)."),
+        click.option("--verify", is_flag=True, help="Check the final ETag against the file (MD5 of part MD5s)."),
+        click.option("--limit", help="Bandwidth cap, e.g. 20MiB/s (default: none)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(invoke_without_command=True)
+@click.version_option(package_name="nxup")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """nxup: upload files to Nuxeo directly to S3, with pause, resume and cancel."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+def _run_headless(manager: Any, reporter: Any, start: Callable[[], None]) -> int:
+    """Run until every file is done, failed or cancelled; Ctrl-C or SIGTERM pauses cleanly."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    began = time.monotonic()
+    try:
+        manager.start()
+        start()
+        while not stop.is_set() and not manager.wait(timeout=0.2):
+            pass
+        interrupted = stop.is_set()
+    finally:
+        manager.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    reporter.summary(elapsed_s=time.monotonic() - began)
+    if interrupted:
+        click.echo("interrupted: unfinished files are paused; `nxup resume` continues them", err=True)
+        return EXIT_FAILED
+    tally = reporter.tally
+    return EXIT_FAILED if tally.failed or tally.paused else EXIT_OK
+
+
+def _open_manager(url: str, user: str, settings: Any, reporter: Any) -> Any:
+    from engine.manager import TransferManager
+    from engine.nuxeo_batch import ServerConnection
+    from engine.state import StateStore
+
+    password, token = _password_from_env_or_prompt(user)
+    connection = ServerConnection(url=url.rstrip("/"), user=user, password=password, token=token)
+    store = StateStore.open()
+    return TransferManager(connection, store=store, sink=reporter, settings=settings)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--to", "target", required=True, help="Nuxeo folder path that receives the files.")
+@_transfer_options
+def upload(paths: tuple[str, ...], target: str, url: str | None, user: str | None, no_tui: bool,
+           json_lines: bool, workers: int, part_size: str, single_limit: str, checksum: str,
+           verify: bool, limit: str | None) -> None:
+    """Upload files and folders (mirrored as Folder documents) to a Nuxeo folder."""
+    from engine.errors import NxupError
+    from tui.plain import Reporter
+
+    if not url:
+        _fail_usage("no server: give --url or set NUXEO_URL")
+    user = user or "Administrator"
+    settings = _settings(workers, part_size, single_limit, checksum, verify, limit)
+    reporter = Reporter(json_lines=json_lines)
+    manager = _open_manager(url, user, settings, reporter)
+
+    def start() -> None:
+        manager.add(paths, target)
+
+    try:
+        code = _run_headless(manager, reporter, start)
+    except NxupError as exc:
+        click.echo(f"nxup: {exc}", err=True)
+        code = EXIT_FAILED
+    finally:
+        manager.store.close()
+    sys.exit(code)
+
+
+@main.command()
+@_transfer_options
+def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, workers: int,
+           part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None) -> None:
+    """Finish every unfinished upload (after a crash, a quit or a failure)."""
+    from engine.errors import NxupError
+    from engine.state import StateStore
+    from tui.plain import Reporter
+
+    with StateStore.open() as store:
+        unfinished = store.unfinished()
+    if not unfinished:
+        click.echo("nothing to resume")
+        sys.exit(EXIT_OK)
+    servers = sorted({(r.server_url, r.user or "Administrator") for r in unfinished})
+    if url:
+        servers = [(url.rstrip("/"), user or dict(servers).get(url.rstrip("/"), "Administrator"))]
+    settings = _settings(workers, part_size, single_limit, checksum, verify, limit)
+    reporter = Reporter(json_lines=json_lines)
+    code = EXIT_OK
+    for server_url, server_user in servers:
+        manager = _open_manager(server_url, user or server_user, settings, reporter)
+        try:
+            code = max(code, _run_headless(manager, reporter, manager.load_unfinished))
+        except NxupError as exc:
+            click.echo(f"nxup: {server_url}: {exc}", err=True)
+            code = EXIT_FAILED
+        finally:
+            manager.store.close()
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--json", "json_lines", is_flag=True, help="One JSON object per upload.")
+@click.option("--limit", "recent_limit", default=20, show_default=True, help="How many recent uploads to show.")
+def status(json_lines: bool, recent_limit: int) -> None:
+    """Unfinished and recent uploads from the state database."""
+    from engine.state import StateStore
+    from tui.plain import one_line, size_text
+
+    with StateStore.open() as store:
+        unfinished = store.unfinished()
+        recent = [r for r in store.recent(limit=recent_limit) if r not in unfinished]
+        parts = {r.id: len(store.parts(r.id)) for r in unfinished if r.id is not None}
+    if json_lines:
+        for record in unfinished + recent:
+            row = {k: getattr(record, k) for k in ("id", "path", "size", "target", "status", "server_url", "error", "part_count", "updated_at")}
+            row["parts_done"] = parts.get(record.id)
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    click.echo(f"{len(unfinished)} unfinished upload(s)" + (" — `nxup resume` continues them" if unfinished else ""))
+    for record in unfinished:
+        progress = f"{parts.get(record.id, 0)}/{record.part_count} parts" if record.upload_id else ""
+        reason = f" — {record.error}" if record.error else ""
+        click.echo(f"  {record.status:<9} {one_line(record.path)} ({size_text(record.size or 0)}) -> {record.target} {progress}{reason}")
+    if recent:
+        click.echo("recent:")
+        for record in recent:
+            click.echo(f"  {record.status:<9} {one_line(record.path)} ({size_text(record.size or 0)}) -> {record.target}")
+
+
+@main.command()
+@click.option("--port", default=0, help="Port of the Nuxeo-compatible server (default: a free one).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the sandbox's data here (default: a throwaway dir).")
+@click.option("--json", "as_json", is_flag=True, help="Print the connection details as one JSON line first.")
+@click.option("--credential-ttl", default=3600, show_default=True, help="Lifetime of each batch's S3 credentials, in seconds.")
+@click.option("--default-handler-first", is_flag=True, help="List the 'default' upload handler first, as some real servers do.")
+def sandbox(port: int, data_dir: Path | None, as_json: bool, credential_ttl: int, default_handler_first: bool) -> None:
+    """Run the local sandbox (SeaweedFS S3 + a Nuxeo-compatible server) until Ctrl-C."""
+    from sandbox import Sandbox
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        running = Sandbox(port=port, data_dir=data_dir, credential_ttl_s=credential_ttl, default_handler_first=default_handler_first).start()
+    except Exception as exc:  # a missing binary or a busy port is a one-line message
+        click.echo(f"nxup: cannot start the sandbox: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    try:
+        info = running.info
+        if as_json:
+            click.echo(json.dumps(info.as_json()), nl=True)
+        else:
+            click.echo(f"Nuxeo:  {info.nuxeo_url}  user {info.user}  password {info.password}")
+            click.echo(f"S3:     {info.s3_endpoint}  bucket {info.bucket}  (admin key {info.s3_access_key_id})")
+            click.echo(f"Try:    NUXEO_PASSWORD='{info.password}' nxup upload FILE --url {info.nuxeo_url} --to /default-domain/workspaces --no-tui")
+            click.echo("Ctrl-C stops the sandbox.")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        running.stop()
+
+
+@main.command()
+@click.option("--files", default=40, show_default=True, help="How many small sample files.")
+@click.option("--large", default="3", show_default=True, help="How many large sample files (50–300 MiB).")
+@click.option("--limit", default="60MiB/s", show_default=True, help="Bandwidth cap so progress is visible ('off' for none).")
+@click.option("--no-tui", is_flag=True, help="Plain progress lines instead of the transfer manager.")
+@click.option("--json", "json_lines", is_flag=True, help="One JSON event per line.")
+def demo(files: int, large: str, limit: str, no_tui: bool, json_lines: bool) -> None:
+    """Start the sandbox, make sample files and upload them through the real flow."""
+    from tui.demo import run_demo
+
+    sys.exit(run_demo(small_files=files, large_files=int(large), limit=limit, json_lines=json_lines))
+
+
+if __name__ == "__main__":
+    main()

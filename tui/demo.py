@@ -1,0 +1,99 @@
+"""`nxup demo`: the sandbox, sample files, and the real upload flow end to end."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from engine.planning import MiB
+
+DEMO_TARGET = "/default-domain/workspaces"
+
+
+def make_samples(root: Path, *, small_files: int, large_files: int, seed: int = 7) -> list[Path]:
+    """Sample files in folders: many small ones and a few of 50–300 MiB.
+
+    Large files repeat one random MiB with a changing header, which is quick to write and still
+    gives every part different bytes.
+    """
+    rng = random.Random(seed)
+    folders = [root / "reports", root / "photos" / "2026", root / "notes"]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    for index in range(small_files):
+        folder = folders[index % len(folders)]
+        suffix = (".txt", ".jpg", ".pdf", ".csv")[index % 4]
+        path = folder / f"sample-{index:03d}{suffix}"
+        path.write_bytes(rng.randbytes(rng.randint(200, 256 * 1024)))
+        made.append(path)
+    block = rng.randbytes(MiB)
+    sizes = [50, 120, 300, 200, 80]
+    videos = root / "videos"
+    videos.mkdir(exist_ok=True)
+    for index in range(large_files):
+        size_mib = sizes[index % len(sizes)]
+        path = videos / f"recording-{index + 1}.mp4"
+        with open(path, "wb") as handle:
+            for mib in range(size_mib):
+                handle.write(f"{index}:{mib}:".encode().ljust(64, b"-"))
+                handle.write(block[64:])
+        made.append(path)
+    return made
+
+
+def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool) -> int:
+    from engine.errors import NxupError
+    from engine.manager import TransferManager, TransferSettings
+    from engine.nuxeo_batch import ServerConnection
+    from engine.state import StateStore
+    from engine.units import parse_rate
+    from sandbox import Sandbox
+    from tui.cli import _run_headless
+    from tui.plain import Reporter
+
+    try:
+        rate = parse_rate(limit)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo("starting the sandbox (SeaweedFS + a local Nuxeo-compatible server)...", err=True)
+    try:
+        running = Sandbox().start()
+    except Exception as exc:
+        click.echo(f"nxup: cannot start the sandbox: {exc}", err=True)
+        return 1
+    try:
+        info = running.info
+        samples = Path(info.data_dir) / "samples"
+        made = make_samples(samples, small_files=small_files, large_files=large_files)
+        total = sum(p.stat().st_size for p in made)
+        click.echo(f"made {len(made)} sample files ({total / MiB:.0f} MiB) in {samples}", err=True)
+        # The demo's state lives and dies with the sandbox: the user's own state is untouched.
+        os.environ["NXUP_STATE_DIR"] = str(Path(info.data_dir) / "state")
+        store = StateStore.open()
+        reporter = Reporter(json_lines=json_lines)
+        connection = ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password)
+        manager = TransferManager(connection, store=store, sink=reporter, settings=TransferSettings(bandwidth_limit=rate))
+        try:
+            code = _run_headless(manager, reporter, lambda: manager.add([samples], DEMO_TARGET))
+        except NxupError as exc:
+            click.echo(f"nxup: {exc}", err=True)
+            code = 1
+        finally:
+            store.close()
+        leftovers = running.s3.admin_client().list_multipart_uploads(Bucket=info.bucket).get("Uploads", [])
+        click.echo(
+            f"S3 multipart uploads left behind: {len(leftovers)}; documents are in {DEMO_TARGET}/samples",
+            err=True,
+        )
+        return code
+    finally:
+        started = time.monotonic()
+        running.stop()
+        click.echo(f"sandbox stopped ({time.monotonic() - started:.1f} s)", err=True)
+        sys.stderr.flush()
