@@ -240,9 +240,9 @@ class TransferManager:
         )
         return self._enqueue(record, resumed=False)
 
-    def load_unfinished(self) -> list[int]:
+    def load_unfinished(self, *, paused: bool = False) -> list[int]:
         """Queue every unfinished upload of this server from the state store (after a crash,
-        a quit, a pause or a failure)."""
+        a quit, a pause or a failure). With `paused`, they wait for `resume` instead."""
         ids = []
         for record in self.store.unfinished():
             if record.server_url != self.connection.url or record.id is None:
@@ -250,20 +250,26 @@ class TransferManager:
             with self._lock:
                 if record.id in self._files:
                     continue
-            ids.append(self._enqueue(record, resumed=True))
+            ids.append(self._enqueue(record, resumed=True, paused=paused))
         self._admit()
         return ids
 
-    def _enqueue(self, record: UploadRecord, *, resumed: bool) -> int:
+    def _enqueue(self, record: UploadRecord, *, resumed: bool, paused: bool = False) -> int:
         assert record.id is not None
         with self._lock:
             self._sequence += 1
             transfer = FileTransfer(record=record, sequence=self._sequence)
             self._files[record.id] = transfer
-            self._waiting.append(record.id)
-        if record.status is not UploadStatus.QUEUED:
-            self._persist(transfer, status=UploadStatus.QUEUED, error=None)
+            if not paused:
+                self._waiting.append(record.id)
+        wanted = UploadStatus.PAUSED if paused else UploadStatus.QUEUED
+        if record.status is not wanted:
+            self._persist(transfer, status=wanted, error=None)
         self._emit(FileQueued(record.id, path=record.path, size=record.size or 0, target=record.target, resumed=resumed))
+        if paused:
+            transfer.status = UploadStatus.PAUSED
+            transfer.control.interrupt(StopReason.PAUSE)
+            self._emit(FilePaused(record.id, path=record.path))
         return record.id
 
     def pause(self, file_id: int) -> None:
@@ -464,9 +470,10 @@ class TransferManager:
             transfer.error = reason
             transfer.control.interrupt(_FAILURE)
             self._persist(transfer, status=UploadStatus.FAILED, error=reason)
+            # Announced before waiters can wake, so a caller of `wait()` counts the failure.
+            self._emit(FileFailed(transfer.id, path=transfer.path, reason=reason, retryable=retryable))
             if not transfer.working():
                 self._release(transfer)
-        self._emit(FileFailed(transfer.id, path=transfer.path, reason=reason, retryable=retryable))
         self._admit()
 
     def _interrupted(self, transfer: FileTransfer) -> bool:
@@ -887,18 +894,21 @@ class TransferManager:
         self._finish_done(transfer, document.uid, document_path=document.path)
 
     def _finish_done(self, transfer: FileTransfer, doc_uid: str, *, document_path: str) -> None:
+        # Stored while the file still counts as working, and announced before waiters wake:
+        # once `wait()` returns, the store says DONE (a caller may close it right away) and the
+        # sink has seen the completion.
+        self._persist(transfer, status=UploadStatus.DONE, doc_uid=doc_uid, error=None, finished_at=time.time())
         with self._lock:
             transfer.status = UploadStatus.DONE
             transfer.finishing = False
             transfer.done_bytes = transfer.size
-            self._release(transfer)
-        self._persist(transfer, status=UploadStatus.DONE, doc_uid=doc_uid, error=None, finished_at=time.time())
-        self._emit(
-            FileCompleted(
-                transfer.id, path=transfer.path, size=transfer.size, document_path=document_path,
-                document_uid=doc_uid, etag=transfer.record.etag or "",
+            self._emit(
+                FileCompleted(
+                    transfer.id, path=transfer.path, size=transfer.size, document_path=document_path,
+                    document_uid=doc_uid, etag=transfer.record.etag or "",
+                )
             )
-        )
+            self._release(transfer)
         self._admit()
 
     def _verify_etag(self, transfer: FileTransfer, etag: str) -> None:
@@ -927,12 +937,13 @@ class TransferManager:
         if transfer.record.batch_id:
             self._drop_quietly(transfer.record.batch_id)
         self.store.forget_parts(transfer.id)
+        # As in `_finish_done`: stored and announced before the file stops counting as working.
+        self._persist(transfer, status=UploadStatus.CANCELLED, finished_at=time.time())
         with self._lock:
             transfer.status = UploadStatus.CANCELLED
             transfer.finishing = False
+            self._emit(FileCancelled(transfer.id, path=transfer.path))
             self._release(transfer)
-        self._persist(transfer, status=UploadStatus.CANCELLED, finished_at=time.time())
-        self._emit(FileCancelled(transfer.id, path=transfer.path))
         self._admit()
 
     def _abort_multipart_quietly(self, transfer: FileTransfer) -> None:

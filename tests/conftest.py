@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from nuxeo.client import Nuxeo
+from nuxeo.models import Document
 
 from sandbox import Sandbox, SandboxInfo
 
@@ -37,3 +47,200 @@ def nuxeo(make_nuxeo: Callable[..., Nuxeo]) -> Nuxeo:
 @pytest.fixture
 def s3_admin(sandbox: Sandbox) -> Any:
     return sandbox.s3.admin_client()
+
+
+# -- end-to-end helpers for the engine and the CLI ---------------------------------------------
+
+WORKSPACES = "/default-domain/workspaces"
+
+
+class EventLog:
+    """An engine event sink that keeps every event with its arrival time and lets a test wait
+    for one (events come from engine threads)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[float, Any]] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, event: Any) -> None:
+        with self._changed:
+            self.entries.append((time.monotonic(), event))
+            self._changed.notify_all()
+
+    @property
+    def events(self) -> list[Any]:
+        with self._changed:
+            return [event for _, event in self.entries]
+
+    def of(self, kind: type, file_id: int | None = None) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind) and (file_id is None or e.file_id == file_id)]
+
+    def wait_for(self, kind: type, *, file_id: int | None = None, timeout: float = 30.0,
+                 where: Callable[[Any], bool] = lambda e: True) -> tuple[float, Any]:
+        """The first (arrival time, event) of this kind (and file) that satisfies `where`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for arrived, event in self.entries:
+                    if isinstance(event, kind) and (file_id is None or event.file_id == file_id) and where(event):
+                        return arrived, event
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    kinds = [type(e).__name__ for _, e in self.entries]
+                    raise AssertionError(f"no {kind.__name__} event within {timeout} s; got {kinds}")
+                self._changed.wait(remaining)
+
+
+def poll(condition: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.02, what: str = "condition") -> Any:
+    """Wait until `condition()` is truthy and return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def new_target_folder(client: Nuxeo) -> str:
+    """A fresh Folder under the workspaces, so tests never see each other's documents."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    folder = client.documents.create(
+        Document(name=name, type="Folder", properties={"dc:title": name}), parent_path=WORKSPACES
+    )
+    return str(folder.path)
+
+
+@pytest.fixture
+def target_folder(nuxeo: Nuxeo) -> str:
+    return new_target_folder(nuxeo)
+
+
+def assert_document_holds(client: Nuxeo, doc_uid: str, *, name: str, content: bytes) -> Any:
+    """The document exists, is titled after the file, and its blob is exactly `content`."""
+    document = client.documents.get(uid=doc_uid)
+    blob = document.properties["file:content"]
+    assert blob is not None, f"document {document.path} has no blob"
+    assert document.title == name
+    assert blob["name"] == name
+    assert int(blob["length"]) == len(content)
+    assert blob["digestAlgorithm"] == "MD5"
+    assert blob["digest"] == hashlib.md5(content).hexdigest()
+    return document
+
+
+def assert_object_is(s3: Any, *, bucket: str, key: str, content: bytes) -> dict[str, Any]:
+    """The S3 object holds exactly `content`; returns its GetObject answer (ETag...)."""
+    answer = s3.get_object(Bucket=bucket, Key=key)
+    assert answer["Body"].read() == content
+    return answer
+
+
+def multipart_uploads(s3: Any, *, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
+    """Multipart uploads S3 still holds under `prefix` (none must be left after a test)."""
+    answer = s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
+    return list(answer.get("Uploads", []))
+
+
+def nxup_env(info: SandboxInfo, state_dir: Path, *, password: str | None = None) -> dict[str, str]:
+    """The environment of an `nxup` child process: the sandbox's server and a private state dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUXEO_", "NXUP_"))}
+    env.update(
+        NUXEO_URL=info.nuxeo_url,
+        NUXEO_USER=info.user,
+        NUXEO_PASSWORD=info.password if password is None else password,
+        NXUP_STATE_DIR=str(state_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+NXUP = str(Path(sys.executable).with_name("nxup"))
+
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def make_manager(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., tuple[Any, EventLog]]]:
+    """Start a TransferManager on a sandbox (the session one unless given), with its own state
+    dir; returns (manager, events). Every manager is shut down after the test."""
+    from engine.manager import TransferManager, TransferSettings
+    from engine.nuxeo_batch import ServerConnection
+    from engine.state import StateStore
+
+    started: list[Any] = []
+
+    def make(*, info: SandboxInfo | None = None, state_dir: Path | None = None, **settings: Any) -> tuple[Any, EventLog]:
+        info = info or sandbox.info
+        settings.setdefault("workers", 4)
+        settings.setdefault("part_size", 5 * MIB)
+        settings.setdefault("single_upload_limit", 5 * MIB)
+        settings.setdefault("progress_interval_s", 0.05)
+        store = StateStore.open(state_dir or tmp_path / f"state-{len(started)}")
+        events = EventLog()
+        manager = TransferManager(
+            ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
+            store=store, sink=events, settings=TransferSettings(**settings),
+        ).start()
+        started.append(manager)
+        return manager, events
+
+    yield make
+    for manager in started:
+        manager.shutdown(timeout=10)
+        manager.store.close()
+
+
+class JsonLines:
+    """Reads an `nxup --json` child's stdout on a thread, so a test can wait for an event (and
+    kill the child at that moment) with a timeout."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._ended = False
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        with self._changed:
+            return [json.loads(line) for line in self.lines]
+
+    def wait_for(self, where: Callable[[dict[str, Any]], bool], *, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    event = json.loads(line)
+                    if where(event):
+                        return event
+                remaining = deadline - time.monotonic()
+                if self._ended or remaining <= 0:
+                    raise AssertionError(f"no such event (ended={self._ended}); got {self.lines[-5:]}")
+                self._changed.wait(remaining)
+
+    def finish(self, *, timeout: float = 60.0) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+
+def run_nxup(args: list[str], env: dict[str, str], *, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([NXUP, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                            stdin=subprocess.DEVNULL)
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    return result

@@ -94,9 +94,34 @@ def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(package_name="nxup")
 @click.pass_context
 def main(ctx: click.Context) -> None:
-    """nxup: upload files to Nuxeo directly to S3, with pause, resume and cancel."""
+    """nxup: upload files to Nuxeo directly to S3, with pause, resume and cancel.
+
+    Without a command, opens the transfer manager on the unfinished uploads, ready to resume."""
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        sys.exit(_open_unfinished())
+
+
+def _open_unfinished() -> int:
+    from engine.state import StateStore
+    from tui.bridge import EventBridge
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        click.echo(click.get_current_context().get_help())
+        return EXIT_OK
+    with StateStore.open() as store:
+        unfinished = store.unfinished()
+    if not unfinished:
+        click.echo("no unfinished uploads. Start one with `nxup upload PATH... --to FOLDER --url URL`, or try `nxup demo`.")
+        return EXIT_OK
+    # The most recent server; uploads to other servers wait for `nxup resume --url`.
+    latest = max(unfinished, key=lambda r: r.updated_at or 0)
+    bridge = EventBridge()
+    settings = _settings(8, "20MiB", "20MiB", "crc32", False, None)
+    manager = _open_manager(latest.server_url, latest.user or "Administrator", settings, bridge)
+    try:
+        return run_tui(manager, bridge, lambda: manager.load_unfinished(paused=True), target=latest.target)
+    finally:
+        manager.store.close()
 
 
 def _run_headless(manager: Any, reporter: Any, start: Callable[[], None]) -> int:
@@ -126,6 +151,22 @@ def _run_headless(manager: Any, reporter: Any, start: Callable[[], None]) -> int
     return EXIT_FAILED if tally.failed or tally.paused else EXIT_OK
 
 
+def use_tui(*, no_tui: bool, json_lines: bool) -> bool:
+    return not (no_tui or json_lines) and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def run_tui(manager: Any, bridge: Any, start: Callable[[], Any] | None, *, target: str) -> int:
+    """Run the transfer manager; quitting pauses what is in flight so it can be resumed."""
+    from tui.app import NxupApp
+
+    app = NxupApp(manager, bridge, start=start, target=target, server_label=manager.connection.url)
+    try:
+        code = app.run()
+    finally:
+        manager.shutdown()
+    return int(code or 0)
+
+
 def _open_manager(url: str, user: str, settings: Any, reporter: Any) -> Any:
     from engine.manager import TransferManager
     from engine.nuxeo_batch import ServerConnection
@@ -152,14 +193,20 @@ def upload(paths: tuple[str, ...], target: str, url: str | None, user: str | Non
         _fail_usage("no server: give --url or set NUXEO_URL")
     user = user or "Administrator"
     settings = _settings(workers, part_size, single_limit, checksum, verify, limit)
-    reporter = Reporter(json_lines=json_lines)
-    manager = _open_manager(url, user, settings, reporter)
+    tui = use_tui(no_tui=no_tui, json_lines=json_lines)
+    if tui:
+        from tui.bridge import EventBridge
+
+        sink: Any = EventBridge()
+    else:
+        sink = Reporter(json_lines=json_lines)
+    manager = _open_manager(url, user, settings, sink)
 
     def start() -> None:
         manager.add(paths, target)
 
     try:
-        code = _run_headless(manager, reporter, start)
+        code = run_tui(manager, sink, start, target=target) if tui else _run_headless(manager, sink, start)
     except NxupError as exc:
         click.echo(f"nxup: {exc}", err=True)
         code = EXIT_FAILED
@@ -186,12 +233,21 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
     if url:
         servers = [(url.rstrip("/"), user or dict(servers).get(url.rstrip("/"), "Administrator"))]
     settings = _settings(workers, part_size, single_limit, checksum, verify, limit)
-    reporter = Reporter(json_lines=json_lines)
+    tui = use_tui(no_tui=no_tui, json_lines=json_lines)
     code = EXIT_OK
     for server_url, server_user in servers:
-        manager = _open_manager(server_url, user or server_user, settings, reporter)
+        if tui:
+            from tui.bridge import EventBridge
+
+            sink: Any = EventBridge()
+        else:
+            sink = Reporter(json_lines=json_lines)
+        manager = _open_manager(server_url, user or server_user, settings, sink)
         try:
-            code = max(code, _run_headless(manager, reporter, manager.load_unfinished))
+            if tui:
+                code = max(code, run_tui(manager, sink, manager.load_unfinished, target=unfinished[0].target))
+            else:
+                code = max(code, _run_headless(manager, sink, manager.load_unfinished))
         except NxupError as exc:
             click.echo(f"nxup: {server_url}: {exc}", err=True)
             code = EXIT_FAILED
@@ -266,14 +322,15 @@ def sandbox(port: int, data_dir: Path | None, as_json: bool, credential_ttl: int
 @main.command()
 @click.option("--files", default=40, show_default=True, help="How many small sample files.")
 @click.option("--large", default="3", show_default=True, help="How many large sample files (50–300 MiB).")
-@click.option("--limit", default="60MiB/s", show_default=True, help="Bandwidth cap so progress is visible ('off' for none).")
+@click.option("--limit", default="30MiB/s", show_default=True, help="Bandwidth cap so progress is visible ('off' for none).")
 @click.option("--no-tui", is_flag=True, help="Plain progress lines instead of the transfer manager.")
 @click.option("--json", "json_lines", is_flag=True, help="One JSON event per line.")
 def demo(files: int, large: str, limit: str, no_tui: bool, json_lines: bool) -> None:
     """Start the sandbox, make sample files and upload them through the real flow."""
     from tui.demo import run_demo
 
-    sys.exit(run_demo(small_files=files, large_files=int(large), limit=limit, json_lines=json_lines))
+    sys.exit(run_demo(small_files=files, large_files=int(large), limit=limit, json_lines=json_lines,
+                      tui=use_tui(no_tui=no_tui, json_lines=json_lines)))
 
 
 if __name__ == "__main__":

@@ -47,14 +47,15 @@ def make_samples(root: Path, *, small_files: int, large_files: int, seed: int = 
     return made
 
 
-def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool) -> int:
+def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool, tui: bool) -> int:
     from engine.errors import NxupError
     from engine.manager import TransferManager, TransferSettings
     from engine.nuxeo_batch import ServerConnection
     from engine.state import StateStore
     from engine.units import parse_rate
     from sandbox import Sandbox
-    from tui.cli import _run_headless
+    from tui.bridge import EventBridge
+    from tui.cli import _run_headless, run_tui
     from tui.plain import Reporter
 
     try:
@@ -76,11 +77,18 @@ def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool
         # The demo's state lives and dies with the sandbox: the user's own state is untouched.
         os.environ["NXUP_STATE_DIR"] = str(Path(info.data_dir) / "state")
         store = StateStore.open()
-        reporter = Reporter(json_lines=json_lines)
+        sink = EventBridge() if tui else Reporter(json_lines=json_lines)
         connection = ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password)
-        manager = TransferManager(connection, store=store, sink=reporter, settings=TransferSettings(bandwidth_limit=rate))
+        manager = TransferManager(connection, store=store, sink=sink, settings=TransferSettings(bandwidth_limit=rate))
+
+        def start() -> None:
+            manager.add([samples], DEMO_TARGET)
+
         try:
-            code = _run_headless(manager, reporter, lambda: manager.add([samples], DEMO_TARGET))
+            if tui:
+                code = run_tui(manager, sink, start, target=DEMO_TARGET)
+            else:
+                code = _run_headless(manager, sink, start)
         except NxupError as exc:
             click.echo(f"nxup: {exc}", err=True)
             code = 1

@@ -1,0 +1,106 @@
+"""`nxup upload` killed with SIGKILL at several moments, then `nxup resume` finishes the file:
+same bytes on S3, the document holds the blob, no multipart upload left, and the parts S3
+already held are not sent again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nuxeo.client import Nuxeo
+
+from conftest import (
+    MIB,
+    NXUP,
+    JsonLines,
+    assert_document_holds,
+    assert_object_is,
+    multipart_uploads,
+    nxup_env,
+    run_nxup,
+)
+from engine.state import StateStore, UploadStatus
+from sandbox import Sandbox
+
+SLOW = ["--workers", "1", "--part-size", "5MiB", "--single-limit", "5MiB", "--limit", "8MiB/s"]
+
+
+def after_first_part(event: dict[str, Any]) -> bool:
+    return event["event"] == "part_completed"
+
+
+def mid_first_part(event: dict[str, Any]) -> bool:
+    return event["event"] == "progress" and event["parts_done"] == 0 and event["sent"] > MIB
+
+
+def before_any_part(event: dict[str, Any]) -> bool:
+    return event["event"] == "queued"
+
+
+KILL_POINTS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "after-first-part": after_first_part,
+    "mid-first-part": mid_first_part,
+    "before-any-part": before_any_part,
+}
+
+
+@pytest.mark.parametrize("kill_point", list(KILL_POINTS))
+def test_killed_upload_is_finished_by_resume(sandbox: Sandbox, nuxeo: Nuxeo, s3_admin: Any, target_folder: str,
+                                             tmp_path: Path, kill_point: str) -> None:
+    info = sandbox.info
+    state_dir = tmp_path / "state"
+    env = nxup_env(info, state_dir)
+    path = tmp_path / "footage.mov"
+    content = os.urandom(15 * MIB + 1234)
+    path.write_bytes(content)
+
+    child = subprocess.Popen(
+        [NXUP, "upload", str(path), "--to", target_folder, "--no-tui", "--json", *SLOW],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )
+    output = JsonLines(child)
+    try:
+        output.wait_for(KILL_POINTS[kill_point])
+    finally:
+        child.send_signal(signal.SIGKILL)
+    assert output.finish() == -signal.SIGKILL
+
+    status = run_nxup(["status", "--json"], env)
+    (row,) = [line for line in status.stdout.splitlines() if line]
+    assert '"status": "' in row and '"done"' not in row
+
+    with StateStore.open(state_dir) as store:
+        (record,) = store.unfinished()
+    held: set[int] = set()
+    if record.upload_id:
+        listed = s3_admin.list_parts(Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id)
+        held = {part["PartNumber"] for part in listed.get("Parts", [])}
+    if kill_point == "after-first-part":
+        assert 1 in held
+
+    resumed = run_nxup(["resume", "--no-tui", "--json"], env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    output_events = [line for line in resumed.stdout.splitlines() if line]
+    events = [json.loads(line) for line in output_events]
+    (started,) = [e for e in events if e["event"] == "started"]
+    assert started["parts_already_done"] == len(held)
+    sent_again = {e["number"] for e in events if e["event"] == "part_completed"}
+    assert sent_again.isdisjoint(held), f"parts {sent_again & held} were sent again"
+    assert sent_again | held == {1, 2, 3, 4}
+    (completed,) = [e for e in events if e["event"] == "completed"]
+
+    with StateStore.open(state_dir) as store:
+        final = store.get(record.id)
+    assert final.status is UploadStatus.DONE
+    assert_object_is(s3_admin, bucket=final.bucket, key=final.object_key, content=content)
+    assert_document_holds(nuxeo, completed["document_uid"], name=path.name, content=content)
+    assert multipart_uploads(s3_admin, bucket=info.bucket, prefix=final.object_key) == []
+    if record.object_key:
+        assert multipart_uploads(s3_admin, bucket=info.bucket, prefix=record.object_key) == []
+    assert [child.title for child in nuxeo.documents.get_children(path=target_folder)] == [path.name]

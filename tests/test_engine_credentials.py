@@ -1,0 +1,107 @@
+"""Uploads that outlive their batch's temporary S3 credentials (a sandbox whose credentials last
+3 seconds): the engine refreshes them through Nuxeo and the upload completes."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nuxeo.client import Nuxeo
+
+from conftest import (
+    MIB,
+    EventLog,
+    assert_document_holds,
+    assert_object_is,
+    multipart_uploads,
+    new_target_folder,
+    poll,
+)
+from engine.events import FileCompleted, FileFailed, FilePaused, FileStarted, PartCompleted
+from sandbox import Sandbox
+
+TTL_S = 3
+
+
+@pytest.fixture(scope="module")
+def short_lived() -> Iterator[Sandbox]:
+    with Sandbox(credential_ttl_s=TTL_S) as running:
+        yield running
+
+
+@pytest.fixture
+def client(short_lived: Sandbox, make_nuxeo: Callable[..., Nuxeo]) -> Nuxeo:
+    return make_nuxeo(short_lived.info)
+
+
+def write(path: Path, size: int) -> bytes:
+    content = os.urandom(size)
+    path.write_bytes(content)
+    return content
+
+
+def refreshes(sandbox: Sandbox, batch_id: str | None) -> int:
+    """How many times the batch's credentials were refreshed (from the server's request log)."""
+    lines = sandbox.nuxeo.log_path.read_text(encoding="utf-8").splitlines()
+    return sum(f"/upload/{batch_id}/refreshToken" in line for line in lines)
+
+
+def assert_landed(manager: Any, events: EventLog, client: Nuxeo, s3: Any, file_id: int, *, content: bytes) -> None:
+    assert not events.of(FileFailed), [e.reason for e in events.of(FileFailed)]
+    (completed,) = events.of(FileCompleted, file_id)
+    record = manager.store.get(file_id)
+    assert_object_is(s3, bucket=record.bucket, key=record.object_key, content=content)
+    assert_document_holds(client, completed.document_uid, name=os.path.basename(record.path), content=content)
+    assert multipart_uploads(s3, bucket=record.bucket, prefix=record.object_key) == []
+
+
+def test_multipart_upload_outlasting_several_credential_lifetimes(
+    make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
+) -> None:
+    # 12 MiB at 2 MiB/s, one part at a time: the upload lasts two credential lifetimes.
+    manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=2 * MIB)
+    path = tmp_path / "long.bin"
+    content = write(path, 12 * MIB)
+    began = time.monotonic()
+    (file_id,) = manager.add([path], new_target_folder(client)).file_ids
+    assert manager.wait(timeout=60)
+    assert time.monotonic() - began > 2 * TTL_S
+    assert Counter(e.number for e in events.of(PartCompleted, file_id)) == {1: 1, 2: 1, 3: 1}
+    assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=content)
+    assert refreshes(short_lived, manager.store.get(file_id).batch_id) >= 1
+
+
+def test_single_upload_outlasting_its_credentials(
+    make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
+) -> None:
+    manager, events = make_manager(info=short_lived.info, bandwidth_limit=1 * MIB)
+    path = tmp_path / "slow-single.bin"
+    content = write(path, 4 * MIB)
+    began = time.monotonic()
+    (file_id,) = manager.add([path], new_target_folder(client)).file_ids
+    assert manager.wait(timeout=60)
+    assert time.monotonic() - began > TTL_S
+    assert not events.of(FileStarted, file_id)[0].multipart
+    assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=content)
+
+
+def test_single_upload_resumed_after_its_credentials_expired(
+    make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
+) -> None:
+    manager, events = make_manager(info=short_lived.info, bandwidth_limit=1 * MIB)
+    path = tmp_path / "paused-single.bin"
+    content = write(path, 2 * MIB)
+    (file_id,) = manager.add([path], new_target_folder(client)).file_ids
+    events.wait_for(FileStarted, file_id=file_id)
+    manager.pause(file_id)
+    paused_at, _ = events.wait_for(FilePaused, file_id=file_id, timeout=5)
+    # Past the lifetime of the credentials the batch was created with.
+    poll(lambda: time.monotonic() > paused_at + TTL_S + 0.5, timeout=TTL_S + 2, interval=0.1, what="expiry")
+    manager.resume(file_id)
+    assert manager.wait(timeout=30)
+    assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=content)

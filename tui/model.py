@@ -1,0 +1,233 @@
+"""What the transfer screens show, kept apart from widgets so it can be tested on its own.
+
+Lifecycle events update rows as they arrive; `sample()` reads the engine's byte counters a few
+times a second for the files that are uploading, and derives speed and ETA from them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import humanize
+
+from engine.events import (
+    Event,
+    FileCancelled,
+    FileCompleted,
+    FileFailed,
+    FilePaused,
+    FileQueued,
+    FileStarted,
+    Notice,
+)
+from engine.manager import FileSnapshot
+from engine.state import UploadStatus
+
+# Speeds are smoothed over a few samples so the numbers are readable.
+_SPEED_SMOOTHING = 0.3
+SPARKLINE_SECONDS = 60
+
+
+def size_text(size: float) -> str:
+    return humanize.naturalsize(size, binary=True, format="%.1f")
+
+
+def speed_text(rate: float) -> str:
+    return f"{size_text(rate)}/s" if rate >= 1 else "–"
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 1:
+        return "<1s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    return humanize.naturaldelta(seconds)
+
+
+def display_name(path: str) -> str:
+    """The file's name on one line (names may hold newlines or tabs)."""
+    return os.path.basename(path).replace("\n", "␤").replace("\r", "␍").replace("\t", " ")
+
+
+@dataclass(slots=True)
+class FileRow:
+    file_id: int
+    path: str
+    size: int
+    status: UploadStatus = UploadStatus.QUEUED
+    sent: int = 0
+    speed: float = 0.0
+    reason: str = ""
+    document_path: str = ""
+    multipart: bool = False
+    part_count: int = 0
+    _last_sample: tuple[float, int] | None = None
+
+    @property
+    def name(self) -> str:
+        return display_name(self.path)
+
+    @property
+    def fraction(self) -> float:
+        if self.status is UploadStatus.DONE:
+            return 1.0
+        return min(self.sent / self.size, 1.0) if self.size else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        if self.status is not UploadStatus.UPLOADING or self.speed < 1:
+            return None
+        return max(self.size - self.sent, 0) / self.speed
+
+    def state_text(self) -> str:
+        if self.status is UploadStatus.FAILED:
+            return f"failed: {self.reason}" if self.reason else "failed"
+        return self.status.value
+
+
+@dataclass(slots=True)
+class Totals:
+    files: int = 0
+    done: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    paused: int = 0
+    uploading: int = 0
+    size: int = 0
+    sent: int = 0
+    speed: float = 0.0
+
+    @property
+    def left(self) -> int:
+        return self.files - self.done - self.failed - self.cancelled
+
+    @property
+    def eta(self) -> float | None:
+        if self.speed < 1:
+            return None
+        return max(self.size - self.sent, 0) / self.speed
+
+
+@dataclass
+class TransferModel:
+    """Rows by file id, totals, a throughput history and a log of notable events."""
+
+    clock: Callable[[], float] = time.monotonic
+    rows: dict[int, FileRow] = field(default_factory=dict)
+    history: deque[float] = field(default_factory=lambda: deque([0.0] * SPARKLINE_SECONDS, maxlen=SPARKLINE_SECONDS))
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=2000))
+    _last_total: tuple[float, int] | None = None
+
+    # -- lifecycle events ------------------------------------------------------------------
+    def apply(self, events: Iterable[Event]) -> set[int]:
+        """Apply lifecycle events; returns the ids of rows that changed (new ones included)."""
+        changed: set[int] = set()
+        for event in events:
+            row = self.rows.get(event.file_id)
+            if isinstance(event, FileQueued):
+                if row is None:
+                    row = self.rows[event.file_id] = FileRow(event.file_id, event.path, event.size)
+                row.status, row.reason = UploadStatus.QUEUED, ""
+            elif isinstance(event, FileFailed) and row is None:
+                row = self.rows[event.file_id] = FileRow(event.file_id, event.path, 0)
+                row.status, row.reason = UploadStatus.FAILED, event.reason
+                self.log.append(f"failed: {event.path}: {event.reason}")
+            elif row is None:
+                if isinstance(event, Notice):
+                    self.log.append(event.message)
+                continue
+            elif isinstance(event, FileStarted):
+                row.status, row.multipart, row.part_count = UploadStatus.UPLOADING, event.multipart, event.part_count
+                row.size = event.size
+                row._last_sample = None
+            elif isinstance(event, FileCompleted):
+                row.status, row.sent, row.speed = UploadStatus.DONE, row.size, 0.0
+                row.document_path = event.document_path
+                self.log.append(f"done: {event.path} -> {event.document_path}")
+            elif isinstance(event, FileFailed):
+                row.status, row.reason, row.speed = UploadStatus.FAILED, event.reason, 0.0
+                self.log.append(f"failed: {event.path}: {event.reason}")
+            elif isinstance(event, FilePaused):
+                row.status, row.speed = UploadStatus.PAUSED, 0.0
+            elif isinstance(event, FileCancelled):
+                row.status, row.speed, row.sent = UploadStatus.CANCELLED, 0.0, 0
+                self.log.append(f"cancelled: {event.path}")
+            elif isinstance(event, Notice):
+                self.log.append(event.message)
+                continue
+            else:
+                continue
+            changed.add(event.file_id)
+        return changed
+
+    # -- sampling --------------------------------------------------------------------------
+    def sample(self, snapshot: Callable[[int], FileSnapshot | None]) -> set[int]:
+        """Read the counters of uploading files; returns the ids whose numbers changed."""
+        now = self.clock()
+        changed: set[int] = set()
+        for row in self.rows.values():
+            if row.status is not UploadStatus.UPLOADING:
+                continue
+            snap = snapshot(row.file_id)
+            if snap is None:
+                continue
+            sent = snap.sent
+            if row._last_sample is not None:
+                then, before = row._last_sample
+                if now > then:
+                    instant = max(sent - before, 0) / (now - then)
+                    row.speed = instant if row.speed == 0 else (
+                        _SPEED_SMOOTHING * instant + (1 - _SPEED_SMOOTHING) * row.speed
+                    )
+            row._last_sample = (now, sent)
+            if sent != row.sent or snap.part_count != row.part_count:
+                row.sent, row.part_count = sent, snap.part_count or row.part_count
+                changed.add(row.file_id)
+            elif row.speed:
+                changed.add(row.file_id)
+        return changed
+
+    def totals(self) -> Totals:
+        totals = Totals()
+        for row in self.rows.values():
+            totals.files += 1
+            status = row.status
+            if status is UploadStatus.CANCELLED:
+                totals.cancelled += 1
+                continue
+            if status is UploadStatus.FAILED and row.size == 0 and row.file_id < 0:
+                totals.failed += 1
+                continue
+            totals.size += row.size
+            if status is UploadStatus.DONE:
+                totals.done += 1
+                totals.sent += row.size
+                continue
+            totals.sent += row.sent
+            if status is UploadStatus.FAILED:
+                totals.failed += 1
+            elif status is UploadStatus.PAUSED:
+                totals.paused += 1
+            elif status is UploadStatus.UPLOADING:
+                totals.uploading += 1
+                totals.speed += row.speed
+        return totals
+
+    def record_throughput(self, totals: Totals) -> bool:
+        """Add one point per second to the throughput history; True when a point was added."""
+        now = self.clock()
+        if self._last_total is None:
+            self._last_total = (now, totals.sent)
+            return False
+        then, sent_then = self._last_total
+        if now - then < 1.0:
+            return False
+        self.history.append(max(totals.sent - sent_then, 0) / (now - then))
+        self._last_total = (now, totals.sent)
+        return True

@@ -1,0 +1,34 @@
+"""The overall line: totals, one bar for all files, and throughput over the last minute."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Label, ProgressBar, Sparkline
+
+from tui.model import Totals, eta_text, size_text, speed_text
+
+
+def totals_text(totals: Totals) -> str:
+    return (
+        f"{totals.done}/{totals.files} done · {totals.failed} failed · {totals.left} left · "
+        f"{size_text(totals.sent)}/{size_text(totals.size)} · {speed_text(totals.speed)} · "
+        f"ETA {eta_text(totals.eta)}"
+    )
+
+
+class OverallProgress(Widget):
+    def compose(self) -> ComposeResult:
+        yield Label("", id="totals")
+        with Horizontal(id="overall-row"):
+            yield ProgressBar(total=1, show_eta=False, id="overall-bar")
+            yield Sparkline([0.0], summary_function=max, id="throughput")
+
+    def show(self, totals: Totals, history: Sequence[float] | None = None) -> None:
+        self.query_one("#totals", Label).update(totals_text(totals))
+        self.query_one("#overall-bar", ProgressBar).update(total=max(totals.size, 1), progress=totals.sent)
+        if history is not None:
+            self.query_one("#throughput", Sparkline).data = list(history)
