@@ -88,6 +88,7 @@ class _Next(Enum):
 
   # a TransferControl reason: stop the file's other parts after a failure
 _CREDENTIAL_RETRIES = 3
+_ADD_CHUNK = 500
 _PART_ATTEMPTS = 3
 
 
@@ -204,6 +205,7 @@ class TransferManager:
         # target folder is one clear error, not one per file. Sub-folders are created later.
         if not self.nuxeo.folder_exists(target):
             raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
+        chunk: list[LocalFile] = []
         for item in expand(paths, target):
             if isinstance(item, RejectedPath):
                 result.rejected.append(item)
@@ -212,33 +214,43 @@ class TransferManager:
                     rejected_id = self._rejected_ids
                 self._emit(FileFailed(rejected_id, path=item.path, reason=item.reason, retryable=False))
                 continue
-            result.file_ids.append(self._queue_local(item))
-        self._admit()
+            chunk.append(item)
+            if len(chunk) >= _ADD_CHUNK:
+                result.file_ids.extend(self._queue_local(chunk))
+                chunk = []
+        result.file_ids.extend(self._queue_local(chunk))
         return result
 
-    def _queue_local(self, item: LocalFile) -> int:
-        existing = self.store.find_active(
-            path=str(item.path), server_url=self.connection.url, target=item.target
-        )
-        if existing is not None and existing.id is not None:
-            with self._lock:
-                if existing.id in self._files:
-                    return existing.id
-            return self._enqueue(existing, resumed=True)
-        record = self.store.add_upload(
-            UploadRecord(
-                path=str(item.path),
-                size=item.size,
-                mtime_ns=item.mtime_ns,
-                server_url=self.connection.url,
-                user=self.connection.user,
-                target=item.target,
-                doc_name=item.path.name,
-                status=UploadStatus.QUEUED,
-                checksum_algorithm=self.settings.checksum.value,
+    def _queue_local(self, items: list[LocalFile]) -> list[int]:
+        """Queue a chunk of files: one transaction for the new rows, then uploads may start
+        while the next chunk is read (queueing 10,000 files must not wait for all of them)."""
+        ids: list[int] = []
+        fresh: list[UploadRecord] = []
+        for item in items:
+            existing = self.store.find_active(
+                path=str(item.path), server_url=self.connection.url, target=item.target
             )
-        )
-        return self._enqueue(record, resumed=False)
+            if existing is not None and existing.id is not None:
+                with self._lock:
+                    known = existing.id in self._files
+                ids.append(existing.id if known else self._enqueue(existing, resumed=True))
+                continue
+            fresh.append(
+                UploadRecord(
+                    path=str(item.path),
+                    size=item.size,
+                    mtime_ns=item.mtime_ns,
+                    server_url=self.connection.url,
+                    user=self.connection.user,
+                    target=item.target,
+                    doc_name=item.path.name,
+                    status=UploadStatus.QUEUED,
+                    checksum_algorithm=self.settings.checksum.value,
+                )
+            )
+        ids.extend(self._enqueue(record, resumed=False) for record in self.store.add_uploads(fresh))
+        self._admit()
+        return ids
 
     def load_unfinished(self, *, paused: bool = False) -> list[int]:
         """Queue every unfinished upload of this server from the state store (after a crash,

@@ -152,6 +152,9 @@ _SCHEMA = (
     )
     """,
     "CREATE INDEX uploads_status ON uploads(status)",
+    # Adding a file looks for an unfinished upload of the same path: without this index,
+    # queueing n files costs n full scans.
+    "CREATE INDEX uploads_path ON uploads(path)",
 )
 
 
@@ -262,6 +265,33 @@ class StateStore:
         stored.id = cursor.lastrowid
         return stored
 
+    def add_uploads(self, records: list[UploadRecord]) -> list[UploadRecord]:
+        """Insert many records in one transaction (one commit instead of one per file)."""
+        now = time.time()
+        stored = []
+        with self._locked() as conn:
+            conn.execute("BEGIN")
+            try:
+                for record in records:
+                    if record.id is not None:
+                        raise ValueError(f"record already has id {record.id}")
+                    row = replace(
+                        record,
+                        created_at=record.created_at if record.created_at is not None else now,
+                        updated_at=now,
+                    )
+                    values = _to_row(row)
+                    del values["id"]
+                    names = ", ".join(values)
+                    marks = ", ".join(f":{name}" for name in values)
+                    row.id = conn.execute(f"INSERT INTO uploads ({names}) VALUES ({marks})", values).lastrowid
+                    stored.append(row)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return stored
+
     def get(self, upload_id: int) -> UploadRecord | None:
         with self._locked() as conn:
             row = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
@@ -322,6 +352,11 @@ class StateStore:
                 "SELECT DISTINCT upload_id FROM uploads WHERE upload_id IS NOT NULL"
             ).fetchall()
         return {row[0] for row in rows}
+
+    def with_multipart_upload(self) -> list[UploadRecord]:
+        """Every upload that still names an S3 multipart UploadId, whatever its status, oldest
+        first: the ones `nxup stale` can explain."""
+        return self._select("SELECT * FROM uploads WHERE upload_id IS NOT NULL ORDER BY id")
 
     # -- parts ---------------------------------------------------------------------------------
 

@@ -36,6 +36,17 @@ class SandboxInfo:
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def admin_client(self) -> Any:
+        """A boto3 S3 client with the operator's keys (for checks and cleanup)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.s3_endpoint, region_name=self.region,
+            aws_access_key_id=self.s3_access_key_id, aws_secret_access_key=self.s3_secret_access_key,
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
 
 class Sandbox:
     """A local S3 server and a Nuxeo-compatible server that hands out per-batch credentials.

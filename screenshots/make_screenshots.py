@@ -40,8 +40,8 @@ async def capture(app: NxupApp, samples: Path, missing: Path) -> None:
         await pilot.pause(0.6)
         app.save_screenshot("transfers.svg", path=str(HERE))
         big = max(app.model.rows.values(), key=lambda r: r.size)
-        table = app.transfers.table  # type: ignore[union-attr]
-        table.move_cursor(row=table.get_row_index(str(big.file_id)))
+        files = app.transfers.files  # type: ignore[union-attr]
+        files.select_file(big.file_id)
         await pilot.press("enter")
         await pilot.pause(0.8)
         assert isinstance(app.screen, PartsScreen)
@@ -63,7 +63,7 @@ async def capture(app: NxupApp, samples: Path, missing: Path) -> None:
         await pilot.pause(0.3)
         app.save_screenshot("log.svg", path=str(HERE))
         await pilot.press("escape")
-        table.move_cursor(row=table.row_count - 1)
+        files.action_jump(-1)
         await pilot.pause(0.3)
         app.save_screenshot("error.svg", path=str(HERE))
         app.manager.shutdown()

@@ -240,7 +240,40 @@ class JsonLines:
 
 
 def run_nxup(args: list[str], env: dict[str, str], *, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([NXUP, *args], env=env, capture_output=True, text=True, timeout=timeout,
+    result = subprocess.run([NXUP, *args], env=env, check=False, capture_output=True, text=True, timeout=timeout,
                             stdin=subprocess.DEVNULL)
     assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
     return result
+
+
+# -- stale multipart uploads -------------------------------------------------------------------
+
+def kill_upload_after_first_part(info: SandboxInfo, state_dir: Path, path: Path, target: str) -> Any:
+    """Run `nxup upload` on `path` (15 MiB), SIGKILL it once S3 acknowledged its first part, and
+    return the state database's record: a real orphan that nxup tracks and can resume."""
+    import signal
+
+    from engine.state import StateStore
+
+    path.write_bytes(os.urandom(15 * MIB + 11))
+    child = subprocess.Popen(
+        [NXUP, "upload", str(path), "--to", target, "--no-tui", "--json", "--workers", "1",
+         "--part-size", "5MiB", "--single-limit", "5MiB", "--limit", "8MiB/s"],
+        env=nxup_env(info, state_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, text=True,
+    )
+    output = JsonLines(child)
+    try:
+        output.wait_for(lambda event: event["event"] == "part_completed")
+    finally:
+        child.send_signal(signal.SIGKILL)
+    output.finish()
+    with StateStore.open(state_dir) as store:
+        (record,) = store.unfinished()
+    assert record.upload_id and record.object_key
+    return record
+
+
+def stale_prefix() -> str:
+    """A fresh key prefix, so tests never see each other's orphans."""
+    return f"stale-{uuid.uuid4().hex[:10]}/"

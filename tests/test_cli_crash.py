@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nuxeo.client import Nuxeo
-
 from conftest import (
     MIB,
     NXUP,
@@ -25,10 +23,13 @@ from conftest import (
     nxup_env,
     run_nxup,
 )
+from nuxeo.client import Nuxeo
+
 from engine.state import StateStore, UploadStatus
 from sandbox import Sandbox
 
-SLOW = ["--workers", "1", "--part-size", "5MiB", "--single-limit", "5MiB", "--limit", "8MiB/s"]
+PARTS = ["--part-size", "5MiB", "--single-limit", "5MiB"]
+SLOW = ["--workers", "1", *PARTS, "--limit", "8MiB/s"]
 
 
 def after_first_part(event: dict[str, Any]) -> bool:
@@ -84,7 +85,7 @@ def test_killed_upload_is_finished_by_resume(sandbox: Sandbox, nuxeo: Nuxeo, s3_
     if kill_point == "after-first-part":
         assert 1 in held
 
-    resumed = run_nxup(["resume", "--no-tui", "--json"], env)
+    resumed = run_nxup(["resume", "--no-tui", "--json", *PARTS], env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     output_events = [line for line in resumed.stdout.splitlines() if line]
     events = [json.loads(line) for line in output_events]
@@ -104,3 +105,45 @@ def test_killed_upload_is_finished_by_resume(sandbox: Sandbox, nuxeo: Nuxeo, s3_
     if record.object_key:
         assert multipart_uploads(s3_admin, bucket=info.bucket, prefix=record.object_key) == []
     assert [child.title for child in nuxeo.documents.get_children(path=target_folder)] == [path.name]
+
+
+def test_sigterm_pauses_cleanly_and_resume_finishes(sandbox: Sandbox, nuxeo: Nuxeo, s3_admin: Any,
+                                                    target_folder: str, tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    env = nxup_env(sandbox.info, state_dir)
+    path = tmp_path / "interrupted.bin"
+    content = os.urandom(12 * MIB)
+    path.write_bytes(content)
+    child = subprocess.Popen(
+        [NXUP, "upload", str(path), "--to", target_folder, "--no-tui", "--json", *SLOW],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )
+    output = JsonLines(child)
+    try:
+        output.wait_for(after_first_part)
+        child.send_signal(signal.SIGTERM)
+        assert output.finish(timeout=15) == 1
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.stderr is not None
+    stderr = child.stderr.read()
+    assert "Traceback" not in stderr and "nxup resume" in stderr
+    events = output.events
+    assert events[-1]["event"] == "summary" and events[-1]["paused"] == 1
+    with StateStore.open(state_dir) as store:
+        (record,) = store.unfinished()
+        assert record.status is UploadStatus.PAUSED
+        recorded = set(store.parts(record.id))
+    listed = s3_admin.list_parts(Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id)
+    assert {p["PartNumber"] for p in listed.get("Parts", [])} == recorded and 1 in recorded
+
+    resumed = run_nxup(["resume", "--no-tui", "--json"], env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    resumed_events = [json.loads(line) for line in resumed.stdout.splitlines()]
+    (started,) = [e for e in resumed_events if e["event"] == "started"]
+    assert started["parts_already_done"] == len(recorded)
+    (completed,) = [e for e in resumed_events if e["event"] == "completed"]
+    assert_object_is(s3_admin, bucket=record.bucket, key=record.object_key, content=content)
+    assert_document_holds(nuxeo, completed["document_uid"], name=path.name, content=content)
+    assert multipart_uploads(s3_admin, bucket=record.bucket, prefix=record.object_key) == []

@@ -11,9 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conftest import (
+    MIB,
+    EventLog,
+    assert_document_holds,
+    assert_object_is,
+    multipart_uploads,
+    poll,
+)
 from nuxeo.client import Nuxeo
 
-from conftest import MIB, EventLog, assert_document_holds, assert_object_is, multipart_uploads, poll
 from engine.events import (
     FileCancelled,
     FileCompleted,
@@ -119,7 +126,7 @@ def test_pause_all_and_resume_all(make_manager: MakeManager, nuxeo: Nuxeo, s3_ad
     file_ids = manager.add(list(contents), target_folder).file_ids
     assert len(file_ids) == 3
     for file_id in file_ids:
-        poll(lambda: manager.snapshot(file_id).sent > 0, what="every file sending")
+        poll(lambda i=file_id: manager.snapshot(i).sent > 0, what="every file sending")
     asked = time.monotonic()
     manager.pause_all()
     for file_id in file_ids:

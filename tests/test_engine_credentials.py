@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nuxeo.client import Nuxeo
-
 from conftest import (
     MIB,
     EventLog,
@@ -22,7 +20,15 @@ from conftest import (
     new_target_folder,
     poll,
 )
-from engine.events import FileCompleted, FileFailed, FilePaused, FileStarted, PartCompleted
+from nuxeo.client import Nuxeo
+
+from engine.events import (
+    FileCompleted,
+    FileFailed,
+    FilePaused,
+    FileStarted,
+    PartCompleted,
+)
 from sandbox import Sandbox
 
 TTL_S = 3

@@ -68,8 +68,7 @@ def row_status(app: NxupApp, file_id: int) -> UploadStatus:
 
 
 def select(app: NxupApp, file_id: int) -> None:
-    table = app.transfers.table  # type: ignore[union-attr]
-    table.move_cursor(row=table.get_row_index(str(file_id)))
+    app.transfers.files.select_file(file_id)  # type: ignore[union-attr]
 
 
 def run(coro: Any) -> Any:

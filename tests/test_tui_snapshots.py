@@ -102,10 +102,11 @@ async def settle(pilot: Any) -> None:
     rows[3].sent, rows[3].speed = 309 * MiB, 18.5 * MiB
     rows[4].sent = 60 * MiB
     app.model.history.extend([0, 4e6, 12e6, 18e6, 19e6, 19.4e6, 18e6, 20e6, 19e6, 19.5e6])
+    app.model.recount()
     screen = app.transfers
     assert screen is not None
-    screen.refresh_rows(app.model, set(rows))
-    screen.refresh_totals(app.model, history_changed=True)
+    screen.refresh_rows(set(rows))
+    screen.refresh_totals(history_changed=True)
     await pilot.pause(0.1)
 
 
@@ -116,8 +117,7 @@ def test_transfers_screen(snap_compare: Any) -> None:
 def test_parts_view(snap_compare: Any) -> None:
     async def open_parts(pilot: Any) -> None:
         await settle(pilot)
-        table = pilot.app.transfers.table
-        table.move_cursor(row=table.get_row_index("3"))
+        pilot.app.transfers.files.select_file(3)
         await pilot.press("enter")
         await pilot.pause(0.4)
 
@@ -136,8 +136,7 @@ def test_help_screen(snap_compare: Any) -> None:
 def test_failed_row_detail(snap_compare: Any) -> None:
     async def select_failed(pilot: Any) -> None:
         await settle(pilot)
-        table = pilot.app.transfers.table
-        table.move_cursor(row=table.get_row_index("-1"))
+        pilot.app.transfers.files.select_file(-1)
         await pilot.pause(0.2)
 
     assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=select_failed)
@@ -146,8 +145,7 @@ def test_failed_row_detail(snap_compare: Any) -> None:
 def test_cancel_confirmation(snap_compare: Any) -> None:
     async def ask_cancel(pilot: Any) -> None:
         await settle(pilot)
-        table = pilot.app.transfers.table
-        table.move_cursor(row=table.get_row_index("3"))
+        pilot.app.transfers.files.select_file(3)
         await pilot.press("c")
         await pilot.pause(0.2)
 

@@ -27,7 +27,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.parts import PartsScreen
-from tui.screens.stale import StaleScreen
+from tui.screens.stale import StaleScreen, StaleSource
 from tui.screens.transfers import TransfersScreen
 
 # Bandwidth caps offered by + and - (bytes per second; None = no cap).
@@ -59,6 +59,8 @@ class NxupApp(App[int]):
         start: Callable[[], Any] | None = None,
         target: str = "/default-domain/workspaces",
         server_label: str = "",
+        abort_on_quit: bool = False,
+        stale_source: StaleSource | None = None,
     ) -> None:
         super().__init__()
         self.manager = manager
@@ -67,11 +69,14 @@ class NxupApp(App[int]):
         self._start = start
         self.target = target
         self.server_label = server_label
+        self.stale_source = stale_source
         self._shutting_down = False
+        self.abort_on_quit = abort_on_quit
+        self._announced_all_done = False
 
     # == start-up =============================================================================
     def get_default_screen(self) -> Screen:
-        return TransfersScreen()
+        return TransfersScreen(self.model)
 
     def on_mount(self) -> None:
         self._update_subtitle()
@@ -108,8 +113,8 @@ class NxupApp(App[int]):
         screen = self.transfers
         if screen is not None and changed:
             with self.batch_update():
-                screen.refresh_rows(self.model, changed)
-                screen.refresh_totals(self.model, history_changed=False)
+                screen.refresh_rows(changed)
+                screen.refresh_totals(history_changed=False)
         if isinstance(self.screen, LogScreen):
             for line in list(self.model.log)[before:]:
                 self.screen.append(line)
@@ -121,10 +126,20 @@ class NxupApp(App[int]):
             return
         totals = self.model.totals()
         history_changed = self.model.record_throughput(totals)
+        self._announce_when_all_done(totals)
         with self.batch_update():
             if changed:
-                screen.refresh_rows(self.model, changed)
-            screen.refresh_totals(self.model, history_changed=history_changed)
+                screen.refresh_rows(changed)
+            screen.refresh_totals(history_changed=history_changed)
+
+    def _announce_when_all_done(self, totals: Any) -> None:
+        finished = totals.files > 0 and totals.left == 0 and not totals.paused
+        if finished and not self._announced_all_done:
+            self.notify(
+                f"All done: {totals.done} uploaded, {totals.failed} failed. Press q to quit.",
+                title="nxup", timeout=15,
+            )
+        self._announced_all_done = finished
 
     def _update_subtitle(self) -> None:
         rate = self.manager.limiter.rate
@@ -198,7 +213,7 @@ class NxupApp(App[int]):
 
     def action_show_stale(self) -> None:
         if not isinstance(self.screen, StaleScreen):
-            self.push_screen(StaleScreen())
+            self.push_screen(StaleScreen(self.stale_source))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -235,23 +250,26 @@ class NxupApp(App[int]):
             if yes:
                 self._shutdown_and_exit()
 
-        self.push_screen(
-            ConfirmScreen(
-                f"{busy} upload(s) in progress. Pause them and quit? `nxup` resumes them later.",
-                yes="Pause and quit", no="Stay",
-            ),
-            answered,
-        )
+        if self.abort_on_quit:
+            question = f"{busy} upload(s) in progress. Abort them and quit? (this sandbox goes away on exit)"
+            yes = "Abort and quit"
+        else:
+            question = f"{busy} upload(s) in progress. Pause them and quit? `nxup` resumes them later."
+            yes = "Pause and quit"
+        self.push_screen(ConfirmScreen(question, yes=yes, no="Stay"), answered)
 
     def _shutdown_and_exit(self) -> None:
         if self._shutting_down:
             return
         self._shutting_down = True
-        self.notify("pausing uploads…", timeout=5)
+        self.notify("aborting uploads…" if self.abort_on_quit else "pausing uploads…", timeout=5)
         self._shutdown_worker()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="shutdown")
     def _shutdown_worker(self) -> None:
+        if self.abort_on_quit:
+            self.manager.cancel_all()
+            self.manager.wait(timeout=30)
         self.manager.shutdown()
         counts = self.manager.counts()
         self.call_from_thread(self.exit, 1 if counts[UploadStatus.FAILED] else 0)

@@ -20,6 +20,8 @@ from typing import Any
 
 import click
 
+from tui.stale_cli import cleanup_at_start, stale_after_option
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -84,6 +86,7 @@ def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--checksum", type=click.Choice(["crc32", "crc32c", "sha1", "sha256", "none"]), default="crc32", show_default=True, help="Per-part checksum S3 verifies (none for servers that reject it)."),
         click.option("--verify", is_flag=True, help="Check the final ETag against the file (MD5 of part MD5s)."),
         click.option("--limit", help="Bandwidth cap, e.g. 20MiB/s (default: none)."),
+        stale_after_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -118,14 +121,16 @@ def _open_unfinished() -> int:
     bridge = EventBridge()
     settings = _settings(8, "20MiB", "20MiB", "crc32", False, None)
     manager = _open_manager(latest.server_url, latest.user or "Administrator", settings, bridge)
+    cleanup_at_start(manager)
     try:
         return run_tui(manager, bridge, lambda: manager.load_unfinished(paused=True), target=latest.target)
     finally:
         manager.store.close()
 
 
-def _run_headless(manager: Any, reporter: Any, start: Callable[[], None]) -> int:
-    """Run until every file is done, failed or cancelled; Ctrl-C or SIGTERM pauses cleanly."""
+def _run_headless(manager: Any, reporter: Any, start: Callable[[], None], *, abort_on_interrupt: bool = False) -> int:
+    """Run until every file is done, failed or cancelled; Ctrl-C or SIGTERM pauses cleanly
+    (or, with `abort_on_interrupt`, cancels what is unfinished)."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -139,6 +144,9 @@ def _run_headless(manager: Any, reporter: Any, start: Callable[[], None]) -> int
         while not stop.is_set() and not manager.wait(timeout=0.2):
             pass
         interrupted = stop.is_set()
+        if interrupted and abort_on_interrupt:
+            manager.cancel_all()
+            manager.wait(timeout=30)
     finally:
         manager.shutdown()
         for sig, handler in previous.items():
@@ -155,11 +163,14 @@ def use_tui(*, no_tui: bool, json_lines: bool) -> bool:
     return not (no_tui or json_lines) and sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def run_tui(manager: Any, bridge: Any, start: Callable[[], Any] | None, *, target: str) -> int:
-    """Run the transfer manager; quitting pauses what is in flight so it can be resumed."""
+def run_tui(manager: Any, bridge: Any, start: Callable[[], Any] | None, *, target: str,
+            abort_on_quit: bool = False) -> int:
+    """Run the transfer manager; quitting pauses what is in flight so it can be resumed
+    (or aborts it, with `abort_on_quit`)."""
     from tui.app import NxupApp
 
-    app = NxupApp(manager, bridge, start=start, target=target, server_label=manager.connection.url)
+    app = NxupApp(manager, bridge, start=start, target=target, server_label=manager.connection.url,
+                  abort_on_quit=abort_on_quit)
     try:
         code = app.run()
     finally:
@@ -201,6 +212,7 @@ def upload(paths: tuple[str, ...], target: str, url: str | None, user: str | Non
     else:
         sink = Reporter(json_lines=json_lines)
     manager = _open_manager(url, user, settings, sink)
+    cleanup_at_start(manager)
 
     def start() -> None:
         manager.add(paths, target)
@@ -243,6 +255,7 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
         else:
             sink = Reporter(json_lines=json_lines)
         manager = _open_manager(server_url, user or server_user, settings, sink)
+        cleanup_at_start(manager)
         try:
             if tui:
                 code = max(code, run_tui(manager, sink, manager.load_unfinished, target=unfinished[0].target))
@@ -293,30 +306,10 @@ def status(json_lines: bool, recent_limit: int) -> None:
 @click.option("--default-handler-first", is_flag=True, help="List the 'default' upload handler first, as some real servers do.")
 def sandbox(port: int, data_dir: Path | None, as_json: bool, credential_ttl: int, default_handler_first: bool) -> None:
     """Run the local sandbox (SeaweedFS S3 + a Nuxeo-compatible server) until Ctrl-C."""
-    from sandbox import Sandbox
+    from sandbox.__main__ import serve
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        running = Sandbox(port=port, data_dir=data_dir, credential_ttl_s=credential_ttl, default_handler_first=default_handler_first).start()
-    except Exception as exc:  # a missing binary or a busy port is a one-line message
-        click.echo(f"nxup: cannot start the sandbox: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
-    try:
-        info = running.info
-        if as_json:
-            click.echo(json.dumps(info.as_json()), nl=True)
-        else:
-            click.echo(f"Nuxeo:  {info.nuxeo_url}  user {info.user}  password {info.password}")
-            click.echo(f"S3:     {info.s3_endpoint}  bucket {info.bucket}  (admin key {info.s3_access_key_id})")
-            click.echo(f"Try:    NUXEO_PASSWORD='{info.password}' nxup upload FILE --url {info.nuxeo_url} --to /default-domain/workspaces --no-tui")
-            click.echo("Ctrl-C stops the sandbox.")
-        sys.stdout.flush()
-        while not stop.wait(0.5):
-            pass
-    finally:
-        running.stop()
+    sys.exit(serve(port=port, data_dir=data_dir, as_json=as_json, credential_ttl_s=credential_ttl,
+                   default_handler_first=default_handler_first))
 
 
 @main.command()
@@ -332,6 +325,10 @@ def demo(files: int, large: str, limit: str, no_tui: bool, json_lines: bool) -> 
     sys.exit(run_demo(small_files=files, large_files=int(large), limit=limit, json_lines=json_lines,
                       tui=use_tui(no_tui=no_tui, json_lines=json_lines)))
 
+
+from tui.stale_cli import stale  # noqa: E402
+
+main.add_command(stale)
 
 if __name__ == "__main__":
     main()

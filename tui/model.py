@@ -10,7 +10,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import humanize
 
@@ -116,13 +116,64 @@ class Totals:
 
 @dataclass
 class TransferModel:
-    """Rows by file id, totals, a throughput history and a log of notable events."""
+    """Rows by file id, totals, a throughput history and a log of notable events.
+
+    Totals are kept up to date as rows change, so reading them costs the same with 10 files or
+    10,000: only the files uploading right now are summed on each sample.
+    """
 
     clock: Callable[[], float] = time.monotonic
     rows: dict[int, FileRow] = field(default_factory=dict)
     history: deque[float] = field(default_factory=lambda: deque([0.0] * SPARKLINE_SECONDS, maxlen=SPARKLINE_SECONDS))
     log: deque[str] = field(default_factory=lambda: deque(maxlen=2000))
     _last_total: tuple[float, int] | None = None
+    _settled: Totals = field(default_factory=Totals)  # every row that is not uploading
+    _uploading: set[int] = field(default_factory=set)
+
+    # -- totals bookkeeping ----------------------------------------------------------------
+    def _count(self, row: FileRow, sign: int) -> None:
+        """Add (sign=1) or remove (sign=-1) a row's share of the totals."""
+        if row.status is UploadStatus.UPLOADING:
+            if sign > 0:
+                self._uploading.add(row.file_id)
+            else:
+                self._uploading.discard(row.file_id)
+            self._settled.files += sign
+            self._settled.size += sign * row.size
+            return
+        totals = self._settled
+        totals.files += sign
+        if row.status is UploadStatus.CANCELLED:
+            totals.cancelled += sign
+            return
+        if row.status is UploadStatus.FAILED and row.file_id < 0:
+            totals.failed += sign  # a path rejected before upload: no bytes to count
+            return
+        totals.size += sign * row.size
+        if row.status is UploadStatus.DONE:
+            totals.done += sign
+            totals.sent += sign * row.size
+            return
+        totals.sent += sign * row.sent
+        if row.status is UploadStatus.FAILED:
+            totals.failed += sign
+        elif row.status is UploadStatus.PAUSED:
+            totals.paused += sign
+
+    def recount(self) -> None:
+        """Rebuild the totals from the rows (after rows were changed directly)."""
+        self._settled, self._uploading = Totals(), set()
+        for row in self.rows.values():
+            self._count(row, +1)
+
+    def totals(self) -> Totals:
+        totals = replace(self._settled)
+        for file_id in self._uploading:
+            row = self.rows[file_id]
+            totals.uploading += 1
+            totals.sent += row.sent
+            totals.speed += row.speed
+        return totals
 
     # -- lifecycle events ------------------------------------------------------------------
     def apply(self, events: Iterable[Event]) -> set[int]:
@@ -130,51 +181,55 @@ class TransferModel:
         changed: set[int] = set()
         for event in events:
             row = self.rows.get(event.file_id)
-            if isinstance(event, FileQueued):
-                if row is None:
-                    row = self.rows[event.file_id] = FileRow(event.file_id, event.path, event.size)
-                row.status, row.reason = UploadStatus.QUEUED, ""
-            elif isinstance(event, FileFailed) and row is None:
-                row = self.rows[event.file_id] = FileRow(event.file_id, event.path, 0)
-                row.status, row.reason = UploadStatus.FAILED, event.reason
-                self.log.append(f"failed: {event.path}: {event.reason}")
-            elif row is None:
-                if isinstance(event, Notice):
-                    self.log.append(event.message)
-                continue
-            elif isinstance(event, FileStarted):
-                row.status, row.multipart, row.part_count = UploadStatus.UPLOADING, event.multipart, event.part_count
-                row.size = event.size
-                row._last_sample = None
-            elif isinstance(event, FileCompleted):
-                row.status, row.sent, row.speed = UploadStatus.DONE, row.size, 0.0
-                row.document_path = event.document_path
-                self.log.append(f"done: {event.path} -> {event.document_path}")
-            elif isinstance(event, FileFailed):
-                row.status, row.reason, row.speed = UploadStatus.FAILED, event.reason, 0.0
-                self.log.append(f"failed: {event.path}: {event.reason}")
-            elif isinstance(event, FilePaused):
-                row.status, row.speed = UploadStatus.PAUSED, 0.0
-            elif isinstance(event, FileCancelled):
-                row.status, row.speed, row.sent = UploadStatus.CANCELLED, 0.0, 0
-                self.log.append(f"cancelled: {event.path}")
-            elif isinstance(event, Notice):
+            if isinstance(event, Notice):
                 self.log.append(event.message)
                 continue
-            else:
+            if row is None:
+                if isinstance(event, FileQueued):
+                    row = self.rows[event.file_id] = FileRow(event.file_id, event.path, event.size)
+                elif isinstance(event, FileFailed):
+                    row = self.rows[event.file_id] = FileRow(event.file_id, event.path, 0)
+                    row.status, row.reason = UploadStatus.FAILED, event.reason
+                    self.log.append(f"failed: {event.path}: {event.reason}")
+                else:
+                    continue
+                self._count(row, +1)
+                changed.add(event.file_id)
                 continue
+            self._count(row, -1)
+            self._change(row, event)
+            self._count(row, +1)
             changed.add(event.file_id)
         return changed
+
+    def _change(self, row: FileRow, event: Event) -> None:
+        if isinstance(event, FileQueued):
+            row.status, row.reason = UploadStatus.QUEUED, ""
+        elif isinstance(event, FileStarted):
+            row.status, row.multipart, row.part_count = UploadStatus.UPLOADING, event.multipart, event.part_count
+            row.size = event.size
+            row._last_sample = None
+        elif isinstance(event, FileCompleted):
+            row.status, row.sent, row.speed = UploadStatus.DONE, row.size, 0.0
+            row.document_path = event.document_path
+            self.log.append(f"done: {event.path} -> {event.document_path}")
+        elif isinstance(event, FileFailed):
+            row.status, row.reason, row.speed = UploadStatus.FAILED, event.reason, 0.0
+            self.log.append(f"failed: {event.path}: {event.reason}")
+        elif isinstance(event, FilePaused):
+            row.status, row.speed = UploadStatus.PAUSED, 0.0
+        elif isinstance(event, FileCancelled):
+            row.status, row.speed, row.sent = UploadStatus.CANCELLED, 0.0, 0
+            self.log.append(f"cancelled: {event.path}")
 
     # -- sampling --------------------------------------------------------------------------
     def sample(self, snapshot: Callable[[int], FileSnapshot | None]) -> set[int]:
         """Read the counters of uploading files; returns the ids whose numbers changed."""
         now = self.clock()
         changed: set[int] = set()
-        for row in self.rows.values():
-            if row.status is not UploadStatus.UPLOADING:
-                continue
-            snap = snapshot(row.file_id)
+        for file_id in list(self._uploading):
+            row = self.rows[file_id]
+            snap = snapshot(file_id)
             if snap is None:
                 continue
             sent = snap.sent
@@ -192,32 +247,6 @@ class TransferModel:
             elif row.speed:
                 changed.add(row.file_id)
         return changed
-
-    def totals(self) -> Totals:
-        totals = Totals()
-        for row in self.rows.values():
-            totals.files += 1
-            status = row.status
-            if status is UploadStatus.CANCELLED:
-                totals.cancelled += 1
-                continue
-            if status is UploadStatus.FAILED and row.size == 0 and row.file_id < 0:
-                totals.failed += 1
-                continue
-            totals.size += row.size
-            if status is UploadStatus.DONE:
-                totals.done += 1
-                totals.sent += row.size
-                continue
-            totals.sent += row.sent
-            if status is UploadStatus.FAILED:
-                totals.failed += 1
-            elif status is UploadStatus.PAUSED:
-                totals.paused += 1
-            elif status is UploadStatus.UPLOADING:
-                totals.uploading += 1
-                totals.speed += row.speed
-        return totals
 
     def record_throughput(self, totals: Totals) -> bool:
         """Add one point per second to the throughput history; True when a point was added."""

@@ -1,0 +1,314 @@
+"""`nxup stale`: list, explain and abort orphaned multipart uploads; and the start-up cleanup
+that `nxup upload`, `nxup resume` and `nxup` run before they start.
+
+Two ways in:
+- admin, direct to S3 (`--bucket`, `--endpoint`, keys from boto3's usual chain or `--profile`):
+  every multipart upload under the prefix, plus the bucket's lifecycle rules;
+- through Nuxeo (`--url`, `--user`): batch credentials cannot list a bucket, so only the uploads
+  nxup recorded in its state database are listed and aborted, each with its batch's credentials.
+
+Engine imports stay inside functions so that `nxup --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+import humanize
+
+if TYPE_CHECKING:
+    from engine.stale import AbortReport, CleanupEntry, StaleScanner, StaleUpload, TrackedScanner
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+STALE_AFTER_ENV = "NXUP_STALE_AFTER"
+_STALE_AFTER_META = "nxup.stale_after"
+
+
+# == formatting ====================================================================================
+
+def size_text(size: int | None) -> str:
+    return "?" if size is None else humanize.naturalsize(size, binary=True, format="%.1f")
+
+
+def age_text(age: timedelta) -> str:
+    return humanize.naturaldelta(age)
+
+
+def nxup_text(upload: StaleUpload) -> str:
+    tracked = upload.tracked
+    if tracked is None:
+        return "-"
+    name = tracked.file_name.replace("\n", "\\n")
+    return f"resumable: {name}" if tracked.resumable else f"tracked: {name} ({tracked.reason})"
+
+
+def parts_text(upload: StaleUpload) -> str:
+    return "?" if upload.parts is None else str(upload.parts)
+
+
+def table_lines(uploads: list[StaleUpload], now: Any) -> list[str]:
+    lines = [f"{'AGE':<14} {'PARTS':>5} {'SIZE':>10}  {'KEY':<50}  NXUP"]
+    for upload in uploads:
+        lines.append(
+            f"{age_text(upload.age(now)):<14} {parts_text(upload):>5} {size_text(upload.bytes):>10}  "
+            f"{upload.key:<50}  {nxup_text(upload)}" + (f"  [{upload.note}]" if upload.note else "")
+        )
+    return lines
+
+
+def summary_line(uploads: list[StaleUpload]) -> str:
+    from engine.stale import total_bytes
+
+    tracked = [u for u in uploads if u.tracked is not None]
+    resumable = sum(1 for u in tracked if u.tracked is not None and u.tracked.resumable)
+    counted = all(u.parts is not None for u in uploads)
+    size = size_text(total_bytes(uploads)) + ("" if counted else " counted")
+    return (f"{len(uploads)} multipart upload(s) holding {size}; "
+            f"{len(tracked)} tracked by nxup ({resumable} resumable)")
+
+
+# == the command ===================================================================================
+
+def _parse_age_option(text: str | None, name: str) -> timedelta | None:
+    from engine.stale import parse_age
+
+    if not text:
+        return None
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise click.UsageError(f"{name}: {exc}") from exc
+
+
+def _admin_scanner(bucket: str, endpoint: str | None, region: str | None, profile: str | None) -> tuple[StaleScanner, Any]:
+    from engine.stale import S3AdminConfig, StaleScanner
+    from engine.state import StateStore
+
+    client = S3AdminConfig(bucket=bucket, endpoint=endpoint, region=region, profile=profile).client()
+    return StaleScanner(client, bucket, StateStore.open()), client
+
+
+def _nuxeo_scanner(url: str, user: str) -> TrackedScanner:
+    from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
+    from engine.stale import TrackedScanner
+    from engine.state import StateStore
+    from tui.cli import _password_from_env_or_prompt
+
+    password, token = _password_from_env_or_prompt(user)
+    connection = ServerConnection(url=url.rstrip("/"), user=user, password=password, token=token)
+    return TrackedScanner(StateStore.open(), NuxeoBatchClient(connection))
+
+
+@click.command()
+@click.option("--bucket", envvar="NXUP_S3_BUCKET", help="Admin mode: the bucket (env NXUP_S3_BUCKET).")
+@click.option("--endpoint", envvar="NXUP_S3_ENDPOINT", help="S3 endpoint URL for S3-compatible stores (env NXUP_S3_ENDPOINT).")
+@click.option("--region", envvar="NXUP_S3_REGION", help="S3 region (env NXUP_S3_REGION).")
+@click.option("--profile", envvar="NXUP_S3_PROFILE", help="AWS profile for the admin keys (env NXUP_S3_PROFILE); "
+              "otherwise boto3's usual chain (AWS_ACCESS_KEY_ID...).")
+@click.option("--url", envvar="NUXEO_URL", help="Through Nuxeo (without --bucket): only the uploads nxup tracks (env NUXEO_URL).")
+@click.option("--user", envvar="NUXEO_USER", help="Nuxeo user (env NUXEO_USER).")
+@click.option("--prefix", default="", help="Only keys under this prefix, e.g. upload/.")
+@click.option("--older-than", help="Only uploads at least this old: 30m, 24h, 7d.")
+@click.option("--json", "json_lines", is_flag=True, help="One JSON object per line.")
+@click.option("--no-parts", is_flag=True, help="Do not count parts and bytes (one request per upload).")
+@click.option("--abort", "do_abort", is_flag=True, help="Abort the uploads listed (asks first, unless --yes).")
+@click.option("--dry-run", is_flag=True, help="Say what --abort would abort, abort nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--lifecycle", is_flag=True, help="Show whether the bucket has an AbortIncompleteMultipartUpload rule.")
+@click.option("--add-lifecycle-rule", type=click.IntRange(min=1), metavar="DAYS",
+              help="Add a bucket-wide rule aborting uploads DAYS after they start (admin; asks first).")
+def stale(bucket: str | None, endpoint: str | None, region: str | None, profile: str | None, url: str | None,
+          user: str | None, prefix: str, older_than: str | None, json_lines: bool, no_parts: bool, do_abort: bool,
+          dry_run: bool, yes: bool, lifecycle: bool, add_lifecycle_rule: int | None) -> None:
+    """Orphaned multipart uploads: what they cost, whether nxup can resume them; abort them.
+
+    Admin mode (--bucket) lists every upload under --prefix; through Nuxeo (--url) only the ones
+    nxup tracks. Exit codes: 0 ok, 1 something failed, 2 usage."""
+    from engine.errors import NxupError
+
+    min_age = _parse_age_option(older_than, "--older-than")
+    if (lifecycle or add_lifecycle_rule) and not bucket:
+        raise click.UsageError("lifecycle rules need admin access: give --bucket (and --endpoint for S3-compatible stores)")
+    if not bucket and not url:
+        raise click.UsageError("give --bucket (admin, direct to S3) or --url (through Nuxeo; only nxup's own uploads)")
+    try:
+        if bucket:
+            scanner, client = _admin_scanner(bucket, endpoint, region, profile)
+        else:
+            scanner, client = _nuxeo_scanner(url or "", user or "Administrator"), None
+        with scanner.store:
+            code = _run(scanner, client, bucket, prefix=prefix, min_age=min_age, json_lines=json_lines,
+                        count_parts=not no_parts, do_abort=do_abort or dry_run, dry_run=dry_run, yes=yes,
+                        lifecycle=lifecycle, add_rule_days=add_lifecycle_rule)
+    except NxupError as exc:
+        click.echo(f"nxup: {exc}", err=True)
+        code = EXIT_FAILED
+    sys.exit(code)
+
+
+def _run(scanner: StaleScanner | TrackedScanner, client: Any, bucket: str | None, *, prefix: str,
+         min_age: timedelta | None, json_lines: bool, count_parts: bool, do_abort: bool, dry_run: bool, yes: bool,
+         lifecycle: bool, add_rule_days: int | None) -> int:
+    if add_rule_days is not None:
+        return _add_rule(client, bucket or "", add_rule_days, yes=yes)
+    if lifecycle:
+        return _show_lifecycle(client, bucket or "", json_lines=json_lines)
+    uploads = scanner.list(prefix, min_age, count_parts=count_parts or do_abort)
+    now = scanner.now()
+    if do_abort:
+        return _abort(scanner, uploads, now, dry_run=dry_run, yes=yes, json_lines=json_lines)
+    if json_lines:
+        for upload in uploads:
+            click.echo(json.dumps(upload.as_json(now), ensure_ascii=False))
+        return EXIT_OK
+    if uploads:
+        click.echo("\n".join(table_lines(uploads, now)))
+    click.echo(summary_line(uploads))
+    if client is not None:
+        _lifecycle_hint(client, bucket or "")
+    return EXIT_OK
+
+
+def _lifecycle_hint(client: Any, bucket: str) -> None:
+    from engine.errors import NxupError
+    from engine.stale import lifecycle_status
+
+    try:
+        status = lifecycle_status(client, bucket)
+    except NxupError as exc:
+        click.echo(f"lifecycle: unknown ({exc})")
+        return
+    hint = "" if status.has_abort_rule else " (`nxup stale --add-lifecycle-rule 7` adds one)"
+    click.echo(status.describe() + hint)
+
+
+def _show_lifecycle(client: Any, bucket: str, *, json_lines: bool) -> int:
+    from engine.stale import lifecycle_status
+
+    status = lifecycle_status(client, bucket)
+    if json_lines:
+        click.echo(json.dumps({"bucket": bucket, "abort_rule_days": status.abort_days, "rules": len(status.rules)}))
+    else:
+        click.echo(status.describe())
+    return EXIT_OK
+
+
+def _add_rule(client: Any, bucket: str, days: int, *, yes: bool) -> int:
+    from engine.stale import add_abort_rule, lifecycle_status
+
+    status = lifecycle_status(client, bucket)
+    question = (f"Add a lifecycle rule to bucket {bucket} that aborts every incomplete multipart upload "
+                f"{days} day(s) after it starts? ({len(status.rules)} existing rule(s) are kept)")
+    if not _confirmed(question, yes=yes):
+        click.echo("nothing changed")
+        return EXIT_OK
+    click.echo(add_abort_rule(client, bucket, days).describe())
+    return EXIT_OK
+
+
+def _confirmed(question: str, *, yes: bool) -> bool:
+    if yes:
+        return True
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort:
+        # No answer at all (no terminal, stdin closed): a usage problem, not a "no".
+        raise click.UsageError("needs a confirmation: answer on a terminal or pass --yes") from None
+
+
+def _abort(scanner: StaleScanner | TrackedScanner, uploads: list[StaleUpload], now: Any, *, dry_run: bool,
+           yes: bool, json_lines: bool) -> int:
+    from engine.stale import total_bytes
+
+    if not uploads:
+        click.echo("no multipart uploads to abort", err=json_lines)
+        return EXIT_OK
+    size = size_text(total_bytes(uploads))
+    resumable = sum(1 for u in uploads if u.tracked is not None and u.tracked.resumable)
+    if not dry_run:
+        warning = f" {resumable} of them nxup could still resume." if resumable else ""
+        if not _confirmed(f"Abort {len(uploads)} multipart upload(s) holding {size}?{warning}", yes=yes):
+            click.echo("nothing aborted", err=json_lines)
+            return EXIT_OK
+    report = scanner.abort(uploads, dry_run=dry_run, on_done=lambda r: _print_result(r, now, json_lines=json_lines))
+    _print_report(report, json_lines=json_lines)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _print_result(result: Any, now: Any, *, json_lines: bool) -> None:
+    upload = result.upload
+    if json_lines:
+        row = upload.as_json(now) | {"result": result.message, "ok": result.ok}
+        click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    click.echo(f"{result.message:<12} {upload.key} ({age_text(upload.age(now))} old, {size_text(upload.bytes)})")
+
+
+def _print_report(report: AbortReport, *, json_lines: bool) -> None:
+    done = len(report.succeeded)
+    if report.dry_run:
+        line = f"dry run: would abort {done} upload(s) holding {size_text(report.bytes_freed)}; nothing was aborted"
+    else:
+        line = f"aborted {done} upload(s), {size_text(report.bytes_freed)} freed"
+        if report.failed:
+            line += f"; {len(report.failed)} failed"
+    click.echo(line, err=json_lines)
+
+
+# == start-up cleanup ==============================================================================
+
+def _remember_stale_after(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    ctx.meta[_STALE_AFTER_META] = _parse_age_option(value, "--stale-after") if value else None
+
+
+stale_after_option = click.option(
+    "--stale-after", envvar=STALE_AFTER_ENV, default="7d", show_default=True, expose_value=False,
+    callback=_remember_stale_after, is_eager=True,
+    help=f"Abort nxup's own multipart uploads left unresumed this long at start-up; 0 = never (env {STALE_AFTER_ENV}).",
+)
+
+
+def _stale_after() -> timedelta | None:
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and _STALE_AFTER_META in ctx.meta:
+        return ctx.meta[_STALE_AFTER_META]
+    return _parse_age_option(os.environ.get(STALE_AFTER_ENV) or "7d", STALE_AFTER_ENV)
+
+
+def _admin_from_env() -> Any | None:
+    """Admin keys for uploads whose batch expired, only when the admin asked for them."""
+    from engine.errors import NxupError
+    from engine.stale import S3AdminConfig
+
+    bucket = os.environ.get("NXUP_S3_BUCKET")
+    if not bucket:
+        return None
+    try:
+        return S3AdminConfig(bucket=bucket, endpoint=os.environ.get("NXUP_S3_ENDPOINT"),
+                             region=os.environ.get("NXUP_S3_REGION"), profile=os.environ.get("NXUP_S3_PROFILE")).client()
+    except NxupError:
+        return None
+
+
+def cleanup_at_start(manager: Any) -> list[CleanupEntry]:
+    """Abort nxup's obsolete multipart uploads before the manager starts, naming each on
+    stderr (stdout may carry JSON events). A failure here never stops the upload itself."""
+    from engine.errors import NxupError
+    from engine.stale import abort_obsolete
+
+    try:
+        entries = abort_obsolete(manager.store, max_age=_stale_after(), batches=manager.nuxeo, admin=_admin_from_env())
+    except NxupError as exc:
+        click.echo(f"nxup: start-up cleanup skipped: {exc}", err=True)
+        return []
+    for entry in entries:
+        click.echo(f"nxup: {entry.notice()}", err=True)
+    return entries
