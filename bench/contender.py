@@ -37,6 +37,15 @@ def _cpu() -> float:
 
 
 def _maxrss_mib() -> float:
+    """Peak RSS of this process. VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve, so a
+    child would inherit the (larger) high-water mark of the orchestrator it was forked from."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -6,7 +6,7 @@
     /work/venv/bin/python -m bench.run --profile        # py-spy profiles of nxup (large + small)
 
 Every contender runs in its own process: client CPU seconds are `os.times()` deltas around the
-transfer only (imports and setup excluded), peak RSS is the process's own `ru_maxrss`; contenders of a group share one sandbox and are alternated round by round
+transfer only (imports and setup excluded), peak RSS is the process's own VmHWM; contenders of a group share one sandbox and are alternated round by round
 (rotating the order) so that drift and noise hit all of them alike; the tables give medians.
 Generated files live in a throwaway directory under /tmp, removed at the end.
 """
@@ -129,11 +129,11 @@ def run_group(name: str, contenders: list[Contender], data: dict[str, Path], arg
 
     print(f"\n== {name}: {len(contenders)} contenders x {args.reps} rounds (alternated)", flush=True)
     for rnd in range(args.reps):
-        # A fresh sandbox per round: SeaweedFS slows down as its volumes fill (deletes free
-        # nothing), which would otherwise penalize whoever runs last.
-        with Sandbox(data_dir=work / f"sandbox-{name}-r{rnd}") as sb:
-            weed_pid = sb.s3.process.pid
-            for c in rotate(contenders, rnd):
+        for c in rotate(contenders, rnd):
+            # A fresh sandbox per run: SeaweedFS slows down as its volumes fill (deletes free
+            # nothing) and the sandbox's Nuxeo store grows, which would penalize later runs.
+            with Sandbox(data_dir=work / "sandbox") as sb:
+                weed_pid = sb.s3.process.pid
                 run_dir = staged(data[c.data], work / "runs" / f"{c.label}-r{rnd}")
                 spec = {**base_spec(sb.info), "kind": c.kind, **c.options,
                         "path": str(run_dir if c.kind in ("nxup", "boto3_put") else run_dir / data[c.data].name),
@@ -141,11 +141,12 @@ def run_group(name: str, contenders: list[Contender], data: dict[str, Path], arg
                         "state_dir": str(work / "state" / f"{c.label}-r{rnd}")}
                 result = run_child(spec, weed_pid)
                 shutil.rmtree(run_dir, ignore_errors=True)
-                c.runs.append(result)
-                print(f"  r{rnd} {c.label:<26} wall {result['wall_s']:7.2f} s  cpu {result['cpu_s']:5.2f} s"
-                      f"  rss {result['rss_peak_self_mib']:6.0f} MiB  ok {result['files_ok']}"
-                      + (f"  FAILED {result.get('n_failed')}: {result.get('failed')}" if result.get("n_failed") else ""),
-                      flush=True)
+            shutil.rmtree(work / "sandbox", ignore_errors=True)
+            c.runs.append(result)
+            print(f"  r{rnd} {c.label:<26} wall {result['wall_s']:7.2f} s  cpu {result['cpu_s']:5.2f} s"
+                  f"  rss {result['rss_peak_self_mib']:6.0f} MiB  ok {result['files_ok']}"
+                  + (f"  FAILED {result.get('n_failed')}: {result.get('failed')}" if result.get("n_failed") else ""),
+                  flush=True)
 
 
 # -- tables ----------------------------------------------------------------------------------

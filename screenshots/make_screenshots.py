@@ -20,12 +20,14 @@ sys.path.insert(0, str(HERE.parent))
 from engine.manager import TransferManager, TransferSettings  # noqa: E402
 from engine.nuxeo_batch import ServerConnection  # noqa: E402
 from engine.planning import MiB  # noqa: E402
+from engine.stale import S3AdminConfig  # noqa: E402
 from engine.state import StateStore  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tui.app import NxupApp  # noqa: E402
 from tui.bridge import EventBridge  # noqa: E402
 from tui.demo import make_samples  # noqa: E402
 from tui.screens.parts import PartsScreen  # noqa: E402
+from tui.screens.stale import StaleSource  # noqa: E402
 
 SIZE = (80, 24)
 
@@ -52,7 +54,7 @@ async def capture(app: NxupApp, samples: Path, missing: Path) -> None:
         app.save_screenshot("help.svg", path=str(HERE))
         await pilot.press("escape")
         await pilot.press("s")
-        await pilot.pause(1.0)
+        await pilot.pause(2.0)
         app.save_screenshot("stale.svg", path=str(HERE))
         await pilot.press("escape")
         # An error: a path that does not exist shows up as a failed row with its reason.
@@ -83,9 +85,18 @@ def main() -> None:
             sink=bridge,
             settings=TransferSettings(bandwidth_limit=12 * MiB, part_size=8 * MiB, single_upload_limit=8 * MiB, workers=4),
         )
+        # An orphan for the stale-uploads screen: a multipart upload started and never finished.
+        admin = running.s3.admin_client()
+        orphan = admin.create_multipart_upload(Bucket=info.bucket, Key="upload/abandoned/scan-archive.zip")
+        admin.upload_part(Bucket=info.bucket, Key="upload/abandoned/scan-archive.zip", UploadId=orphan["UploadId"],
+                          PartNumber=1, Body=os.urandom(5 * MiB))
+        source = StaleSource(S3AdminConfig(
+            bucket=info.bucket, endpoint=info.s3_endpoint, region=info.region,
+            access_key_id=info.s3_access_key_id, secret_access_key=info.s3_secret_access_key,
+        ))
         app = NxupApp(
             manager, bridge, start=lambda: manager.add([samples], "/default-domain/workspaces"),
-            server_label=info.nuxeo_url,
+            server_label=info.nuxeo_url, stale_source=source,
         )
         asyncio.run(capture(app, samples, Path(scratch) / "missing-report.pdf"))
         store.close()

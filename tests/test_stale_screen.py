@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,10 @@ import pytest
 from conftest import MIB, kill_upload_after_first_part, stale_prefix
 from engine.manager import TransferManager, TransferSettings
 from engine.nuxeo_batch import ServerConnection
-from engine.stale import S3AdminConfig, iter_upload_pages, lifecycle_status
+from engine.stale import S3AdminConfig, lifecycle_status
 from engine.state import StateStore, UploadStatus
 from sandbox import Sandbox
-from test_stale import make_orphans
+from test_stale import make_orphans, open_ids, restore_lifecycle  # noqa: F401 (a fixture)
 from tui.app import NxupApp
 from tui.bridge import EventBridge
 from tui.screens.confirm import ConfirmScreen
@@ -28,12 +28,13 @@ SIZE = (100, 30)
 
 def make_app(sandbox: Sandbox, state_dir: Path, source: StaleSource | None) -> NxupApp:
     info = sandbox.info
+    bridge = EventBridge()
     manager = TransferManager(
         ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
-        store=StateStore.open(state_dir), sink=EventBridge(),
+        store=StateStore.open(state_dir), sink=bridge,
         settings=TransferSettings(workers=4, part_size=5 * MIB, single_upload_limit=5 * MIB),
     )
-    return NxupApp(manager, manager._sink, server_label=info.nuxeo_url, stale_source=source)  # type: ignore[arg-type]
+    return NxupApp(manager, bridge, server_label=info.nuxeo_url, stale_source=source)
 
 
 def admin_source(sandbox: Sandbox, prefix: str) -> StaleSource:
@@ -62,23 +63,8 @@ async def open_screen(app: NxupApp, pilot: Any, count: int) -> StaleScreen:
     return screen
 
 
-def open_ids(s3: Any, bucket: str, prefix: str) -> set[str]:
-    return {u["UploadId"] for page in iter_upload_pages(s3, bucket, prefix) for u in page}
-
-
 def keys_shown(screen: StaleScreen) -> list[str]:
     return [screen.uploads[i].key for i in screen.shown]
-
-
-@pytest.fixture
-def restore_lifecycle(s3_admin: Any, sandbox: Sandbox) -> Iterator[None]:
-    bucket = sandbox.info.bucket
-    before = lifecycle_status(s3_admin, bucket).rules
-    yield
-    if before:
-        s3_admin.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": before})
-    else:
-        s3_admin.delete_bucket_lifecycle(Bucket=bucket)
 
 
 def test_sort_filter_select_and_abort(sandbox: Sandbox, s3_admin: Any, tmp_path: Path) -> None:
@@ -140,7 +126,8 @@ def test_sort_filter_select_and_abort(sandbox: Sandbox, s3_admin: Any, tmp_path:
     asyncio.run(scenario())
 
 
-def test_prefix_filter_and_the_lifecycle_rule(sandbox: Sandbox, s3_admin: Any, tmp_path: Path, restore_lifecycle: None) -> None:
+@pytest.mark.usefixtures("restore_lifecycle")
+def test_prefix_filter_and_the_lifecycle_rule(sandbox: Sandbox, s3_admin: Any, tmp_path: Path) -> None:
     bucket, prefix = sandbox.info.bucket, stale_prefix()
     make_orphans(s3_admin, bucket, prefix + "one/", 2)
     make_orphans(s3_admin, bucket, prefix + "two/", 1)
@@ -162,7 +149,7 @@ def test_prefix_filter_and_the_lifecycle_rule(sandbox: Sandbox, s3_admin: Any, t
             await pilot.press("L")
             assert isinstance(app.screen, ConfirmScreen) and "7 days" in app.screen.question
             await pilot.press("y")
-            await until(pilot, lambda: "aborted 7 day(s) after" in str(status.render()), what="rule added")
+            await until(pilot, lambda: "aborts incomplete uploads after 7 day(s)" in str(status.render()), what="rule added")
             assert lifecycle_status(s3_admin, bucket).abort_days == 7
             await pilot.press("escape", "q")
 

@@ -61,11 +61,14 @@ class NxupApp(App[int]):
         server_label: str = "",
         abort_on_quit: bool = False,
         stale_source: StaleSource | None = None,
+        notices: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.manager = manager
         self.bridge = bridge
         self.model = TransferModel()
+        self.model.log.extend(notices or [])
+        self._notices = list(notices or [])
         self._start = start
         self.target = target
         self.server_label = server_label
@@ -79,6 +82,11 @@ class NxupApp(App[int]):
         return TransfersScreen(self.model)
 
     def on_mount(self) -> None:
+        if self._notices:
+            self.notify(
+                "\n".join(self._notices[:3]) + (f"\n… {len(self._notices) - 3} more in the log (l)" if len(self._notices) > 3 else ""),
+                title="Obsolete uploads aborted", timeout=15,
+            )
         self._update_subtitle()
         # Events are rendered once the transfers screen has its widgets.
         self.call_after_refresh(self.bridge.connect, self)

@@ -121,9 +121,10 @@ def _open_unfinished() -> int:
     bridge = EventBridge()
     settings = _settings(8, "20MiB", "20MiB", "crc32", False, None)
     manager = _open_manager(latest.server_url, latest.user or "Administrator", settings, bridge)
-    cleanup_at_start(manager)
+    notices = cleanup_at_start(manager, echo=False)
     try:
-        return run_tui(manager, bridge, lambda: manager.load_unfinished(paused=True), target=latest.target)
+        return run_tui(manager, bridge, lambda: manager.load_unfinished(paused=True), target=latest.target,
+                       notices=notices)
     finally:
         manager.store.close()
 
@@ -164,13 +165,15 @@ def use_tui(*, no_tui: bool, json_lines: bool) -> bool:
 
 
 def run_tui(manager: Any, bridge: Any, start: Callable[[], Any] | None, *, target: str,
-            abort_on_quit: bool = False) -> int:
+            abort_on_quit: bool = False, notices: list[str] | None = None, stale_source: Any = None) -> int:
     """Run the transfer manager; quitting pauses what is in flight so it can be resumed
-    (or aborts it, with `abort_on_quit`)."""
+    (or aborts it, with `abort_on_quit`). `notices` are shown in the app (start-up cleanup)."""
     from tui.app import NxupApp
+    from tui.screens.stale import StaleSource
 
     app = NxupApp(manager, bridge, start=start, target=target, server_label=manager.connection.url,
-                  abort_on_quit=abort_on_quit)
+                  abort_on_quit=abort_on_quit, notices=notices or [],
+                  stale_source=stale_source or StaleSource.from_env())
     try:
         code = app.run()
     finally:
@@ -212,13 +215,16 @@ def upload(paths: tuple[str, ...], target: str, url: str | None, user: str | Non
     else:
         sink = Reporter(json_lines=json_lines)
     manager = _open_manager(url, user, settings, sink)
-    cleanup_at_start(manager)
+    notices = cleanup_at_start(manager, echo=not tui)
 
     def start() -> None:
         manager.add(paths, target)
 
     try:
-        code = run_tui(manager, sink, start, target=target) if tui else _run_headless(manager, sink, start)
+        if tui:
+            code = run_tui(manager, sink, start, target=target, notices=notices)
+        else:
+            code = _run_headless(manager, sink, start)
     except NxupError as exc:
         click.echo(f"nxup: {exc}", err=True)
         code = EXIT_FAILED
@@ -255,10 +261,11 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
         else:
             sink = Reporter(json_lines=json_lines)
         manager = _open_manager(server_url, user or server_user, settings, sink)
-        cleanup_at_start(manager)
+        notices = cleanup_at_start(manager, echo=not tui)
         try:
             if tui:
-                code = max(code, run_tui(manager, sink, manager.load_unfinished, target=unfinished[0].target))
+                code = max(code, run_tui(manager, sink, manager.load_unfinished, target=unfinished[0].target,
+                                         notices=notices))
             else:
                 code = max(code, _run_headless(manager, sink, manager.load_unfinished))
         except NxupError as exc:

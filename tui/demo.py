@@ -89,11 +89,13 @@ def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool
     from engine.manager import TransferManager, TransferSettings
     from engine.nuxeo_batch import ServerConnection
     from engine.state import StateStore
+    from engine.stale import S3AdminConfig
     from engine.units import parse_rate
     from sandbox import SandboxProcess
     from tui.bridge import EventBridge
     from tui.cli import _run_headless, run_tui
     from tui.plain import Reporter
+    from tui.screens.stale import StaleSource
 
     try:
         rate = parse_rate(limit)
@@ -125,7 +127,12 @@ def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool
         try:
             if tui:
                 # The sandbox disappears with the demo: what is unfinished at quit is aborted.
-                code = run_tui(manager, sink, start, target=DEMO_TARGET, abort_on_quit=True)
+                # The stale-uploads screen gets the sandbox's operator keys, in memory only.
+                source = StaleSource(S3AdminConfig(
+                    bucket=info.bucket, endpoint=info.s3_endpoint, region=info.region,
+                    access_key_id=info.s3_access_key_id, secret_access_key=info.s3_secret_access_key,
+                ))
+                code = run_tui(manager, sink, start, target=DEMO_TARGET, abort_on_quit=True, stale_source=source)
             else:
                 code = _run_headless(manager, sink, start, abort_on_interrupt=True)
         except NxupError as exc:

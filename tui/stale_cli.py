@@ -22,7 +22,7 @@ import click
 import humanize
 
 if TYPE_CHECKING:
-    from engine.stale import AbortReport, CleanupEntry, StaleScanner, StaleUpload, TrackedScanner
+    from engine.stale import AbortReport, StaleScanner, StaleUpload, TrackedScanner
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -298,17 +298,19 @@ def _admin_from_env() -> Any | None:
         return None
 
 
-def cleanup_at_start(manager: Any) -> list[CleanupEntry]:
-    """Abort nxup's obsolete multipart uploads before the manager starts, naming each on
-    stderr (stdout may carry JSON events). A failure here never stops the upload itself."""
+def cleanup_at_start(manager: Any, *, echo: bool = True) -> list[str]:
+    """Abort nxup's obsolete multipart uploads before the manager starts; returns one notice
+    per upload (also written to stderr with `echo`, since stdout may carry JSON events).
+    A failure here never stops the upload itself."""
     from engine.errors import NxupError
     from engine.stale import abort_obsolete
 
     try:
         entries = abort_obsolete(manager.store, max_age=_stale_after(), batches=manager.nuxeo, admin=_admin_from_env())
+        notices = [entry.notice() for entry in entries]
     except NxupError as exc:
-        click.echo(f"nxup: start-up cleanup skipped: {exc}", err=True)
-        return []
-    for entry in entries:
-        click.echo(f"nxup: {entry.notice()}", err=True)
-    return entries
+        notices = [f"start-up cleanup skipped: {exc}"]
+    if echo:
+        for notice in notices:
+            click.echo(f"nxup: {notice}", err=True)
+    return notices
