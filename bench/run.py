@@ -201,6 +201,17 @@ def table_calls(c: Contender) -> str:
     worker_time = med([r["wall_s"] for r in c.runs]) * threads
     for label, total, count in sorted(stats, key=lambda s: -s[1]):
         rows.append(f"| {label} | {count / files:.2f} | {total / max(count, 1) * 1000:.1f} | {total / files * 1000:.1f} | {total / worker_time:.0%} |")
+    # Summary: handlers is only called from inside new_batch, so it is not added twice.
+    groups = {
+        "= all Nuxeo calls": lambda k: k.startswith("nuxeo ") and k != "nuxeo handlers",
+        "= all S3 calls": lambda k: k.startswith("s3 "),
+        "= state store": lambda k: k.startswith("state "),
+        "= tasks (prepare + parts + finish)": lambda k: k.startswith("task "),
+    }
+    for name, keep in groups.items():
+        total = sum(t for label, t, _ in stats if keep(label))
+        rows.append(f"| {name} | | | {total / files * 1000:.1f} | {total / worker_time:.0%} |")
+    rows.append(f"| (worker time = wall x {threads} workers) | | | {worker_time / files * 1000:.1f} | 100% |")
     return "\n".join(rows)
 
 

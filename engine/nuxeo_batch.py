@@ -157,36 +157,29 @@ class NuxeoBatchClient:
             credentials=CredentialSet.from_nuxeo(extra),
         )
 
+    def _batch_request(self, method: str, path: str, *, gone: str = "the upload batch expired on the server",
+                       **kwargs: Any) -> Any:
+        """A request about one batch: 404 means the server no longer has it."""
+        try:
+            return self._request(method, path, **kwargs)
+        except HTTPError as exc:
+            if exc.status == 404:
+                raise BatchGone(gone) from exc
+            raise
+
     @_nuxeo_call("reading an upload batch")
     def batch_info(self, batch_id: str) -> BatchInfo:
         """The batch's S3 details with fresh credentials; BatchGone if the server lost it."""
-        try:
-            answer = self._request("GET", f"api/v1/upload/{batch_id}/info").json()
-        except HTTPError as exc:
-            if exc.status == 404:
-                raise BatchGone("the upload batch expired on the server") from exc
-            raise
-        return self._batch_info(answer)
+        return self._batch_info(self._batch_request("GET", f"api/v1/upload/{batch_id}/info").json())
 
     @_nuxeo_call("refreshing the S3 credentials")
     def refresh_credentials(self, batch_id: str) -> CredentialSet:
-        try:
-            answer = self._request("POST", f"api/v1/upload/{batch_id}/refreshToken").json()
-        except HTTPError as exc:
-            if exc.status == 404:
-                raise BatchGone("the upload batch expired on the server") from exc
-            raise
-        return CredentialSet.from_nuxeo(answer)
+        return CredentialSet.from_nuxeo(self._batch_request("POST", f"api/v1/upload/{batch_id}/refreshToken").json())
 
     @_nuxeo_call("keeping the upload batch alive")
     def ping(self, batch_id: str) -> None:
         """Touch the batch so the server keeps it during long uploads (as Nuxeo Drive does)."""
-        try:
-            self._request("GET", f"api/v1/upload/{batch_id}")
-        except HTTPError as exc:
-            if exc.status == 404:
-                raise BatchGone("the upload batch expired on the server") from exc
-            raise
+        self._batch_request("GET", f"api/v1/upload/{batch_id}")
 
     @_nuxeo_call("completing the upload on Nuxeo")
     def complete(
@@ -196,12 +189,10 @@ class NuxeoBatchClient:
         body: dict[str, Any] = {"name": name, "fileSize": size, "key": key, "bucket": bucket, "etag": etag}
         if mime_type:
             body["mimeType"] = mime_type
-        try:
-            self._request("POST", f"api/v1/upload/{batch_id}/{file_idx}/complete", data=body)
-        except HTTPError as exc:
-            if exc.status == 404:
-                raise BatchGone("the upload batch expired on the server before completion") from exc
-            raise
+        self._batch_request(
+            "POST", f"api/v1/upload/{batch_id}/{file_idx}/complete", data=body,
+            gone="the upload batch expired on the server before completion",
+        )
 
     @_nuxeo_call("dropping the upload batch")
     def drop(self, batch_id: str) -> None:

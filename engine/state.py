@@ -248,22 +248,7 @@ class StateStore:
 
     def add_upload(self, record: UploadRecord) -> UploadRecord:
         """Insert `record` and return a copy with its id and timestamps set."""
-        if record.id is not None:
-            raise ValueError(f"record already has id {record.id}")
-        now = time.time()
-        stored = replace(
-            record,
-            created_at=record.created_at if record.created_at is not None else now,
-            updated_at=now,
-        )
-        values = _to_row(stored)
-        del values["id"]
-        names = ", ".join(values)
-        marks = ", ".join(f":{name}" for name in values)
-        with self._locked() as conn:
-            cursor = conn.execute(f"INSERT INTO uploads ({names}) VALUES ({marks})", values)
-        stored.id = cursor.lastrowid
-        return stored
+        return self.add_uploads([record])[0]
 
     def add_uploads(self, records: list[UploadRecord]) -> list[UploadRecord]:
         """Insert many records in one transaction (one commit instead of one per file)."""

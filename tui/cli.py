@@ -200,37 +200,36 @@ def upload(paths: tuple[str, ...], target: str, url: str | None, user: str | Non
            json_lines: bool, workers: int, part_size: str, single_limit: str, checksum: str,
            verify: bool, limit: str | None) -> None:
     """Upload files and folders (mirrored as Folder documents) to a Nuxeo folder."""
-    from engine.errors import NxupError
-    from tui.plain import Reporter
 
     if not url:
         _fail_usage("no server: give --url or set NUXEO_URL")
     user = user or "Administrator"
     settings = _settings(workers, part_size, single_limit, checksum, verify, limit)
     tui = use_tui(no_tui=no_tui, json_lines=json_lines)
-    if tui:
-        from tui.bridge import EventBridge
+    sys.exit(_run_transfers(url, user, settings, tui=tui, json_lines=json_lines, target=target,
+                            start=lambda manager: manager.add(paths, target)))
 
-        sink: Any = EventBridge()
-    else:
-        sink = Reporter(json_lines=json_lines)
+
+def _run_transfers(url: str, user: str, settings: Any, *, tui: bool, json_lines: bool, target: str,
+                   start: Callable[[Any], Any]) -> int:
+    """Open a manager on one server, clean up obsolete uploads, then run `start(manager)` in
+    the transfer manager or headless. Returns the exit code."""
+    from engine.errors import NxupError
+    from tui.bridge import EventBridge
+    from tui.plain import Reporter
+
+    sink: Any = EventBridge() if tui else Reporter(json_lines=json_lines)
     manager = _open_manager(url, user, settings, sink)
     notices = cleanup_at_start(manager, echo=not tui)
-
-    def start() -> None:
-        manager.add(paths, target)
-
     try:
         if tui:
-            code = run_tui(manager, sink, start, target=target, notices=notices)
-        else:
-            code = _run_headless(manager, sink, start)
+            return run_tui(manager, sink, lambda: start(manager), target=target, notices=notices)
+        return _run_headless(manager, sink, lambda: start(manager))
     except NxupError as exc:
-        click.echo(f"nxup: {exc}", err=True)
-        code = EXIT_FAILED
+        click.echo(f"nxup: {url}: {exc}", err=True)
+        return EXIT_FAILED
     finally:
         manager.store.close()
-    sys.exit(code)
 
 
 @main.command()
@@ -238,9 +237,7 @@ def upload(paths: tuple[str, ...], target: str, url: str | None, user: str | Non
 def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, workers: int,
            part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None) -> None:
     """Finish every unfinished upload (after a crash, a quit or a failure)."""
-    from engine.errors import NxupError
     from engine.state import StateStore
-    from tui.plain import Reporter
 
     with StateStore.open() as store:
         unfinished = store.unfinished()
@@ -254,25 +251,10 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
     tui = use_tui(no_tui=no_tui, json_lines=json_lines)
     code = EXIT_OK
     for server_url, server_user in servers:
-        if tui:
-            from tui.bridge import EventBridge
-
-            sink: Any = EventBridge()
-        else:
-            sink = Reporter(json_lines=json_lines)
-        manager = _open_manager(server_url, user or server_user, settings, sink)
-        notices = cleanup_at_start(manager, echo=not tui)
-        try:
-            if tui:
-                code = max(code, run_tui(manager, sink, manager.load_unfinished, target=unfinished[0].target,
-                                         notices=notices))
-            else:
-                code = max(code, _run_headless(manager, sink, manager.load_unfinished))
-        except NxupError as exc:
-            click.echo(f"nxup: {server_url}: {exc}", err=True)
-            code = EXIT_FAILED
-        finally:
-            manager.store.close()
+        code = max(code, _run_transfers(
+            server_url, user or server_user, settings, tui=tui, json_lines=json_lines,
+            target=unfinished[0].target, start=lambda manager: manager.load_unfinished(),
+        ))
     sys.exit(code)
 
 
