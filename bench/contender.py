@@ -6,7 +6,7 @@ The orchestrator (`bench.run`) starts the sandbox and passes everything through 
 Contenders:
 - `nxup`: the real engine (TransferManager) on a folder; whole flow (batch, S3, Nuxeo complete,
   document). Instrumented from the outside (wrapped methods, engine untouched): wall time of every
-  Nuxeo HTTP call and every S3 call, and the S3 window (first to last S3 call).
+  Nuxeo call, S3 call, state-store write and pool task, and the S3 window (first to last S3 call).
 - `boto3_upload_file`: `client.upload_file` with s3transfer defaults, operator keys.
 - `boto3_parts`: create/upload_part/complete, 8 threads, 20 MiB parts read into memory.
 - `boto3_put`: `put_object` of every file of a folder, 8 threads.

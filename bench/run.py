@@ -1,13 +1,14 @@
 """Run the nxup benchmarks on the local sandbox and print the tables.
 
-    /work/venv/bin/python -m bench.run --all            # everything (about 10 minutes on 2 cores)
+    /work/venv/bin/python -m bench.run --all            # everything (about 15 minutes on 2 cores)
     /work/venv/bin/python -m bench.run --large --reps 3
     /work/venv/bin/python -m bench.run --small --pause
     /work/venv/bin/python -m bench.run --profile        # py-spy profiles of nxup (large + small)
 
 Every contender runs in its own process: client CPU seconds are `os.times()` deltas around the
-transfer only (imports and setup excluded), peak RSS is the process's own VmHWM; contenders of a group share one sandbox and are alternated round by round
-(rotating the order) so that drift and noise hit all of them alike; the tables give medians.
+transfer only (imports and setup excluded), peak RSS is the process's own VmHWM. Every run gets a fresh sandbox; contenders are alternated
+round by round (rotating the order) so that drift and noise hit all of them alike; the tables
+give medians.
 Generated files live in a throwaway directory under /tmp, removed at the end.
 """
 

@@ -8,7 +8,7 @@ from typing import Callable
 
 from .errors import Interrupted
 
-# How long a reader waits at most before checking again whether it was paused.
+# The longest single sleep, so that a rate change takes effect quickly.
 _MAX_WAIT_STEP_S = 0.05
 # Unused allowance that may be spent at once after an idle period (smooths bursts).
 _BURST_S = 0.2
@@ -46,8 +46,12 @@ class BandwidthLimiter:
             self._rate = rate
             self._next_free = min(self._next_free, self._clock())
 
-    def acquire(self, amount: int, *, is_interrupted: Callable[[], bool] | None = None) -> None:
-        """Wait until `amount` bytes may be sent. Raises Interrupted if asked to stop meanwhile."""
+    def acquire(self, amount: int, *, wait_interrupted: Callable[[float], bool] | None = None) -> None:
+        """Wait until `amount` bytes may be sent.
+
+        `wait_interrupted(seconds)` sleeps but wakes early, returning True, when the caller is
+        paused or cancelled: the wait then ends at once with Interrupted.
+        """
         rate = self._rate
         if rate is None or amount <= 0:
             return
@@ -60,6 +64,8 @@ class BandwidthLimiter:
             remaining = wait_until - self._clock()
             if remaining <= 0:
                 return
-            if is_interrupted is not None and is_interrupted():
+            step = min(remaining, _MAX_WAIT_STEP_S)
+            if wait_interrupted is None:
+                self._sleep(step)
+            elif wait_interrupted(step):
                 raise Interrupted("interrupted while throttled")
-            self._sleep(min(remaining, _MAX_WAIT_STEP_S))

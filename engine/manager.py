@@ -165,6 +165,7 @@ class TransferManager:
         self._closed = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="nxup-progress", daemon=True)
         self._last_sent: dict[int, int] = {}
+        self._known_folders: set[str] = set()
 
     # == lifecycle ============================================================================
     def start(self) -> "TransferManager":
@@ -368,6 +369,10 @@ class TransferManager:
     def is_idle(self) -> bool:
         """True when nothing is queued or uploading (every file is done, failed, cancelled or paused)."""
         with self._lock:
+            # Admitted files are busy by definition: answer without walking every file, since
+            # waiters ask again each time a file finishes.
+            if self._active:
+                return False
             return not any(
                 t.status in (UploadStatus.QUEUED, UploadStatus.UPLOADING) or t.working()
                 for t in self._files.values()
@@ -568,13 +573,18 @@ class TransferManager:
         return _Next.PARTS if pending else _Next.FINISH
 
     def _ensure_folder(self, target: str) -> None:
+        # Checked once per folder and run: most files share a handful of folders.
+        if target in self._known_folders:
+            return
         if self.nuxeo.folder_exists(self.nuxeo.resolve_folder(target)):
+            self._known_folders.add(target)
             return
         parent, _, name = target.rstrip("/").rpartition("/")
         if not name or not parent:
             raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
         self._ensure_folder(parent)
         self.nuxeo.ensure_folder(parent, name)
+        self._known_folders.add(target)
 
     def _restart(self, transfer: FileTransfer, *, notice: str, **fields: Any) -> None:
         """Forget the file's progress and start it over (abort its old multipart upload)."""

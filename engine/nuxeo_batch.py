@@ -112,6 +112,7 @@ class NuxeoBatchClient:
         self._nuxeo = Nuxeo(host=connection.host, auth=auth, app_name=APP_NAME, retries=_RETRY)
         self._folders: dict[str, str] = {}
         self._folder_lock = threading.Lock()
+        self._has_s3: bool = False
 
     @property
     def nuxeo(self) -> Nuxeo:
@@ -135,8 +136,11 @@ class NuxeoBatchClient:
     # -- batches ---------------------------------------------------------------------------
     @_nuxeo_call("creating an upload batch")
     def new_batch(self) -> BatchInfo:
-        if S3_HANDLER not in self.handlers():
-            raise ServerError("the Nuxeo server offers no S3 direct upload (no 's3' upload handler)")
+        # A server that offers S3 keeps offering it: the list is read once, not per file.
+        if not self._has_s3:
+            if S3_HANDLER not in self.handlers():
+                raise ServerError("the Nuxeo server offers no S3 direct upload (no 's3' upload handler)")
+            self._has_s3 = True
         answer = self._request("POST", f"api/v1/upload/new/{S3_HANDLER}").json()
         return self._batch_info(answer)
 

@@ -127,7 +127,7 @@ class FileSlice:
             return b""
         if self._transferring:
             self.control.check()
-            self._limiter.acquire(amount, is_interrupted=self.control.is_interrupted)
+            self._limiter.acquire(amount, wait_interrupted=self.control.wait)
         data = os.pread(self._fd, amount, self._offset + self._pos)
         if len(data) < amount:
             raise FileChanged("the file became shorter while it was being uploaded")

@@ -1,0 +1,126 @@
+"""Unit tests of the bandwidth cap and of file-slice bodies (the edge botocore reads from)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.bandwidth import BandwidthLimiter
+from engine.errors import FileChanged, Interrupted
+from engine.slices import FileSlice, PartCounter, StopReason, TransferControl
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.lock = threading.Lock()
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+
+
+def test_cap_spreads_bytes_over_time() -> None:
+    time = FakeTime()
+    limiter = BandwidthLimiter(1_000_000, clock=time.clock, sleep=time.sleep)
+    start = time.now
+    for _ in range(100):
+        limiter.acquire(50_000)
+    elapsed = time.now - start
+    # 5 MB at 1 MB/s: 5 s, less the small burst allowance.
+    assert 4.7 <= elapsed <= 5.05
+
+
+def test_no_cap_never_sleeps() -> None:
+    time = FakeTime()
+    limiter = BandwidthLimiter(None, clock=time.clock, sleep=time.sleep)
+    for _ in range(1000):
+        limiter.acquire(1 << 20)
+    assert time.now == 1000.0
+
+
+def test_rate_change_takes_effect_for_the_next_reads() -> None:
+    time = FakeTime()
+    limiter = BandwidthLimiter(100_000, clock=time.clock, sleep=time.sleep)
+    limiter.acquire(100_000)
+    limiter.set_rate(10_000_000)
+    start = time.now
+    for _ in range(10):
+        limiter.acquire(100_000)
+    assert time.now - start < 0.2
+    with pytest.raises(ValueError):
+        limiter.set_rate(0)
+
+
+def test_a_throttled_read_stops_at_once_when_paused() -> None:
+    time = FakeTime()
+    limiter = BandwidthLimiter(1_000, clock=time.clock, sleep=time.sleep)
+    limiter.acquire(10_000)  # books the next 10 s
+    control = TransferControl()
+    control.interrupt(StopReason.PAUSE)
+    with pytest.raises(Interrupted):
+        limiter.acquire(10_000, wait_interrupted=control.wait)
+    assert time.now == 1000.0  # it did not sleep through its turn
+
+
+def _slice(tmp_path: Path, data: bytes, *, offset: int, size: int, control: TransferControl | None = None):
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    counter = PartCounter(number=1, size=size)
+    body = FileSlice(fd, offset=offset, size=size, counter=counter,
+                     control=control or TransferControl(), limiter=BandwidthLimiter(None))
+    return fd, body, counter
+
+
+def test_slice_reads_its_window_and_counts_only_while_sending(tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    fd, body, counter = _slice(tmp_path, data, offset=30_000, size=50_000)
+    try:
+        assert len(body) == 50_000
+        assert body.read() == data[30_000:80_000]  # a checksum pass: not a send
+        assert counter.sent == 0
+        body.seek(0)
+        body.signal_transferring()
+        assert body.read(20_000) == data[30_000:50_000]
+        assert counter.sent == 20_000
+        body.seek(0)  # a retry rewinds: the bytes of the failed attempt are taken back
+        assert counter.sent == 0
+        assert body.read() == data[30_000:80_000]
+        assert counter.sent == 50_000 and body.read() == b""
+    finally:
+        os.close(fd)
+
+
+def test_slice_raises_when_paused_or_when_the_file_shrank(tmp_path: Path) -> None:
+    data = os.urandom(10_000)
+    control = TransferControl()
+    fd, body, _ = _slice(tmp_path, data, offset=0, size=10_000, control=control)
+    try:
+        body.signal_transferring()
+        body.read(100)
+        control.interrupt(StopReason.PAUSE)
+        with pytest.raises(Interrupted):
+            body.read(100)
+        control.clear()
+        os.truncate(tmp_path / "data.bin", 5_000)
+        body.seek(4_000)
+        with pytest.raises(FileChanged):
+            body.read(2_000)
+    finally:
+        os.close(fd)
+
+
+def test_cancel_wins_over_pause() -> None:
+    control = TransferControl()
+    control.interrupt(StopReason.CANCEL)
+    control.interrupt(StopReason.PAUSE)
+    assert control.reason == StopReason.CANCEL
