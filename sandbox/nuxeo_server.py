@@ -532,6 +532,9 @@ class NuxeoServer:
         self._store: Store | None = None
         self._s3_admin: Any = None
         self._log_lock = threading.Lock()
+        # The S3 endpoint handed to clients, like a real server's `endpoint` setting; tests
+        # point it at a proxy to cut connections. None means the S3 server's own.
+        self.advertised_s3_endpoint: str | None = None
         self._routes = self._build_routes()
         self._operations: dict[str, Callable[[Request, list[BatchFile]], Response]] = {
             "Blob.Attach": self._op_attach,
@@ -807,7 +810,7 @@ class NuxeoServer:
                 **self._credentials(batch),
                 "bucket": self.s3.bucket,
                 "baseKey": batch.base_key,
-                "endpoint": self.s3.endpoint,
+                "endpoint": self.advertised_s3_endpoint or self.s3.endpoint,
                 "usePathStyleAccess": True,
                 "region": self.s3.region,
                 "useS3Accelerate": False,
