@@ -28,6 +28,8 @@ from .errors import CredentialsExpired
 # short-lived credentials need windows proportional to their lifetime.
 _ADVISORY_S = 15 * 60
 _MANDATORY_S = 10 * 60
+_MIN_ADVISORY_S = 30
+_MIN_MANDATORY_S = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +85,10 @@ class BatchCredentials(RefreshableCredentials):
             refresh_using=lambda: refresh().as_botocore_metadata(),
             method="nuxeo-batch",
             time_fetcher=_utc_now,
-            advisory_timeout=min(_ADVISORY_S, int(lifetime * 0.25)),
-            mandatory_timeout=min(_MANDATORY_S, int(lifetime * 0.1)),
+            # Credentials handed out nearly expired (a resumed batch) must not leave the windows
+            # at zero for the fresh ones that follow: a floor keeps refreshes ahead of expiry.
+            advisory_timeout=min(_ADVISORY_S, max(int(lifetime * 0.25), _MIN_ADVISORY_S)),
+            mandatory_timeout=min(_MANDATORY_S, max(int(lifetime * 0.1), _MIN_MANDATORY_S)),
         )
 
     def force_refresh(self) -> None:

@@ -34,6 +34,7 @@ from .errors import (
     Interrupted,
     NotFoundError,
     NxupError,
+    ServerUnreachable,
     StorageError,
     UploadGone,
     translate_s3_error,
@@ -166,6 +167,9 @@ class TransferManager:
         self._ticker = threading.Thread(target=self._tick, name="nxup-progress", daemon=True)
         self._last_sent: dict[int, int] = {}
         self._known_folders: set[str] = set()
+        # Adding is check-then-insert (an unfinished upload of the same file is reused): two
+        # adds at once (the UI runs each in its own thread) must not both insert.
+        self._add_lock = threading.Lock()
 
     # == lifecycle ============================================================================
     def start(self) -> "TransferManager":
@@ -194,7 +198,8 @@ class TransferManager:
         self._ticker.join(timeout=2)
         with self._lock:
             for transfer in self._files.values():
-                transfer.close_file()
+                if not transfer.working():  # a task still running closes its own file
+                    transfer.close_file()
 
     # == commands =============================================================================
     def add(self, paths: Iterable[str | os.PathLike[str]], target: str) -> AddResult:
@@ -225,6 +230,12 @@ class TransferManager:
     def _queue_local(self, items: list[LocalFile]) -> list[int]:
         """Queue a chunk of files: one transaction for the new rows, then uploads may start
         while the next chunk is read (queueing 10,000 files must not wait for all of them)."""
+        with self._add_lock:
+            ids = self._queue_chunk(items)
+        self._admit()
+        return ids
+
+    def _queue_chunk(self, items: list[LocalFile]) -> list[int]:
         ids: list[int] = []
         fresh: list[UploadRecord] = []
         for item in items:
@@ -250,20 +261,20 @@ class TransferManager:
                 )
             )
         ids.extend(self._enqueue(record, resumed=False) for record in self.store.add_uploads(fresh))
-        self._admit()
         return ids
 
     def load_unfinished(self, *, paused: bool = False) -> list[int]:
         """Queue every unfinished upload of this server from the state store (after a crash,
         a quit, a pause or a failure). With `paused`, they wait for `resume` instead."""
         ids = []
-        for record in self.store.unfinished():
-            if record.server_url != self.connection.url or record.id is None:
-                continue
-            with self._lock:
-                if record.id in self._files:
+        with self._add_lock:
+            for record in self.store.unfinished():
+                if record.server_url != self.connection.url or record.id is None:
                     continue
-            ids.append(self._enqueue(record, resumed=True, paused=paused))
+                with self._lock:
+                    if record.id in self._files:
+                        continue
+                ids.append(self._enqueue(record, resumed=True, paused=paused))
         self._admit()
         return ids
 
@@ -291,6 +302,7 @@ class TransferManager:
             if transfer is None or transfer.status not in (UploadStatus.QUEUED, UploadStatus.UPLOADING):
                 return
             transfer.control.interrupt(StopReason.PAUSE)
+            transfer.resume_requested = False
             if not transfer.active:
                 self._set_paused(transfer)
             else:
@@ -299,17 +311,26 @@ class TransferManager:
     def resume(self, file_id: int) -> None:
         with self._lock:
             transfer = self._files.get(file_id)
-            if transfer is None or transfer.status not in (UploadStatus.PAUSED, UploadStatus.FAILED):
+            if transfer is None:
                 return
-            if transfer.working():
-                return  # still winding down; the user can press resume again
-            transfer.control.clear()
-            transfer.error = None
-            transfer.status = UploadStatus.QUEUED
-            self._waiting.appendleft(file_id)
+            if transfer.control.reason == StopReason.PAUSE and transfer.working():
+                # Still winding down from a pause: queue it again as soon as it has settled.
+                transfer.resume_requested = True
+                return
+            if transfer.status not in (UploadStatus.PAUSED, UploadStatus.FAILED) or transfer.working():
+                return
+            self._requeue(transfer)
         self._persist(transfer, status=UploadStatus.QUEUED, error=None)
         self._emit(FileQueued(file_id, path=transfer.path, size=transfer.size, target=transfer.record.target, resumed=True))
         self._admit()
+
+    def _requeue(self, transfer: FileTransfer) -> None:
+        """Back to the front of the queue for a new round (lock held)."""
+        transfer.control.clear()
+        transfer.resume_requested = False
+        transfer.error = None
+        transfer.status = UploadStatus.QUEUED
+        self._waiting.appendleft(transfer.id)
 
     def cancel(self, file_id: int) -> None:
         with self._lock:
@@ -317,10 +338,14 @@ class TransferManager:
             if transfer is None or transfer.status in (UploadStatus.DONE, UploadStatus.CANCELLED):
                 return
             transfer.control.interrupt(StopReason.CANCEL)
-            if transfer.working():
-                return  # the last part to stop schedules the cleanup
-            transfer.finishing = True
-        self._pool.submit((_P_CLEANUP, transfer.sequence), self._abort, transfer)
+            working = transfer.working()
+            if not working:
+                transfer.finishing = True
+        # Recorded before the cleanup: a crash meanwhile must not bring the file back on resume
+        # (an upload left behind is then listed by `nxup stale`).
+        self.store.update(transfer.id, status=UploadStatus.CANCELLED)
+        if not working:  # otherwise the last task to stop schedules the cleanup
+            self._pool.submit((_P_CLEANUP, transfer.sequence), self._abort, transfer)
 
     def pause_all(self) -> None:
         for file_id in self.file_ids():
@@ -405,9 +430,10 @@ class TransferManager:
                     continue
                 transfer.active = True
                 self._active += 1
+                transfer.generation += 1
                 to_prepare.append(transfer)
         for transfer in to_prepare:
-            self._pool.submit((_P_PREPARE, transfer.sequence), self._prepare, transfer)
+            self._pool.submit((_P_PREPARE, transfer.sequence), self._prepare, transfer, transfer.generation)
 
     def _release(self, transfer: FileTransfer) -> None:
         """Give back the file's admission slot and open descriptor (lock held)."""
@@ -454,6 +480,9 @@ class TransferManager:
 
     # == state changes ========================================================================
     def _set_paused(self, transfer: FileTransfer) -> None:
+        # Tasks still queued for this file belong to the round that ends here: a resume starts
+        # a new round (prepare again), and they must not run alongside it.
+        transfer.generation += 1
         transfer.status = UploadStatus.PAUSED
         self._release(transfer)
         self._persist(transfer, status=UploadStatus.PAUSED)
@@ -465,9 +494,16 @@ class TransferManager:
         if transfer.working():
             return
         reason = transfer.control.reason
-        if reason == StopReason.PAUSE and transfer.status is not UploadStatus.PAUSED:
+        if reason == StopReason.PAUSE and transfer.resume_requested:
+            # Resumed before the pause had settled: start a new round instead of stopping.
+            transfer.generation += 1
+            self._release(transfer)
+            self._requeue(transfer)
+            self._persist(transfer, status=UploadStatus.QUEUED, error=None)
+            self._emit(FileQueued(transfer.id, path=transfer.path, size=transfer.size, target=transfer.record.target, resumed=True))
+        elif reason == StopReason.PAUSE and transfer.status is not UploadStatus.PAUSED:
             self._set_paused(transfer)
-        elif reason == StopReason.CANCEL:
+        elif reason == StopReason.CANCEL and transfer.status is not UploadStatus.CANCELLED:
             transfer.finishing = True
             self._pool.submit((_P_CLEANUP, transfer.sequence), self._abort, transfer)
         elif reason == _FAILURE and transfer.status is UploadStatus.FAILED:
@@ -502,8 +538,10 @@ class TransferManager:
         return True
 
     # == prepare ==============================================================================
-    def _prepare(self, transfer: FileTransfer) -> None:
+    def _prepare(self, transfer: FileTransfer, generation: int) -> None:
         with self._lock:
+            if generation != transfer.generation:
+                return
             if transfer.control.is_interrupted():
                 self._settle_if_idle(transfer)
                 return
@@ -530,10 +568,10 @@ class TransferManager:
             pending = list(transfer.pending)
         if next_step is _Next.FINISH:
             # A single upload is sent by the finish step itself (priority of a part).
-            self._pool.submit((_P_PART, transfer.sequence, 0), self._finish, transfer)
+            self._pool.submit((_P_PART, transfer.sequence, 0), self._finish, transfer, generation)
             return
         for number in pending:
-            self._pool.submit((_P_PART, transfer.sequence, number), self._send_part, transfer, number)
+            self._pool.submit((_P_PART, transfer.sequence, number), self._send_part, transfer, number, generation)
 
     def _prepare_steps(self, transfer: FileTransfer) -> "_Next":
         record = transfer.record
@@ -676,6 +714,8 @@ class TransferManager:
             try:
                 listed = self._list_parts(transfer)
             except UploadGone:
+                if self._completed_earlier(transfer):
+                    return []
                 listed = None
                 self.store.forget_parts(transfer.id)
                 self._persist(transfer, upload_id=None)
@@ -707,6 +747,20 @@ class TransferManager:
             transfer.done_bytes = sum(p.size for p in held.values())
         return [part.number for part in plan.parts() if part.number not in held]
 
+    def _completed_earlier(self, transfer: FileTransfer) -> bool:
+        """After a crash between S3's CompleteMultipartUpload and saving its answer, the upload
+        id is gone but the object is whole: take its ETag instead of sending every part again."""
+        record = transfer.record
+        try:
+            head = self._s3_call(transfer, "checking the uploaded object", "head_object",
+                                 Bucket=record.bucket, Key=record.object_key)
+        except StorageError:
+            return False
+        if int(head.get("ContentLength", -1)) != transfer.size:
+            return False
+        self._persist(transfer, etag=str(head["ETag"]))
+        return True
+
     def _list_parts(self, transfer: FileTransfer) -> list[dict[str, Any]]:
         record = transfer.record
         assert transfer.credentials is not None
@@ -724,9 +778,10 @@ class TransferManager:
         raise AssertionError("unreachable")
 
     # == parts ================================================================================
-    def _send_part(self, transfer: FileTransfer, number: int) -> None:
-        assert transfer.plan is not None
+    def _send_part(self, transfer: FileTransfer, number: int, generation: int) -> None:
         with self._lock:
+            if generation != transfer.generation or transfer.plan is None:
+                return
             if transfer.control.is_interrupted() or transfer.fd is None:
                 self._settle_if_idle(transfer)
                 return
@@ -790,7 +845,8 @@ class TransferManager:
         for attempt in range(1, _PART_ATTEMPTS + 1):
             try:
                 return call()
-            except StorageError as error:
+            except (StorageError, ServerUnreachable) as error:
+                # ServerUnreachable: Nuxeo did not answer a credential refresh.
                 if not error.retryable or attempt == _PART_ATTEMPTS or isinstance(error, (UploadGone, IntegrityError)):
                     raise
                 if transfer.control.wait(delay):
@@ -861,8 +917,10 @@ class TransferManager:
             return str(head["ETag"])
         return str(answer["ETag"])
 
-    def _finish(self, transfer: FileTransfer) -> None:
+    def _finish(self, transfer: FileTransfer, generation: int | None = None) -> None:
         """Runs on the worker that sent the last part (or at prepare, when nothing is left)."""
+        if generation is not None and generation != transfer.generation:
+            return
         try:
             self._finish_steps(transfer)
         except Interrupted:
@@ -912,6 +970,8 @@ class TransferManager:
             # The batch may have been purged between /complete and the document creation.
             self.nuxeo.batch_info(transfer.batch.batch_id)
             raise
+        # Saved at once: a crash before `_finish_done` must not create the document again.
+        self._persist(transfer, doc_uid=document.uid)
         self._drop_quietly(transfer.batch.batch_id)
         self._finish_done(transfer, document.uid, document_path=document.path)
 

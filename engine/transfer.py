@@ -40,6 +40,10 @@ class FileTransfer:
     active: bool = False  # holds an admission slot (an open file and a live batch)
     finishing: bool = False
     preparing: bool = False
+    # Bumped each time the file is admitted or paused; a task carries the value it was
+    # submitted with and does nothing if the file has moved on since.
+    generation: int = 0
+    resume_requested: bool = False  # resumed while a pause was still winding down
 
     @property
     def id(self) -> int:
