@@ -89,16 +89,16 @@ def _instrument(manager: Any, timings: Timings) -> None:
                 timings.add(f"nuxeo {_name}", start, time.perf_counter())
 
         setattr(nuxeo, name, timed_nuxeo)
-    s3_call = manager._s3_call
+    s3_call = manager._s3._call
 
-    def timed_s3_call(transfer: Any, action: str, method: str, **kwargs: Any) -> Any:
+    def timed_s3_call(transfer: Any, *, action: str, method: str, **kwargs: Any) -> Any:
         start = time.perf_counter()
         try:
-            return s3_call(transfer, action, method, **kwargs)
+            return s3_call(transfer, action=action, method=method, **kwargs)
         finally:
             timings.add(f"s3 {method}", start, time.perf_counter())
 
-    manager._s3_call = timed_s3_call
+    manager._s3._call = timed_s3_call
     # Whole pool tasks (they contain the calls above) and the time workers wait for work.
     for name, label in (("_prepare", "task prepare"), ("_send_part", "task part"), ("_finish", "task finish")):
         original = getattr(manager, name)

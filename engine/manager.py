@@ -12,7 +12,6 @@ from what S3 and Nuxeo really hold.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -20,24 +19,19 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
 from .bandwidth import BandwidthLimiter
-from .credentials import BatchCredentials, signing_with
+from .credentials import BatchCredentials
 from .errors import (
     BatchGone,
-    CredentialsExpired,
-    FileChanged,
-    IntegrityError,
     Interrupted,
     NotFoundError,
     NxupError,
-    ServerUnreachable,
     StorageError,
     UploadGone,
-    translate_s3_error,
 )
 from .events import (
     Event,
@@ -53,19 +47,19 @@ from .events import (
     PartCompleted,
     PartProgress,
 )
+from .file_s3 import FileS3
 from .inputs import LocalFile, RejectedPath, expand, open_for_upload
 from .nuxeo_batch import NuxeoBatchClient, ServerConnection
 from .planning import (
     DEFAULT_PART_SIZE,
     DEFAULT_SINGLE_UPLOAD_LIMIT,
-    MiB,
     UploadPlan,
     plan_resumed_upload,
     plan_upload,
 )
 from .pool import WorkerPool
-from .s3 import ChecksumAlgorithm, S3Clients, S3Tuning, checksum_args, list_all_parts
-from .slices import FileSlice, PartCounter, StopReason
+from .s3 import ChecksumAlgorithm, S3Clients, S3Tuning
+from .slices import PartCounter, StopReason
 from .state import PartRecord, StateStore, UploadRecord, UploadStatus
 from .transfer import FileTransfer, content_type_for
 
@@ -77,7 +71,7 @@ _P_CLEANUP = 0
 _P_PART = 1
 _P_PREPARE = 2
 
-_FAILURE = "failure"
+_FAILURE = "failure"  # a TransferControl reason: stop the file's other parts after a failure
 
 
 class _Next(Enum):
@@ -87,10 +81,7 @@ class _Next(Enum):
     FINISH = "finish"
     NOTHING = "nothing"
 
-  # a TransferControl reason: stop the file's other parts after a failure
-_CREDENTIAL_RETRIES = 3
 _ADD_CHUNK = 500
-_PART_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +139,16 @@ class TransferManager:
         self._sink = sink
         self.nuxeo = NuxeoBatchClient(connection)
         self.limiter = BandwidthLimiter(self.settings.bandwidth_limit)
-        self._s3 = S3Clients(
-            S3Tuning(
-                max_connections=self.settings.workers + 4,
-                max_attempts=self.settings.max_attempts,
-                checksum=self.settings.checksum,
-            )
+        self._s3 = FileS3(
+            clients=S3Clients(
+                S3Tuning(
+                    max_connections=self.settings.workers + 4,
+                    max_attempts=self.settings.max_attempts,
+                    checksum=self.settings.checksum,
+                )
+            ),
+            checksum=self.settings.checksum,
+            limiter=self.limiter,
         )
         self._pool = WorkerPool(self.settings.workers)
         self._lock = threading.RLock()
@@ -200,6 +195,9 @@ class TransferManager:
             for transfer in self._files.values():
                 if not transfer.working():  # a task still running closes its own file
                     transfer.close_file()
+        # Idle keep-alive connections would otherwise hold the servers' graceful stop.
+        self._s3.clients.close()
+        self.nuxeo.close()
 
     # == commands =============================================================================
     def add(self, paths: Iterable[str | os.PathLike[str]], target: str) -> AddResult:
@@ -678,41 +676,14 @@ class TransferManager:
         self._persist(transfer, part_size=plan.part_size, part_count=plan.part_count)
         return plan
 
-    def _client(self, transfer: FileTransfer) -> Any:
-        assert transfer.batch is not None
-        return self._s3.client(transfer.batch.location)
-
-    def _s3_call(self, transfer: FileTransfer, action: str, method: str, **kwargs: Any) -> Any:
-        """One S3 call signed with the file's batch credentials, refreshed and retried when S3
-        says they expired."""
-        assert transfer.credentials is not None
-        client = self._client(transfer)
-        for attempt in range(_CREDENTIAL_RETRIES + 1):
-            try:
-                with signing_with(transfer.credentials):
-                    return getattr(client, method)(**kwargs)
-            except Interrupted:
-                raise
-            except Exception as exc:
-                error = translate_s3_error(exc, action=action)
-                if isinstance(error, CredentialsExpired) and attempt < _CREDENTIAL_RETRIES:
-                    transfer.credentials.force_refresh()
-                    body = kwargs.get("Body")
-                    if body is not None:
-                        body.seek(0)
-                    continue
-                raise error from exc
-        raise AssertionError("unreachable")
-
     def _reconcile_multipart(self, transfer: FileTransfer, plan: UploadPlan) -> list[int]:
         """Which parts still need sending: S3's own list is the truth (a part S3 holds is never
         sent again; a part the state store knows but S3 lacks is sent again)."""
         record = transfer.record
-        bucket, key = record.bucket, record.object_key
         held: dict[int, PartRecord] = {}
         if record.upload_id:
             try:
-                listed = self._list_parts(transfer)
+                listed = self._s3.held_parts(transfer, plan=plan)
             except UploadGone:
                 if self._completed_earlier(transfer):
                     return []
@@ -722,26 +693,15 @@ class TransferManager:
                 self._emit(Notice(transfer.id, message=f"{record.path}: its multipart upload was gone from S3; sending all parts again"))
             if listed is not None:
                 known = self.store.parts(transfer.id)
-                for part in listed:
-                    number = int(part["PartNumber"])
-                    if number > plan.part_count or int(part["Size"]) != plan.part(number).size:
-                        continue
-                    checksum = part.get(self.settings.checksum.response_key) if self.settings.checksum is not ChecksumAlgorithm.NONE else None
+                for number, part in listed.items():
                     local = known.get(number)
-                    held[number] = PartRecord(
-                        number=number, etag=part["ETag"], size=int(part["Size"]),
-                        checksum=checksum or (local.checksum if local else None),
-                    )
+                    held[number] = replace(part, checksum=part.checksum or (local.checksum if local else None))
                 self.store.forget_parts(transfer.id)
                 for part_record in held.values():
                     self.store.record_part(transfer.id, part_record)
         if not record.upload_id:
-            answer = self._s3_call(
-                transfer, "starting the multipart upload", "create_multipart_upload",
-                Bucket=bucket, Key=key, ContentType=content_type_for(transfer.name),
-                **checksum_args(self.settings.checksum),
-            )
-            self._persist(transfer, upload_id=answer["UploadId"], part_size=plan.part_size, part_count=plan.part_count)
+            upload_id = self._s3.create_multipart(transfer)
+            self._persist(transfer, upload_id=upload_id, part_size=plan.part_size, part_count=plan.part_count)
         with self._lock:
             transfer.done = held
             transfer.done_bytes = sum(p.size for p in held.values())
@@ -750,32 +710,14 @@ class TransferManager:
     def _completed_earlier(self, transfer: FileTransfer) -> bool:
         """After a crash between S3's CompleteMultipartUpload and saving its answer, the upload
         id is gone but the object is whole: take its ETag instead of sending every part again."""
-        record = transfer.record
         try:
-            head = self._s3_call(transfer, "checking the uploaded object", "head_object",
-                                 Bucket=record.bucket, Key=record.object_key)
+            etag = self._s3.whole_object_etag(transfer)
         except StorageError:
             return False
-        if int(head.get("ContentLength", -1)) != transfer.size:
+        if etag is None:
             return False
-        self._persist(transfer, etag=str(head["ETag"]))
+        self._persist(transfer, etag=etag)
         return True
-
-    def _list_parts(self, transfer: FileTransfer) -> list[dict[str, Any]]:
-        record = transfer.record
-        assert transfer.credentials is not None
-        client = self._client(transfer)
-        for attempt in range(_CREDENTIAL_RETRIES + 1):
-            try:
-                with signing_with(transfer.credentials):
-                    return list_all_parts(client, bucket=record.bucket or "", key=record.object_key or "", upload_id=record.upload_id or "")
-            except Exception as exc:
-                error = translate_s3_error(exc, action="listing uploaded parts")
-                if isinstance(error, CredentialsExpired) and attempt < _CREDENTIAL_RETRIES:
-                    transfer.credentials.force_refresh()
-                    continue
-                raise error from exc
-        raise AssertionError("unreachable")
 
     # == parts ================================================================================
     def _send_part(self, transfer: FileTransfer, number: int, generation: int) -> None:
@@ -792,23 +734,7 @@ class TransferManager:
                 transfer.pending.remove(number)
         try:
             self._ping_if_due(transfer)
-            body = FileSlice(
-                transfer.fd, offset=part.offset, size=part.size, counter=counter,
-                control=transfer.control, limiter=self.limiter,
-            )
-            record = transfer.record
-            answer = self._with_attempts(
-                transfer, "uploading part %d" % number,
-                lambda: self._s3_call(
-                    transfer, f"uploading part {number}", "upload_part",
-                    Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
-                    PartNumber=number, Body=body, ContentLength=part.size,
-                    **checksum_args(self.settings.checksum),
-                ),
-                body=body,
-            )
-            checksum = answer.get(self.settings.checksum.response_key) if self.settings.checksum is not ChecksumAlgorithm.NONE else None
-            part_record = PartRecord(number=number, etag=answer["ETag"], size=part.size, checksum=checksum)
+            part_record = self._s3.send_part(transfer, part=part, counter=counter)
             self.store.record_part(transfer.id, part_record)
         except Interrupted:
             with self._lock:
@@ -839,23 +765,6 @@ class TransferManager:
         elif all_done:
             self._finish(transfer)
 
-    def _with_attempts(self, transfer: FileTransfer, action: str, call: Any, *, body: FileSlice | None = None) -> Any:
-        """A few more tries on top of botocore's own retries, for drops that outlast them."""
-        delay = 1.0
-        for attempt in range(1, _PART_ATTEMPTS + 1):
-            try:
-                return call()
-            except (StorageError, ServerUnreachable) as error:
-                # ServerUnreachable: Nuxeo did not answer a credential refresh.
-                if not error.retryable or attempt == _PART_ATTEMPTS or isinstance(error, (UploadGone, IntegrityError)):
-                    raise
-                if transfer.control.wait(delay):
-                    raise Interrupted(transfer.control.reason or "") from error
-                delay *= 2
-                if body is not None:
-                    body.seek(0)
-        raise AssertionError("unreachable")
-
     def _ping_if_due(self, transfer: FileTransfer) -> None:
         now = time.monotonic()
         if now - transfer.last_ping < self.settings.batch_ping_interval_s or transfer.batch is None:
@@ -866,56 +775,18 @@ class TransferManager:
     # == single upload and finish =============================================================
     def _send_single(self, transfer: FileTransfer) -> str:
         assert transfer.plan is not None and transfer.fd is not None
-        record = transfer.record
         counter = PartCounter(number=1, size=transfer.plan.file_size)
         with self._lock:
             transfer.in_flight[1] = counter
         try:
-            body = FileSlice(
-                transfer.fd, offset=0, size=transfer.plan.file_size, counter=counter,
-                control=transfer.control, limiter=self.limiter,
-            )
-            answer = self._with_attempts(
-                transfer, "uploading",
-                lambda: self._s3_call(
-                    transfer, "uploading", "put_object",
-                    Bucket=record.bucket, Key=record.object_key, Body=body,
-                    ContentLength=transfer.plan.file_size if transfer.plan else 0,
-                    ContentType=content_type_for(transfer.name),
-                    **checksum_args(self.settings.checksum),
-                ),
-                body=body,
-            )
+            etag = self._s3.put_object(transfer, counter=counter)
         finally:
             with self._lock:
                 transfer.in_flight.pop(1, None)
         with self._lock:
             transfer.done_bytes = transfer.plan.file_size
-            transfer.done[1] = PartRecord(number=1, etag=answer["ETag"], size=transfer.plan.file_size)
-        return str(answer["ETag"])
-
-    def _complete_multipart(self, transfer: FileTransfer) -> str:
-        record = transfer.record
-        parts = []
-        for number in sorted(transfer.done):
-            part = transfer.done[number]
-            entry: dict[str, Any] = {"ETag": part.etag, "PartNumber": number}
-            if part.checksum and self.settings.checksum is not ChecksumAlgorithm.NONE:
-                entry[self.settings.checksum.response_key] = part.checksum
-            parts.append(entry)
-        try:
-            answer = self._s3_call(
-                transfer, "completing the multipart upload", "complete_multipart_upload",
-                Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
-                MultipartUpload={"Parts": parts},
-            )
-        except UploadGone:
-            # Completed by an earlier run that died before saving the answer?
-            head = self._s3_call(transfer, "checking the uploaded object", "head_object", Bucket=record.bucket, Key=record.object_key)
-            if int(head.get("ContentLength", -1)) != transfer.size:
-                raise
-            return str(head["ETag"])
-        return str(answer["ETag"])
+            transfer.done[1] = PartRecord(number=1, etag=etag, size=transfer.plan.file_size)
+        return etag
 
     def _finish(self, transfer: FileTransfer, generation: int | None = None) -> None:
         """Runs on the worker that sent the last part (or at prepare, when nothing is left)."""
@@ -951,11 +822,11 @@ class TransferManager:
         assert transfer.plan is not None and transfer.batch is not None
         if not record.etag:
             if transfer.plan.multipart:
-                etag = self._complete_multipart(transfer)
+                etag = self._s3.complete_multipart(transfer)
             else:
                 etag = self._send_single(transfer)
             if self.settings.verify_etag:
-                self._verify_etag(transfer, etag)
+                self._s3.verify_etag(transfer, etag=etag)
             self._persist(transfer, etag=etag)
         if not record.completed:
             self.nuxeo.complete(
@@ -993,26 +864,6 @@ class TransferManager:
             self._release(transfer)
         self._admit()
 
-    def _verify_etag(self, transfer: FileTransfer, etag: str) -> None:
-        assert transfer.plan is not None and transfer.fd is not None
-        digests = []
-        for part in transfer.plan.parts():
-            digest = hashlib.md5(usedforsecurity=False)
-            offset, end = part.offset, part.offset + part.size
-            while offset < end:
-                block = os.pread(transfer.fd, min(8 * MiB, end - offset), offset)
-                if not block:
-                    raise FileChanged("the file became shorter while it was being uploaded")
-                digest.update(block)
-                offset += len(block)
-            digests.append(digest.digest())
-        if transfer.plan.multipart:
-            expected = f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
-        else:
-            expected = digests[0].hex()
-        if etag.strip('"') != expected:
-            raise IntegrityError(f"the ETag S3 returned ({etag.strip(chr(34))}) does not match the file ({expected})")
-
     # == cancel ===============================================================================
     def _abort(self, transfer: FileTransfer) -> None:
         self._abort_multipart_quietly(transfer)
@@ -1035,12 +886,7 @@ class TransferManager:
         try:
             if transfer.credentials is None and record.batch_id:
                 self._use_batch(transfer, self.nuxeo.batch_info(record.batch_id))
-            if transfer.credentials is None:
-                raise StorageError("no credentials to abort the multipart upload")
-            self._s3_call(
-                transfer, "aborting the multipart upload", "abort_multipart_upload",
-                Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
-            )
+            self._s3.abort_multipart(transfer)
         except UploadGone:
             pass
         except NxupError as error:

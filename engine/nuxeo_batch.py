@@ -118,6 +118,10 @@ class NuxeoBatchClient:
     def nuxeo(self) -> Nuxeo:
         return self._nuxeo
 
+    def close(self) -> None:
+        """Close the HTTP connections to the server."""
+        self._nuxeo.client.on_exit()
+
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", _REQUEST_TIMEOUT)
         return self._nuxeo.client.request(method, path, **kwargs)

@@ -120,6 +120,13 @@ class S3Clients:
                 self._clients[location] = client
             return client
 
+    def close(self) -> None:
+        """Close every client's connections (a server waiting for them to go idle can stop)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
     def _create(self, location: S3Location) -> Any:
         tuning = self.tuning
         checksum_on = tuning.checksum is not ChecksumAlgorithm.NONE

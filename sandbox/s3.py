@@ -34,7 +34,9 @@ ROLE_ARN = f"arn:aws:iam::000000000000:role/{ROLE_NAME}"
 OPERATOR_NAME = "operator"
 REGION = "us-east-1"
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
+# weed stops in 2–4 s; with a client still connected it can wait far longer, so it is
+# killed after this (its data dir is throwaway unless the user gave one).
+STOP_TIMEOUT_S = 6.0
 
 # Every port `weed mini` opens; all are chosen free so several sandboxes can run side by side.
 _PORT_FLAGS = (

@@ -121,7 +121,8 @@ def test_pause_mid_part_then_resume_sends_only_missing_parts(
 
 def test_pause_all_and_resume_all(make_manager: MakeManager, nuxeo: Nuxeo, s3_admin: Any,
                                   target_folder: str, tmp_path: Path) -> None:
-    manager, events = make_manager(workers=4, bandwidth_limit=12 * MIB)
+    # A worker for every part, and a cap low enough that no file can finish before the pause.
+    manager, events = make_manager(workers=9, bandwidth_limit=6 * MIB)
     contents = {tmp_path / f"clip-{i}.bin": write(tmp_path / f"clip-{i}.bin", 11 * MIB + i) for i in range(3)}
     file_ids = manager.add(list(contents), target_folder).file_ids
     assert len(file_ids) == 3

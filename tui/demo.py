@@ -75,8 +75,11 @@ def verify(running: Any, state_dir: Path) -> tuple[str, bool]:
         blob = client.documents.get(uid=record.doc_uid).properties.get("file:content") or {}
         same = int(blob.get("length") or -1) == record.size and blob.get("digest") == _md5_of(Path(record.path))
         matching, differing = matching + same, differing + (not same)
+    client.client.on_exit()  # no idle connection may hold the sandbox's stop
     unfinished = sum(1 for r in records if r.status is not UploadStatus.DONE)
-    leftovers = info.admin_client().list_multipart_uploads(Bucket=info.bucket).get("Uploads", [])
+    admin = info.admin_client()
+    leftovers = admin.list_multipart_uploads(Bucket=info.bucket).get("Uploads", [])
+    admin.close()
     report = (
         f"checked: {matching} documents hold exactly their file, {differing} differ, "
         f"{unfinished} not uploaded; multipart uploads left on S3: {len(leftovers)}"

@@ -1,0 +1,246 @@
+"""The S3 calls of one file's upload.
+
+Every call is signed with the file's batch credentials (which Nuxeo hands out for a limited
+time) and is sent again with fresh ones when S3 says they expired. The transfer manager decides
+when each call happens and records what it answers; this module only talks to S3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .bandwidth import BandwidthLimiter
+from .credentials import signing_with
+from .errors import (
+    CredentialsExpired,
+    FileChanged,
+    IntegrityError,
+    Interrupted,
+    ServerUnreachable,
+    StorageError,
+    UploadGone,
+    translate_s3_error,
+)
+from .planning import MiB, Part, UploadPlan
+from .s3 import ChecksumAlgorithm, S3Clients, checksum_args, list_all_parts
+from .slices import FileSlice, PartCounter
+from .state import PartRecord
+from .transfer import FileTransfer, content_type_for
+
+_CREDENTIAL_RETRIES = 3
+_PART_ATTEMPTS = 3
+
+
+@dataclass(kw_only=True)
+class FileS3:
+    """Stateless and shared by every worker: all per-file state lives on the `FileTransfer`.
+    A plain instance (no slots), so a benchmark can wrap `_call` to time every S3 request."""
+
+    clients: S3Clients
+    checksum: ChecksumAlgorithm
+    limiter: BandwidthLimiter
+
+    # == multipart upload =====================================================================
+    def create_multipart(self, transfer: FileTransfer) -> str:
+        """Start the file's multipart upload; returns its upload id."""
+        record = transfer.record
+        answer = self._call(
+            transfer, action="starting the multipart upload", method="create_multipart_upload",
+            Bucket=record.bucket, Key=record.object_key, ContentType=content_type_for(transfer.name),
+            **checksum_args(self.checksum),
+        )
+        return str(answer["UploadId"])
+
+    def held_parts(self, transfer: FileTransfer, *, plan: UploadPlan) -> dict[int, PartRecord]:
+        """The parts S3 already holds that fit `plan` (a part of another size is sent again).
+        Raises `UploadGone` when S3 no longer knows the upload id."""
+        held: dict[int, PartRecord] = {}
+        for part in self._list_parts(transfer):
+            number = int(part["PartNumber"])
+            if number > plan.part_count or int(part["Size"]) != plan.part(number).size:
+                continue
+            checksum = part.get(self.checksum.response_key) if self.checksum is not ChecksumAlgorithm.NONE else None
+            held[number] = PartRecord(number=number, etag=part["ETag"], size=int(part["Size"]), checksum=checksum)
+        return held
+
+    def send_part(self, transfer: FileTransfer, *, part: Part, counter: PartCounter) -> PartRecord:
+        """Send one part from the file's open descriptor, counted in `counter` as it goes."""
+        assert transfer.fd is not None
+        body = FileSlice(
+            transfer.fd, offset=part.offset, size=part.size, counter=counter,
+            control=transfer.control, limiter=self.limiter,
+        )
+        record = transfer.record
+        answer = self._with_attempts(
+            transfer,
+            lambda: self._call(
+                transfer, action=f"uploading part {part.number}", method="upload_part",
+                Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
+                PartNumber=part.number, Body=body, ContentLength=part.size,
+                **checksum_args(self.checksum),
+            ),
+            body=body,
+        )
+        checksum = answer.get(self.checksum.response_key) if self.checksum is not ChecksumAlgorithm.NONE else None
+        return PartRecord(number=part.number, etag=answer["ETag"], size=part.size, checksum=checksum)
+
+    def complete_multipart(self, transfer: FileTransfer) -> str:
+        """Join the file's acknowledged parts into the object; returns its ETag."""
+        record = transfer.record
+        parts = []
+        for number in sorted(transfer.done):
+            part = transfer.done[number]
+            entry: dict[str, Any] = {"ETag": part.etag, "PartNumber": number}
+            if part.checksum and self.checksum is not ChecksumAlgorithm.NONE:
+                entry[self.checksum.response_key] = part.checksum
+            parts.append(entry)
+        try:
+            answer = self._call(
+                transfer, action="completing the multipart upload", method="complete_multipart_upload",
+                Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except UploadGone:
+            # Completed by an earlier run that died before saving the answer?
+            etag = self.whole_object_etag(transfer)
+            if etag is None:
+                raise
+            return etag
+        return str(answer["ETag"])
+
+    def abort_multipart(self, transfer: FileTransfer) -> None:
+        """Abort the file's multipart upload, so S3 drops the parts it holds (and stops
+        billing them). Raises `UploadGone` when it is already gone."""
+        record = transfer.record
+        if transfer.credentials is None:
+            raise StorageError("no credentials to abort the multipart upload")
+        self._call(
+            transfer, action="aborting the multipart upload", method="abort_multipart_upload",
+            Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
+        )
+
+    # == whole object =========================================================================
+    def put_object(self, transfer: FileTransfer, *, counter: PartCounter) -> str:
+        """Send a file small enough for a single request; returns the object's ETag."""
+        assert transfer.plan is not None and transfer.fd is not None
+        record = transfer.record
+        body = FileSlice(
+            transfer.fd, offset=0, size=transfer.plan.file_size, counter=counter,
+            control=transfer.control, limiter=self.limiter,
+        )
+        answer = self._with_attempts(
+            transfer,
+            lambda: self._call(
+                transfer, action="uploading", method="put_object",
+                Bucket=record.bucket, Key=record.object_key, Body=body,
+                ContentLength=transfer.plan.file_size if transfer.plan else 0,
+                ContentType=content_type_for(transfer.name),
+                **checksum_args(self.checksum),
+            ),
+            body=body,
+        )
+        return str(answer["ETag"])
+
+    def whole_object_etag(self, transfer: FileTransfer) -> str | None:
+        """The ETag of the file's object if S3 holds it at the file's full size, else None.
+        After a crash between CompleteMultipartUpload and saving its answer, the upload id is
+        gone but the object is whole: this tells the two cases apart."""
+        record = transfer.record
+        head = self._call(
+            transfer, action="checking the uploaded object", method="head_object",
+            Bucket=record.bucket, Key=record.object_key,
+        )
+        if int(head.get("ContentLength", -1)) != transfer.size:
+            return None
+        return str(head["ETag"])
+
+    def verify_etag(self, transfer: FileTransfer, *, etag: str) -> None:
+        """Check S3's ETag against the MD5 of the local file (per part for a multipart upload),
+        which catches corruption the per-part checksums cannot, at the cost of reading the file
+        again."""
+        assert transfer.plan is not None and transfer.fd is not None
+        digests = []
+        for part in transfer.plan.parts():
+            digest = hashlib.md5(usedforsecurity=False)
+            offset, end = part.offset, part.offset + part.size
+            while offset < end:
+                block = os.pread(transfer.fd, min(8 * MiB, end - offset), offset)
+                if not block:
+                    raise FileChanged("the file became shorter while it was being uploaded")
+                digest.update(block)
+                offset += len(block)
+            digests.append(digest.digest())
+        if transfer.plan.multipart:
+            expected = f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
+        else:
+            expected = digests[0].hex()
+        if etag.strip('"') != expected:
+            raise IntegrityError(f"the ETag S3 returned ({etag.strip(chr(34))}) does not match the file ({expected})")
+
+    # == signing and retries ==================================================================
+    def _client(self, transfer: FileTransfer) -> Any:
+        assert transfer.batch is not None
+        return self.clients.client(transfer.batch.location)
+
+    def _call(self, transfer: FileTransfer, *, action: str, method: str, **kwargs: Any) -> Any:
+        """One S3 call signed with the file's batch credentials, refreshed and retried when S3
+        says they expired."""
+        assert transfer.credentials is not None
+        client = self._client(transfer)
+        for attempt in range(_CREDENTIAL_RETRIES + 1):
+            try:
+                with signing_with(transfer.credentials):
+                    return getattr(client, method)(**kwargs)
+            except Interrupted:
+                raise
+            except Exception as exc:
+                error = translate_s3_error(exc, action=action)
+                if isinstance(error, CredentialsExpired) and attempt < _CREDENTIAL_RETRIES:
+                    transfer.credentials.force_refresh()
+                    body = kwargs.get("Body")
+                    if body is not None:
+                        body.seek(0)
+                    continue
+                raise error from exc
+        raise AssertionError("unreachable")
+
+    def _list_parts(self, transfer: FileTransfer) -> list[dict[str, Any]]:
+        """Every part S3 holds for the file's upload (paged), with the same credential retries
+        as `_call`."""
+        record = transfer.record
+        assert transfer.credentials is not None
+        client = self._client(transfer)
+        for attempt in range(_CREDENTIAL_RETRIES + 1):
+            try:
+                with signing_with(transfer.credentials):
+                    return list_all_parts(client, bucket=record.bucket or "", key=record.object_key or "", upload_id=record.upload_id or "")
+            except Exception as exc:
+                error = translate_s3_error(exc, action="listing uploaded parts")
+                if isinstance(error, CredentialsExpired) and attempt < _CREDENTIAL_RETRIES:
+                    transfer.credentials.force_refresh()
+                    continue
+                raise error from exc
+        raise AssertionError("unreachable")
+
+    def _with_attempts(self, transfer: FileTransfer, call: Callable[[], Any], *, body: FileSlice) -> Any:
+        """A few more tries on top of botocore's own retries, for drops that outlast them."""
+        delay = 1.0
+        for attempt in range(1, _PART_ATTEMPTS + 1):
+            try:
+                return call()
+            except (StorageError, ServerUnreachable) as error:
+                # ServerUnreachable: Nuxeo did not answer a credential refresh.
+                if not error.retryable or attempt == _PART_ATTEMPTS or isinstance(error, (UploadGone, IntegrityError)):
+                    raise
+                if transfer.control.wait(delay):
+                    raise Interrupted(transfer.control.reason or "") from error
+                delay *= 2
+                body.seek(0)
+        raise AssertionError("unreachable")
+
+
+__all__ = ["FileS3"]
