@@ -1,0 +1,382 @@
+"""The sandbox Nuxeo server's document tree: the REST document endpoints, the JSON a real server
+answers with, and blob downloads from S3."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+import uuid
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
+
+from .nuxeo_http import API, Request, Response, Route, bad_request, not_found, route
+from .nuxeo_store import DocRecord, StoredBlob, now_iso
+
+if TYPE_CHECKING:
+    from .nuxeo_server import NuxeoServer
+
+REPOSITORY = "default"
+PRODUCT_VERSION = "2023.0"
+STREAM_CHUNK = 1024 * 1024
+# Nuxeo's PathSegmentService truncates generated names to this length.
+PATH_SEGMENT_MAX = 24
+FILE_CONTENT = "file:content"
+FILES_FILES = "files:files"
+# Types carrying the `file` and `files` schemas.
+FILE_TYPES = frozenset({"File", "Picture", "Video", "Audio", "Note"})
+# Names made only of these characters are replaced by a random id, as Nuxeo does.
+MEANINGLESS_NAME = re.compile(r"^[- .,;?!:/\\'\"]*$")
+
+_DOC_PREFIX = rf"{API}(?:/repo/(?P<repo>[^/]+))?"
+
+
+def path_segment(text: str) -> str:
+    """A document name generated from a title, like Nuxeo's default PathSegmentService."""
+    segment = text.strip()[:PATH_SEGMENT_MAX].replace("/", "-").replace("\\", "-")
+    if MEANINGLESS_NAME.match(segment):
+        return str(int(time.time() * 1000)) + secrets.token_hex(2)
+    return segment
+
+
+class Documents:
+    """The document endpoints, and the document operations batch operations build on."""
+
+    def __init__(self, server: NuxeoServer) -> None:
+        self._server = server
+
+    def routes(self) -> list[Route]:
+        return [
+            route("GET", r"/json/cmis", self._cmis),
+            route("GET", rf"{_DOC_PREFIX}/path(?P<doc_path>/.*?)?/@children", self._children),
+            route("GET", rf"{_DOC_PREFIX}/id/(?P<uid>[^/]+)/@children", self._children),
+            route("GET", rf"{_DOC_PREFIX}/path(?P<doc_path>/.*)?", self._get_doc),
+            route("GET", rf"{_DOC_PREFIX}/id/(?P<uid>[^/]+)", self._get_doc),
+            route("POST", rf"{_DOC_PREFIX}/path(?P<doc_path>/.*)?", self._create_doc),
+            route("POST", rf"{_DOC_PREFIX}/id/(?P<uid>[^/]+)", self._create_doc),
+            route("PUT", rf"{_DOC_PREFIX}/path(?P<doc_path>/.*)?", self._update_doc),
+            route("PUT", rf"{_DOC_PREFIX}/id/(?P<uid>[^/]+)", self._update_doc),
+            route("DELETE", rf"{_DOC_PREFIX}/path(?P<doc_path>/.*)?", self._delete_doc),
+            route("DELETE", rf"{_DOC_PREFIX}/id/(?P<uid>[^/]+)", self._delete_doc),
+            route(
+                "GET",
+                r"/nxfile/(?P<repo>[^/]+)/(?P<uid>[^/]+)/(?P<xpath>.+)/(?P<filename>[^/]+)",
+                self._download,
+            ),
+        ]
+
+    def _cmis(self, request: Request) -> Response:
+        root = self._doc_at("/")
+        return Response.json(
+            {
+                REPOSITORY: {
+                    "repositoryId": REPOSITORY,
+                    "repositoryName": "Nuxeo Repository",
+                    "repositoryDescription": "Nuxeo Repository",
+                    "vendorName": "Nuxeo",
+                    "productName": "Nuxeo",
+                    "productVersion": PRODUCT_VERSION,
+                    "rootFolderId": root.uid,
+                    "cmisVersionSupported": "1.1",
+                }
+            }
+        )
+
+    def ensure_tree(self) -> None:
+        with self._server.store.transaction():
+            if self._server.store.doc_by_path("/") is not None:
+                return
+            root = DocRecord(str(uuid.uuid4()), None, "", "/", "Root", {}, 0, now_iso())
+            self._server.store.save_doc(root)
+            domain = self.new_doc(root, "default-domain", "Domain", {"dc:title": "Domain"})
+            self.new_doc(domain, "workspaces", "WorkspaceRoot", {"dc:title": "Workspaces"})
+            homes = self.new_doc(
+                domain, "UserWorkspaces", "UserWorkspacesRoot", {"dc:title": "User Workspaces"}
+            )
+            self.new_doc(homes, self._server.user, "Workspace", {"dc:title": self._server.user})
+
+    def _doc_at(self, path: str) -> DocRecord:
+        doc = self._server.store.doc_by_path(path)
+        if doc is None:
+            raise not_found(f"{path}")
+        return doc
+
+    def doc_by_ref(self, ref: str) -> DocRecord:
+        """A path (starting with `/`) or a uid, as automation document parameters accept."""
+        if ref.startswith("/"):
+            return self._doc_at(_normalize_path(ref))
+        doc = self._server.store.doc_by_uid(ref)
+        if doc is None:
+            raise not_found(ref)
+        return doc
+
+    def _routed_doc(self, request: Request) -> DocRecord:
+        repo = request.params.get("repo")
+        if repo not in (None, REPOSITORY):
+            raise not_found(f"Repository not found: {repo}")
+        if "uid" in request.params:
+            return self.doc_by_ref(request.params["uid"])
+        return self._doc_at(_normalize_path(request.params.get("doc_path") or "/"))
+
+    def _get_doc(self, request: Request) -> Response:
+        return Response.json(self.doc_json(self._routed_doc(request)))
+
+    def _children(self, request: Request) -> Response:
+        parent = self._routed_doc(request)
+        entries = [self.doc_json(doc) for doc in self._server.store.children(parent.uid)]
+        return Response.json(
+            {
+                "entity-type": "documents",
+                "isPaginable": True,
+                "resultsCount": len(entries),
+                "pageSize": len(entries),
+                "currentPageIndex": 0,
+                "numberOfPages": 1,
+                "entries": entries,
+            }
+        )
+
+    def _create_doc(self, request: Request) -> Response:
+        parent = self._routed_doc(request)
+        self.require_folderish(parent)
+        body = request.json_object()
+        doc_type = body.get("type")
+        if not isinstance(doc_type, str) or not doc_type:
+            raise bad_request("The document 'type' is required")
+        properties = self._incoming_properties(body, doc_type, current={})
+        name = body.get("name") or path_segment(str(properties.get("dc:title") or doc_type))
+        doc = self.new_doc(parent, str(name), doc_type, properties)
+        return Response.json(self.doc_json(doc), HTTPStatus.CREATED)
+
+    def _update_doc(self, request: Request) -> Response:
+        doc = self._routed_doc(request)
+        changes = self._incoming_properties(request.json_object(), doc.type, current=doc.properties)
+        return Response.json(self.doc_json(self.write_doc(doc, changes)))
+
+    def _delete_doc(self, request: Request) -> Response:
+        doc = self._routed_doc(request)
+        if doc.parent_uid is None:
+            raise bad_request("The root document cannot be deleted")
+        self._server.store.delete_doc(doc.uid)
+        return Response.empty()
+
+    def require_folderish(self, doc: DocRecord) -> None:
+        if not doc.folderish:
+            raise bad_request(f"Cannot create a document in non-folderish {doc.path}")
+
+    def require_file_schema(self, doc: DocRecord) -> None:
+        if doc.type not in FILE_TYPES:
+            raise bad_request(f"Document {doc.path} of type {doc.type} cannot hold blobs")
+
+    def new_doc(
+        self, parent: DocRecord, name: str, doc_type: str, properties: dict[str, Any]
+    ) -> DocRecord:
+        with self._server.store.transaction():
+            # A name never contains "/": it is one segment of the path.
+            name = self._free_name(parent, name.replace("/", "-"))
+            stamp = now_iso()
+            dublincore = {
+                "dc:creator": self._server.user,
+                "dc:created": stamp,
+                "dc:contributors": [self._server.user],
+            }
+            doc = DocRecord(
+                str(uuid.uuid4()),
+                parent.uid,
+                name,
+                parent.child_path(name),
+                doc_type,
+                {**dublincore, **properties},
+                0,
+                stamp,
+            )
+            return self.write_doc(doc, {})
+
+    def _free_name(self, parent: DocRecord, name: str) -> str:
+        # On a collision Nuxeo appends "." and the current time in milliseconds.
+        candidate, millis = name, int(time.time() * 1000)
+        while self._server.store.doc_by_path(parent.child_path(candidate)) is not None:
+            candidate = f"{name}.{millis}"
+            millis += 1
+        return candidate
+
+    def write_doc(self, doc: DocRecord, changes: dict[str, Any]) -> DocRecord:
+        stamp = now_iso()
+        properties = {
+            **doc.properties,
+            **changes,
+            "dc:modified": stamp,
+            "dc:lastContributor": self._server.user,
+        }
+        updated = DocRecord(
+            doc.uid,
+            doc.parent_uid,
+            doc.name,
+            doc.path,
+            doc.type,
+            properties,
+            doc.change_token + 1,
+            stamp,
+        )
+        self._server.store.save_doc(updated)
+        return updated
+
+    def _incoming_properties(
+        self, body: dict[str, Any], doc_type: str, *, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        properties = body.get("properties") or {}
+        if not isinstance(properties, dict):
+            raise bad_request("'properties' must be an object")
+        blob_properties = {FILE_CONTENT, FILES_FILES} & properties.keys()
+        if blob_properties and doc_type not in FILE_TYPES:
+            raise bad_request(f"Type {doc_type} has no property {', '.join(blob_properties)}")
+        result = dict(properties)
+        if FILE_CONTENT in properties:
+            result[FILE_CONTENT] = self._incoming_blob(
+                properties[FILE_CONTENT], _known_blobs(current)
+            )
+        if FILES_FILES in properties:
+            result[FILES_FILES] = self._incoming_files(properties[FILES_FILES], current)
+        return result
+
+    def _incoming_files(self, value: Any, current: dict[str, Any]) -> list[dict[str, Any]]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise bad_request(f"'{FILES_FILES}' must be a list")
+        known = _known_blobs(current)
+        items = []
+        for item in value:
+            blob_value = item.get("file") if isinstance(item, dict) else None
+            items.append({"file": self._incoming_blob(blob_value, known)})
+        return items
+
+    def _incoming_blob(self, value: Any, known: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+        """Resolve a batch reference; keep a blob the client echoed back from a GET."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise bad_request(f"Unsupported blob value: {value!r}")
+        if "upload-batch" in value:
+            return self._batch_blob(str(value["upload-batch"]), str(value.get("upload-fileId")))
+        digest = value.get("digest")
+        if digest in known:
+            return known[digest]
+        raise bad_request("A blob property needs an upload-batch reference")
+
+    def _batch_blob(self, batch_id: str, file_id: str) -> dict[str, Any]:
+        if self._server.store.batch(batch_id) is None:
+            raise not_found(f"Unable to find batch with id {batch_id}")
+        entry = self._server.store.batch_file(batch_id, int(file_id)) if file_id.isdigit() else None
+        if entry is None:
+            raise bad_request(f"File {file_id} of batch {batch_id} is not uploaded")
+        return entry.blob.as_dict()
+
+    # -- document JSON and blob download -------------------------------------------------
+    def doc_json(self, doc: DocRecord) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "dc:title": doc.title,
+            "dc:description": None,
+            "dc:creator": None,
+            "dc:created": None,
+            "dc:modified": None,
+            "dc:lastContributor": None,
+            "dc:contributors": [],
+        }
+        properties.update(doc.properties)
+        if doc.type in FILE_TYPES:
+            stored = doc.properties.get(FILE_CONTENT)
+            properties[FILE_CONTENT] = self._blob_json(doc, FILE_CONTENT, stored)
+            properties[FILES_FILES] = [
+                {"file": self._blob_json(doc, f"{FILES_FILES}/{i}/file", item.get("file"))}
+                for i, item in enumerate(doc.properties.get(FILES_FILES) or [])
+            ]
+        facets = ["Folderish"] if doc.folderish else ["Versionable", "Commentable", "Downloadable"]
+        return {
+            "entity-type": "document",
+            "repository": REPOSITORY,
+            "uid": doc.uid,
+            "path": doc.path,
+            "type": doc.type,
+            "state": "project",
+            "parentRef": doc.parent_uid,
+            "isCheckedOut": True,
+            "isVersion": False,
+            "isProxy": False,
+            "isTrashed": False,
+            "changeToken": f"{doc.change_token}-0",
+            "title": doc.title,
+            "lastModified": doc.modified,
+            "facets": facets,
+            "contextParameters": {},
+            "properties": properties,
+        }
+
+    def _blob_json(self, doc: DocRecord, xpath: str, stored: Any) -> dict[str, Any] | None:
+        if not stored:
+            return None
+        blob = StoredBlob.from_dict(stored)
+        return {
+            "name": blob.name,
+            "mime-type": blob.mime_type,
+            "encoding": blob.encoding,
+            "digestAlgorithm": "MD5",
+            "digest": blob.digest,
+            # Nuxeo sends the length as a string.
+            "length": str(blob.length),
+            "data": f"{self._server.base_url}/nxfile/{REPOSITORY}/{doc.uid}/{xpath}/{quote(blob.name)}",
+        }
+
+    def _download(self, request: Request) -> Response:
+        doc = self._routed_doc(request)
+        stored = _blob_at(doc.properties, request.params["xpath"])
+        if stored is None:
+            raise not_found(f"No blob at {request.params['xpath']} in {doc.path}")
+        return self.blob_response(StoredBlob.from_dict(stored))
+
+    def blob_response(self, blob: StoredBlob) -> Response:
+        try:
+            answer = self._server.s3_admin.get_object(Bucket=self._server.s3.bucket, Key=blob.key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise not_found(f"Blob content is gone: {blob.name}") from None
+            raise
+        content_type = blob.mime_type or "application/octet-stream"
+        if blob.encoding:
+            content_type += f";charset={blob.encoding}"
+        disposition = f"attachment; filename*=UTF-8''{quote(blob.name)}"
+        return Response(
+            HTTPStatus.OK,
+            answer["Body"].iter_chunks(STREAM_CHUNK),
+            content_type,
+            int(answer["ContentLength"]),
+            {"Content-Disposition": disposition},
+        )
+
+
+def _normalize_path(path: str) -> str:
+    parts = [part for part in path.split("/") if part]
+    return "/" + "/".join(parts)
+
+
+def _known_blobs(properties: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The stored blobs of a document, by digest."""
+    blobs = [properties.get(FILE_CONTENT)]
+    blobs += [item.get("file") for item in properties.get(FILES_FILES) or []]
+    return {blob["digest"]: blob for blob in blobs if blob}
+
+
+def _blob_at(properties: dict[str, Any], xpath: str) -> dict[str, Any] | None:
+    if xpath == FILE_CONTENT:
+        return properties.get(FILE_CONTENT)
+    match = re.fullmatch(rf"{FILES_FILES}/(\d+)/file", xpath)
+    items = properties.get(FILES_FILES) or []
+    if match and int(match.group(1)) < len(items):
+        return items[int(match.group(1))].get("file")
+    return None
+
+
+# -- HTTP plumbing ---------------------------------------------------------------------------
