@@ -81,7 +81,9 @@ class _Next(Enum):
     FINISH = "finish"
     NOTHING = "nothing"
 
+
 _ADD_CHUNK = 500
+_BATCH_GONE_NOTICE = "its upload batch expired on the server; uploading it again with a new batch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +157,7 @@ class TransferManager:
         self._changed = threading.Condition(self._lock)
         self._files: dict[int, FileTransfer] = {}
         self._waiting: deque[int] = deque()
-        self._active = 0
+        self._admitted: set[int] = set()  # files holding a slot: an open file and a live batch
         self._sequence = 0
         self._rejected_ids = 0
         self._closed = threading.Event()
@@ -301,7 +303,7 @@ class TransferManager:
                 return
             transfer.control.interrupt(StopReason.PAUSE)
             transfer.resume_requested = False
-            if not transfer.active:
+            if transfer.id not in self._admitted:
                 self._set_paused(transfer)
             else:
                 self._settle_if_idle(transfer)
@@ -318,17 +320,21 @@ class TransferManager:
             if transfer.status not in (UploadStatus.PAUSED, UploadStatus.FAILED) or transfer.working():
                 return
             self._requeue(transfer)
-        self._persist(transfer, status=UploadStatus.QUEUED, error=None)
-        self._emit(FileQueued(file_id, path=transfer.path, size=transfer.size, target=transfer.record.target, resumed=True))
         self._admit()
 
     def _requeue(self, transfer: FileTransfer) -> None:
-        """Back to the front of the queue for a new round (lock held)."""
+        """Back to the front of the queue for a new round: its slot is given back and tasks of
+        the round that ends do nothing (lock held)."""
+        transfer.generation += 1
+        self._release(transfer)
         transfer.control.clear()
         transfer.resume_requested = False
         transfer.error = None
         transfer.status = UploadStatus.QUEUED
         self._waiting.appendleft(transfer.id)
+        self._persist(transfer, status=UploadStatus.QUEUED, error=None)
+        self._emit(FileQueued(transfer.id, path=transfer.path, size=transfer.size,
+                              target=transfer.record.target, resumed=True))
 
     def cancel(self, file_id: int) -> None:
         with self._lock:
@@ -394,7 +400,7 @@ class TransferManager:
         with self._lock:
             # Admitted files are busy by definition: answer without walking every file, since
             # waiters ask again each time a file finishes.
-            if self._active:
+            if self._admitted:
                 return False
             return not any(
                 t.status in (UploadStatus.QUEUED, UploadStatus.UPLOADING) or t.working()
@@ -422,12 +428,11 @@ class TransferManager:
     def _admit(self) -> None:
         to_prepare: list[FileTransfer] = []
         with self._lock:
-            while self._waiting and self._active < self.settings.active_limit:
+            while self._waiting and len(self._admitted) < self.settings.active_limit:
                 transfer = self._files[self._waiting.popleft()]
-                if transfer.status is not UploadStatus.QUEUED or transfer.active:
+                if transfer.status is not UploadStatus.QUEUED or transfer.id in self._admitted:
                     continue
-                transfer.active = True
-                self._active += 1
+                self._admitted.add(transfer.id)
                 transfer.generation += 1
                 to_prepare.append(transfer)
         for transfer in to_prepare:
@@ -436,9 +441,7 @@ class TransferManager:
     def _release(self, transfer: FileTransfer) -> None:
         """Give back the file's admission slot and open descriptor (lock held)."""
         transfer.close_file()
-        if transfer.active:
-            transfer.active = False
-            self._active -= 1
+        self._admitted.discard(transfer.id)
         self._changed.notify_all()
 
     def _emit(self, event: Event) -> None:
@@ -455,19 +458,17 @@ class TransferManager:
     def _tick(self) -> None:
         """Sample the counters a few times a second; one progress event per changed file."""
         while not self._closed.wait(self.settings.progress_interval_s):
+            # Only admitted files can be uploading: no walk over every queued file.
             with self._lock:
-                transfers = [t for t in self._files.values() if t.status is UploadStatus.UPLOADING]
-            for transfer in transfers:
-                sent = transfer.sent()
-                if self._last_sent.get(transfer.id) == sent:
+                uploading = [i for i in self._admitted if self._files[i].status is UploadStatus.UPLOADING]
+            for file_id in uploading:
+                snapshot = self.snapshot(file_id)
+                if snapshot is None or self._last_sent.get(file_id) == snapshot.sent:
                     continue
-                self._last_sent[transfer.id] = sent
-                snapshot = self.snapshot(transfer.id)
-                if snapshot is None:
-                    continue
+                self._last_sent[file_id] = snapshot.sent
                 self._emit(
                     FileProgress(
-                        transfer.id,
+                        file_id,
                         sent=snapshot.sent,
                         size=snapshot.size,
                         parts_done=snapshot.parts_done,
@@ -494,11 +495,7 @@ class TransferManager:
         reason = transfer.control.reason
         if reason == StopReason.PAUSE and transfer.resume_requested:
             # Resumed before the pause had settled: start a new round instead of stopping.
-            transfer.generation += 1
-            self._release(transfer)
             self._requeue(transfer)
-            self._persist(transfer, status=UploadStatus.QUEUED, error=None)
-            self._emit(FileQueued(transfer.id, path=transfer.path, size=transfer.size, target=transfer.record.target, resumed=True))
         elif reason == StopReason.PAUSE and transfer.status is not UploadStatus.PAUSED:
             self._set_paused(transfer)
         elif reason == StopReason.CANCEL and transfer.status is not UploadStatus.CANCELLED:
@@ -526,14 +523,6 @@ class TransferManager:
             if not transfer.working():
                 self._release(transfer)
         self._admit()
-
-    def _interrupted(self, transfer: FileTransfer) -> bool:
-        """True (and settles the file) if the file was paused, cancelled or failed meanwhile."""
-        if not transfer.control.is_interrupted():
-            return False
-        with self._lock:
-            self._settle_if_idle(transfer)
-        return True
 
     # == prepare ==============================================================================
     def _prepare(self, transfer: FileTransfer, generation: int) -> None:
@@ -643,13 +632,10 @@ class TransferManager:
         record = transfer.record
         if record.batch_id:
             try:
-                batch = self.nuxeo.batch_info(record.batch_id)
-            except BatchGone:
-                self._restart(transfer, notice="its upload batch expired on the server; uploading it again with a new batch")
-                batch = None
-            if batch is not None:
-                self._use_batch(transfer, batch)
+                self._use_batch(transfer, self.nuxeo.batch_info(record.batch_id))
                 return
+            except BatchGone:
+                self._restart(transfer, notice=_BATCH_GONE_NOTICE)
         batch = self.nuxeo.new_batch()
         self._use_batch(transfer, batch)
         self._persist(
@@ -696,9 +682,7 @@ class TransferManager:
                 for number, part in listed.items():
                     local = known.get(number)
                     held[number] = replace(part, checksum=part.checksum or (local.checksum if local else None))
-                self.store.forget_parts(transfer.id)
-                for part_record in held.values():
-                    self.store.record_part(transfer.id, part_record)
+                self.store.replace_parts(transfer.id, held.values())
         if not record.upload_id:
             upload_id = self._s3.create_multipart(transfer)
             self._persist(transfer, upload_id=upload_id, part_size=plan.part_size, part_count=plan.part_count)
@@ -802,15 +786,12 @@ class TransferManager:
             with self._lock:
                 transfer.finishing = False
             try:
-                self._restart(transfer, notice="its upload batch expired on the server; uploading it again with a new batch")
+                self._restart(transfer, notice=_BATCH_GONE_NOTICE)
             except Exception as exc:
                 self._fail(transfer, exc)
                 return
             with self._lock:
-                transfer.status = UploadStatus.QUEUED
-                self._waiting.appendleft(transfer.id)
-                self._release(transfer)
-            self._persist(transfer, status=UploadStatus.QUEUED)
+                self._requeue(transfer)
             self._admit()
         except Exception as exc:
             with self._lock:

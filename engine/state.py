@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -254,27 +254,21 @@ class StateStore:
         """Insert many records in one transaction (one commit instead of one per file)."""
         now = time.time()
         stored = []
-        with self._locked() as conn:
-            conn.execute("BEGIN")
-            try:
-                for record in records:
-                    if record.id is not None:
-                        raise ValueError(f"record already has id {record.id}")
-                    row = replace(
-                        record,
-                        created_at=record.created_at if record.created_at is not None else now,
-                        updated_at=now,
-                    )
-                    values = _to_row(row)
-                    del values["id"]
-                    names = ", ".join(values)
-                    marks = ", ".join(f":{name}" for name in values)
-                    row.id = conn.execute(f"INSERT INTO uploads ({names}) VALUES ({marks})", values).lastrowid
-                    stored.append(row)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._transaction() as conn:
+            for record in records:
+                if record.id is not None:
+                    raise ValueError(f"record already has id {record.id}")
+                row = replace(
+                    record,
+                    created_at=record.created_at if record.created_at is not None else now,
+                    updated_at=now,
+                )
+                values = _to_row(row)
+                del values["id"]
+                names = ", ".join(values)
+                marks = ", ".join(f":{name}" for name in values)
+                row.id = conn.execute(f"INSERT INTO uploads ({names}) VALUES ({marks})", values).lastrowid
+                stored.append(row)
         return stored
 
     def get(self, upload_id: int) -> UploadRecord | None:
@@ -373,6 +367,16 @@ class StateStore:
             for row in rows
         }
 
+    def replace_parts(self, upload_id: int, parts: Iterable[PartRecord]) -> None:
+        """Make the recorded parts exactly `parts`, in one transaction (resuming a file with
+        thousands of parts must not cost thousands of commits)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM parts WHERE upload = ?", (upload_id,))
+            conn.executemany(
+                "INSERT INTO parts (upload, number, etag, size, checksum) VALUES (?, ?, ?, ?, ?)",
+                [(upload_id, p.number, p.etag, p.size, p.checksum) for p in parts],
+            )
+
     def forget_parts(self, upload_id: int) -> None:
         """Drop every recorded part, e.g. when the multipart upload is restarted from scratch."""
         with self._locked() as conn:
@@ -386,6 +390,18 @@ class StateStore:
             if self._closed:
                 raise StateError("the state store is closed")
             yield self._conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Several statements committed together, or not at all."""
+        with self._locked() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def _select(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[UploadRecord]:
         with self._locked() as conn:

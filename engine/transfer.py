@@ -37,7 +37,6 @@ class FileTransfer:
     pending: list[int] = field(default_factory=list)
     last_ping: float = field(default_factory=time.monotonic)
     error: str | None = None
-    active: bool = False  # holds an admission slot (an open file and a live batch)
     finishing: bool = False
     preparing: bool = False
     # Bumped each time the file is admitted or paused; a task carries the value it was
