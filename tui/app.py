@@ -21,7 +21,8 @@ from engine.manager import TransferManager
 from engine.planning import MiB
 from engine.state import UploadStatus
 from tui.bridge import EngineEvents, EventBridge
-from tui.model import TransferModel, speed_text
+from tui.model import TransferModel
+from tui.text import speed_text
 from tui.screens.add_files import AddFilesScreen, AddRequest
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen

@@ -264,7 +264,7 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
 def status(json_lines: bool, recent_limit: int) -> None:
     """Unfinished and recent uploads from the state database."""
     from engine.state import StateStore
-    from tui.plain import one_line, size_text
+    from tui.text import one_line, size_text
 
     with StateStore.open() as store:
         unfinished = store.unfinished()

@@ -6,13 +6,11 @@ times a second for the files that are uploading, and derives speed and ETA from 
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-import humanize
 
 from engine.events import (
     Event,
@@ -26,33 +24,11 @@ from engine.events import (
 )
 from engine.manager import FileSnapshot
 from engine.state import UploadStatus
+from tui.text import display_name
 
 # Speeds are smoothed over a few samples so the numbers are readable.
 _SPEED_SMOOTHING = 0.3
 SPARKLINE_SECONDS = 60
-
-
-def size_text(size: float) -> str:
-    return humanize.naturalsize(size, binary=True, format="%.1f")
-
-
-def speed_text(rate: float) -> str:
-    return f"{size_text(rate)}/s" if rate >= 1 else "–"
-
-
-def eta_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds < 1:
-        return "<1s"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    return humanize.naturaldelta(seconds)
-
-
-def display_name(path: str) -> str:
-    """The file's name on one line (names may hold newlines or tabs)."""
-    return os.path.basename(path).replace("\n", "␤").replace("\r", "␍").replace("\t", " ")
 
 
 @dataclass(slots=True)

@@ -9,8 +9,6 @@ import threading
 import time
 from typing import IO, Any
 
-import humanize
-
 from engine.events import (
     Event,
     FileCancelled,
@@ -23,15 +21,7 @@ from engine.events import (
     Notice,
     PartCompleted,
 )
-
-
-def size_text(size: int) -> str:
-    return humanize.naturalsize(size, binary=True, format="%.1f")
-
-
-def one_line(text: str) -> str:
-    """File names may hold newlines; a report line must stay one line."""
-    return text.replace("\n", "\\n").replace("\r", "\\r")
+from tui.text import eta_text, one_line, size_text, speed_text
 
 
 @dataclasses.dataclass
@@ -135,10 +125,10 @@ class Reporter:
         parts = f" parts {event.parts_done}/{event.part_count}" if event.part_count > 1 else ""
         eta = ""
         if speed > 0 and event.size > event.sent:
-            eta = " ETA " + humanize.naturaldelta((event.size - event.sent) / speed)
+            eta = " ETA " + eta_text((event.size - event.sent) / speed)
         return (
             f"{percent:5.1f}% {size_text(event.sent)}/{size_text(event.size)}"
-            f" {size_text(int(speed))}/s{parts}{eta}"
+            f" {speed_text(speed)}{parts}{eta}"
         )
 
     def summary(self, *, elapsed_s: float) -> str:

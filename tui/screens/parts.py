@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar
 
 from engine.manager import FileSnapshot
-from tui.model import display_name, size_text
+from tui.text import display_name, size_text
 from tui.widgets.parts_map import PartsMap
 
 

@@ -9,7 +9,8 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar, Sparkline
 
-from tui.model import Totals, eta_text, size_text, speed_text
+from tui.model import Totals
+from tui.text import eta_text, size_text, speed_text
 
 
 def totals_text(totals: Totals) -> str:
