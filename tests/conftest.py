@@ -91,6 +91,26 @@ class EventLog:
                 self._changed.wait(remaining)
 
 
+def write(path: Path, size: int) -> bytes:
+    """A file of `size` random bytes (its folders made); returns the content."""
+    content = os.urandom(size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return content
+
+
+async def until(pilot: Any, condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
+    """`poll` for Pilot tests: waits on the app's own loop, so the app keeps running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
 def poll(condition: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.02, what: str = "condition") -> Any:
     """Wait until `condition()` is truthy and return its value."""
     deadline = time.monotonic() + timeout

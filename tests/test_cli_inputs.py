@@ -154,7 +154,23 @@ def test_usage_errors_exit_2(sandbox: Sandbox, tmp_path: Path, args: list[str], 
 
 
 @pytest.fixture
-def json_run(sandbox: Sandbox, target_folder: str, tmp_path: Path) -> Iterator[tuple[Any, dict[str, Path], Path]]:
+def minted(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every set of temporary credentials the sandbox hands to a batch while the test runs."""
+    issued: list[Any] = []
+    mint = sandbox.s3.mint_credentials
+
+    def recording(**kwargs: Any) -> Any:
+        credentials = mint(**kwargs)
+        issued.append(credentials)
+        return credentials
+
+    monkeypatch.setattr(sandbox.s3, "mint_credentials", recording)
+    return issued
+
+
+@pytest.fixture
+def json_run(sandbox: Sandbox, target_folder: str, tmp_path: Path,
+             minted: list[Any]) -> Iterator[tuple[Any, dict[str, Path], Path]]:
     files = {name: tmp_path / name for name in ("one.txt", "two.bin", "three.iso")}
     files["one.txt"].write_bytes(b"1" * 100)
     files["two.bin"].write_bytes(os.urandom(MIB))
@@ -188,7 +204,8 @@ def test_json_lines_in_order_and_summary_last(json_run: tuple[Any, dict[str, Pat
     assert not started[str(files["one.txt"])]["multipart"]
 
 
-def test_state_dir_keeps_no_secret(json_run: tuple[Any, dict[str, Path], Path], sandbox: Sandbox) -> None:
+def test_state_dir_keeps_no_secret(json_run: tuple[Any, dict[str, Path], Path], sandbox: Sandbox,
+                                   minted: list[Any]) -> None:
     result, _, state_dir = json_run
     assert result.returncode == 0
     assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
@@ -203,6 +220,12 @@ def test_state_dir_keeps_no_secret(json_run: tuple[Any, dict[str, Path], Path], 
     stored = b"".join(p.read_bytes() for p in state_dir.iterdir())
     assert sandbox.info.password.encode() not in stored
     assert sandbox.info.s3_secret_access_key.encode() not in stored
+    # The very credentials the batches of this run were given.
+    assert minted, "the run minted no batch credentials"
+    for credentials in minted:
+        for secret in (credentials.secret_access_key, credentials.session_token, credentials.access_key_id):
+            assert secret.encode() not in stored
+    # And anything shaped like them:
     # The batches' STS credentials: session tokens are JWTs ("eyJ..."), access key ids start
     # with "ASIA" (not secret, but stored credentials would sit next to them), secret keys are
     # 40-odd characters of base64 (split at "/" so that file paths do not match).

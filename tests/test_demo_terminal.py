@@ -115,16 +115,19 @@ def test_demo_in_a_terminal(tmp_path: Path) -> None:
 
         terminal.press("P")  # pause all
         screen = terminal.wait_for(r"paused", absent=r"uploading|queued", timeout=20)
-        frozen = re.search(r"(\d+)/(\d+) done", screen)
+        # The totals line: "N/M done · F failed · L left · SENT/TOTAL · ...": bytes sent must not move.
+        totals = re.compile(r"\d+/\d+ done · \d+ failed · \d+ left · ([\d.]+ \w+/[\d.]+ \w+)")
+        frozen = totals.search(screen)
+        assert frozen is not None, screen
         terminal.pump(1.0)
         assert "uploading" not in terminal.text()
-        assert re.search(r"(\d+)/(\d+) done", terminal.text()).group(0) == frozen.group(0)  # type: ignore[union-attr]
+        still = totals.search(terminal.text())
+        assert still is not None and still.group(1) == frozen.group(1)
 
         terminal.press("R")  # resume all
         terminal.wait_for(r"uploading", timeout=20)
         terminal.press("+++++++++")  # lift the cap so the run ends quickly
         screen = terminal.wait_for(r"All done", timeout=120)
-        assert frozen is not None
         assert re.search(r"(\d+)/\1 done · 0 failed · 0 left", screen), screen
 
         terminal.press("q")

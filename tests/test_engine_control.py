@@ -18,6 +18,7 @@ from conftest import (
     assert_object_is,
     multipart_uploads,
     poll,
+    write,
 )
 from nuxeo.client import Nuxeo
 
@@ -37,10 +38,6 @@ MakeManager = Callable[..., tuple[Any, EventLog]]
 PAUSE_LATENCY_LIMIT_S = 0.5
 
 
-def write(path: Path, size: int) -> bytes:
-    content = os.urandom(size)
-    path.write_bytes(content)
-    return content
 
 
 def part_in_flight(manager: Any, file_id: int, number: int | None = None) -> bool:

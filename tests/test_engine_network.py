@@ -110,5 +110,25 @@ def test_parts_cut_mid_body_are_sent_again_and_the_file_lands(
     # Each part is acknowledged once; progress never counts more bytes than the file has.
     numbers = [e.number for e in events.of(PartCompleted)]
     assert sorted(numbers) == [1, 2, 3]
-    assert all(e.sent <= e.size for e in events.of(FileProgress))
+    progress = events.of(FileProgress)
+    assert progress and all(e.sent <= e.size for e in progress)
     assert not [u for u in multipart_uploads(s3_admin, bucket=sandbox.info.bucket) if u["Key"] == record.object_key]
+
+
+def test_the_bandwidth_cap_holds_on_the_wire(
+    sandbox: Sandbox, make_manager: Any, target_folder: str, nuxeo: Nuxeo, tmp_path: Path,
+) -> None:
+    """The cap measured from bytes S3 really received over time, not from the limiter's clock."""
+    content = os.urandom(12 * MIB)
+    path = tmp_path / "capped.bin"
+    path.write_bytes(content)
+    manager, events = make_manager(bandwidth_limit=4 * MIB)
+    manager.add([path], target_folder)
+    assert manager.wait(timeout=60)
+    samples = [(arrived, e.sent) for arrived, e in events.entries if isinstance(e, FileProgress)]
+    assert len(samples) > 10
+    (t0, sent0), (t1, sent1) = samples[0], samples[-1]
+    rate = (sent1 - sent0) / (t1 - t0)
+    assert 2.5 * MIB < rate < 4.6 * MIB, f"{rate / MIB:.2f} MiB/s under a 4 MiB/s cap"
+    (done,) = events.of(FileCompleted)
+    assert_document_holds(nuxeo, done.document_uid, name="capped.bin", content=content)

@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from nuxeo.client import Nuxeo
 
-from conftest import MIB, assert_document_holds, assert_object_is, poll
+from conftest import MIB, assert_document_holds, assert_object_is, multipart_uploads, poll
 from engine.events import FileCompleted, FileFailed, FileStarted, PartCompleted
 from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
 from engine.state import UploadRecord, UploadStatus
@@ -71,7 +71,7 @@ def test_two_adds_of_the_same_folder_at_once_queue_each_file_once(
 
 
 def test_cancel_is_recorded_before_its_cleanup_runs(
-    make_manager: Any, target_folder: str, tmp_path: Path,
+    make_manager: Any, target_folder: str, nuxeo: Nuxeo, tmp_path: Path, s3_admin: Any,
 ) -> None:
     path = tmp_path / "doomed.bin"
     path.write_bytes(os.urandom(12 * MIB))
@@ -83,6 +83,12 @@ def test_cancel_is_recorded_before_its_cleanup_runs(
     record = manager.store.get(file_id)
     assert record is not None and record.status is UploadStatus.CANCELLED
     assert manager.wait(timeout=30)
+    # And once the cleanup ran: nothing left on S3, nothing in Nuxeo, nothing to resume.
+    assert multipart_uploads(s3_admin, bucket=record.bucket, prefix=record.object_key) == []
+    assert manager.store.get(file_id).upload_id is None
+    assert not events.of(FileCompleted)
+    assert children(nuxeo, target_folder) == []
+    assert not [r for r in manager.store.unfinished() if r.id == file_id]
 
 
 def test_resume_after_a_crash_between_complete_and_saving_it_sends_no_part_again(

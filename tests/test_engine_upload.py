@@ -3,7 +3,6 @@ single-upload boundary, many files, mirrored folders, empty files and odd names.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from conftest import (
     assert_object_is,
     multipart_uploads,
     new_target_folder,
+    write,
 )
 from nuxeo.client import Nuxeo
 
@@ -25,11 +25,6 @@ from engine.events import FileCompleted, FileFailed, FileStarted, PartCompleted
 from sandbox import Sandbox
 
 
-def write(path: Path, size: int) -> bytes:
-    content = os.urandom(size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    return content
 
 
 def upload_and_wait(manager: Any, events: EventLog, paths: list[Path], target: str, *, timeout: float = 60) -> None:

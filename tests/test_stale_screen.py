@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import MIB, kill_upload_after_first_part, stale_prefix
+from conftest import MIB, kill_upload_after_first_part, stale_prefix, until
 from engine.manager import TransferManager, TransferSettings
 from engine.nuxeo_batch import ServerConnection
 from engine.stale import S3AdminConfig, lifecycle_status
@@ -44,15 +43,6 @@ def admin_source(sandbox: Sandbox, prefix: str) -> StaleSource:
                                      secret_access_key=info.s3_secret_access_key), prefix=prefix)
 
 
-async def until(pilot: Any, condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def open_screen(app: NxupApp, pilot: Any, count: int) -> StaleScreen:

@@ -4,8 +4,6 @@ the sandbox: every binding changes what S3 and Nuxeo hold, not just the screen."
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ from typing import Any
 import pytest
 from nuxeo.client import Nuxeo
 
-from conftest import MIB, assert_document_holds, multipart_uploads, new_target_folder
+from conftest import MIB, assert_document_holds, multipart_uploads, new_target_folder, until, write
 from engine.manager import TransferManager, TransferSettings
 from engine.nuxeo_batch import ServerConnection
 from engine.state import StateStore, UploadStatus
@@ -30,11 +28,6 @@ from tui.screens.stale import StaleScreen
 SIZE = (80, 24)
 
 
-def write(path: Path, size: int) -> bytes:
-    content = os.urandom(size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    return content
 
 
 def make_app(sandbox: Sandbox, state_dir: Path, *, start: Callable[[TransferManager], Any] | None,
@@ -52,15 +45,6 @@ def make_app(sandbox: Sandbox, state_dir: Path, *, start: Callable[[TransferMana
                    server_label=info.nuxeo_url)
 
 
-async def until(pilot: Any, condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def row_status(app: NxupApp, file_id: int) -> UploadStatus:
@@ -96,7 +80,8 @@ def test_pause_and_resume_one_file_then_all(sandbox: Sandbox, tmp_path: Path, fo
             await pilot.pause(0.8)
             assert app.manager.snapshot(file_id).sent == sent  # type: ignore[union-attr]
             await pilot.press("space")
-            await until(pilot, lambda: row_status(app, file_id) in (UploadStatus.UPLOADING, UploadStatus.QUEUED, UploadStatus.DONE), what="resume")
+            await until(pilot, lambda: app.manager.snapshot(file_id).sent > sent  # type: ignore[union-attr]
+                        or row_status(app, file_id) is UploadStatus.DONE, what="sending again after resume")
             await pilot.press("P")
             await until(pilot, lambda: all(r.status in (UploadStatus.PAUSED, UploadStatus.DONE) for r in app.model.rows.values()), what="pause all")
             assert app.manager.is_idle()
@@ -205,11 +190,11 @@ def test_quit_with_uploads_in_flight_then_resume_from_the_state_database(
     assert all(u["Key"] != record.object_key for u in multipart_uploads(sandbox.s3.admin_client(), bucket=sandbox.info.bucket))
 
 
-def test_screens_open_from_their_keys(sandbox: Sandbox, tmp_path: Path, folder: str) -> None:
-    write(tmp_path / "x.bin", 11 * MIB)
+def test_screens_open_from_their_keys(sandbox: Sandbox, tmp_path: Path, folder: str, nuxeo: Nuxeo) -> None:
+    content = write(tmp_path / "x.bin", 11 * MIB)
     app = make_app(sandbox, tmp_path / "state", bandwidth_limit=4 * MIB, start=lambda m: m.add([tmp_path / "x.bin"], folder))
 
-    async def scenario() -> None:
+    async def scenario() -> int:
         async with app.run_test(size=SIZE) as pilot:
             file_id = await until(pilot, lambda: next((r.file_id for r in app.model.rows.values() if r.sent > 0), None), what="upload")
             select(app, file_id)
@@ -234,8 +219,10 @@ def test_screens_open_from_their_keys(sandbox: Sandbox, tmp_path: Path, folder: 
             app.manager.set_bandwidth_limit(None)
             await until(pilot, lambda: row_status(app, file_id) is UploadStatus.DONE, timeout=60, what="done")
             await pilot.press("q")
+            return file_id
 
-    run(scenario())
+    file_id = run(scenario())
+    assert_document_holds(nuxeo, app.manager.store.get(file_id).doc_uid or "", name="x.bin", content=content)  # type: ignore[union-attr]
 
 
 def test_a_bad_path_shows_a_failed_row_with_its_reason(sandbox: Sandbox, tmp_path: Path, folder: str) -> None:
@@ -254,10 +241,11 @@ def test_a_bad_path_shows_a_failed_row_with_its_reason(sandbox: Sandbox, tmp_pat
     run(scenario())
 
 
-def test_engine_keeps_uploading_without_the_ui_reading_progress(sandbox: Sandbox, tmp_path: Path, folder: str) -> None:
+def test_engine_keeps_uploading_without_the_ui_reading_progress(sandbox: Sandbox, tmp_path: Path, folder: str,
+                                                                nuxeo: Nuxeo) -> None:
     """The bridge drops progress events and coalesces lifecycle ones: the sink never blocks."""
     bridge = EventBridge()
-    write(tmp_path / "one.bin", 300_000)
+    content = write(tmp_path / "one.bin", 300_000)
     info = sandbox.info
     manager = TransferManager(
         ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
@@ -266,8 +254,10 @@ def test_engine_keeps_uploading_without_the_ui_reading_progress(sandbox: Sandbox
     try:
         manager.add([tmp_path / "one.bin"], folder)
         assert manager.wait(timeout=30)
-        kinds = [e.kind for e in bridge.drain()]
+        drained = bridge.drain()
+        kinds = [e.kind for e in drained]
         assert kinds[0] == "queued" and kinds[-1] == "completed" and "progress" not in kinds
+        assert_document_holds(nuxeo, drained[-1].document_uid, name="one.bin", content=content)
     finally:
         manager.shutdown()
         manager.store.close()
