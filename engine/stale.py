@@ -96,11 +96,8 @@ class TrackedInfo:
     path: str
     status: UploadStatus
     server_url: str
-    batch_id: str | None
-    size: int | None
     parts_done: int  # parts recorded as acknowledged by S3
     part_count: int | None
-    updated_at: float | None
     resumable: bool
     reason: str  # why it cannot be resumed ("" when it can)
 
@@ -156,11 +153,8 @@ def tracked_info(store: StateStore, record: UploadRecord) -> TrackedInfo:
         path=record.path,
         status=record.status,
         server_url=record.server_url,
-        batch_id=record.batch_id,
-        size=record.size,
         parts_done=len(store.parts(record.id)),
         part_count=record.part_count,
-        updated_at=record.updated_at,
         resumable=resumable,
         reason=reason,
     )
@@ -180,11 +174,13 @@ def _resumability(record: UploadRecord) -> tuple[bool, str]:
     return True, ""
 
 
-def tracked_by_upload_id(store: StateStore | None) -> dict[str, TrackedInfo]:
+def records_by_upload_id(store: StateStore | None) -> dict[str, UploadRecord]:
+    """nxup's records that name a multipart upload; `tracked_info` (a parts query and a stat)
+    is left for the uploads S3 actually returns."""
     if store is None:
         return {}
     return {
-        record.upload_id: tracked_info(store, record)
+        record.upload_id: record
         for record in store.with_multipart_upload()
         if record.upload_id and record.id is not None
     }
@@ -315,30 +311,65 @@ def _abort_all(uploads: Iterable[StaleUpload], abort_one: Callable[[StaleUpload]
     return report
 
 
-class StaleScanner:
-    """Multipart uploads under a prefix of a bucket, through a client with bucket-wide rights."""
+class _Scanner:
+    """What both scanners share: the state database, the clock, the pool size, and aborting.
+    A scanner supplies `_abort_upload` (one real abort) and, if it has any, `_after_aborts`."""
 
-    def __init__(self, client: Any, bucket: str, store: StateStore | None = None, *,
-                 now: Clock = utc_now, workers: int = PART_COUNT_WORKERS) -> None:
-        self.client = client
-        self.bucket = bucket
+    def __init__(self, store: StateStore | None, *, now: Clock, workers: int) -> None:
         self.store = store
         self.now = now
         self.workers = workers
 
+    def abort(self, uploads: Iterable[StaleUpload], *, dry_run: bool = False,
+              on_done: Callable[[AbortResult], None] | None = None) -> AbortReport:
+        """Abort each upload; NoSuchUpload counts as done (it is gone either way)."""
+        report = _abort_all(uploads, lambda u: self._abort_or_not(u, dry_run=dry_run, why=_WHY_STALE), self.workers,
+                            dry_run=dry_run, on_done=on_done)
+        if not dry_run:
+            self._after_aborts(report.succeeded)
+        return report
+
+    def abort_one(self, upload: StaleUpload, *, dry_run: bool, why: str) -> AbortResult:
+        result = self._abort_or_not(upload, dry_run=dry_run, why=why)
+        if not dry_run and result.ok:
+            self._after_aborts([result])
+        return result
+
+    def _abort_or_not(self, upload: StaleUpload, *, dry_run: bool, why: str) -> AbortResult:
+        return AbortResult(upload, True, "would abort") if dry_run else self._abort_upload(upload, why)
+
+    def _abort_upload(self, upload: StaleUpload, why: str) -> AbortResult:
+        raise NotImplementedError
+
+    def _after_aborts(self, results: list[AbortResult]) -> None:
+        """Clean-up once a set of aborts is done (`results` are the successful ones)."""
+
+
+class StaleScanner(_Scanner):
+    """Multipart uploads under a prefix of a bucket, through a client with bucket-wide rights."""
+
+    def __init__(self, client: Any, bucket: str, store: StateStore | None = None, *,
+                 now: Clock = utc_now, workers: int = PART_COUNT_WORKERS) -> None:
+        super().__init__(store, now=now, workers=workers)
+        self.client = client
+        self.bucket = bucket
+
     def pages(self, prefix: str = "") -> Iterator[list[StaleUpload]]:
         """Uploads page by page (for progress), cross-checked with the state database."""
-        tracked = tracked_by_upload_id(self.store)
+        records = records_by_upload_id(self.store)
         for page in iter_upload_pages(self.client, self.bucket, prefix):
             yield [
                 StaleUpload(
                     key=str(entry["Key"]),
                     upload_id=str(entry["UploadId"]),
                     initiated=_as_utc(entry["Initiated"]),
-                    tracked=tracked.get(str(entry["UploadId"])),
+                    tracked=self._tracked(records.get(str(entry["UploadId"]))),
                 )
                 for entry in page
             ]
+
+    def _tracked(self, record: UploadRecord | None) -> TrackedInfo | None:
+        return None if record is None or self.store is None else tracked_info(self.store, record)
 
     def list(self, prefix: str = "", older_than: timedelta | None = None, *, count_parts: bool = True) -> list[StaleUpload]:
         """Every upload under `prefix` at least `older_than` old, oldest first."""
@@ -377,15 +408,7 @@ class StaleScanner:
             for _ in pool.map(count, uploads):
                 pass
 
-    def abort(self, uploads: Iterable[StaleUpload], *, dry_run: bool = False,
-              on_done: Callable[[AbortResult], None] | None = None) -> AbortReport:
-        """Abort each upload; NoSuchUpload counts as done (it is gone either way)."""
-        return _abort_all(uploads, lambda u: self.abort_one(u, dry_run=dry_run, why=_WHY_STALE), self.workers,
-                          dry_run=dry_run, on_done=on_done)
-
-    def abort_one(self, upload: StaleUpload, *, dry_run: bool, why: str) -> AbortResult:
-        if dry_run:
-            return AbortResult(upload, True, "would abort")
+    def _abort_upload(self, upload: StaleUpload, why: str) -> AbortResult:
         try:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id)
             message = "aborted"
@@ -419,6 +442,12 @@ class BatchS3:
         with signing_with(credentials):
             return getattr(client, method)(**kwargs)
 
+    def list_parts(self, batch_id: str, *, bucket: str, key: str, upload_id: str) -> list[dict[str, Any]]:
+        """Every part of one upload, each page signed with the batch's credentials."""
+        client, credentials = self._batch(batch_id)
+        with signing_with(credentials):
+            return list_all_parts(client, bucket=bucket, key=key, upload_id=upload_id)
+
     def _batch(self, batch_id: str) -> tuple[Any, BatchCredentials]:
         with self._lock:
             known = self._access.get(batch_id)
@@ -434,7 +463,7 @@ class BatchS3:
         return access
 
 
-class TrackedScanner:
+class TrackedScanner(_Scanner):
     """nxup's own multipart uploads on one Nuxeo server, checked and aborted through Nuxeo.
 
     The initiated time is when nxup recorded the upload: ListParts does not return it and the
@@ -443,11 +472,10 @@ class TrackedScanner:
 
     def __init__(self, store: StateStore, batches: NuxeoBatchClient, *, now: Clock = utc_now,
                  workers: int = PART_COUNT_WORKERS) -> None:
-        self.store = store
+        super().__init__(store, now=now, workers=workers)
+        self.store: StateStore = store
         self.s3 = BatchS3(batches)
         self.server_url = batches.connection.url
-        self.now = now
-        self.workers = workers
         self._records: dict[str, UploadRecord] = {}
 
     def pages(self, prefix: str = "") -> Iterator[list[StaleUpload]]:
@@ -488,13 +516,13 @@ class TrackedScanner:
                 return
             try:
                 batch_id, bucket = self._bucket_of(upload)
-                parts = self._list_parts(batch_id, bucket, upload)
+                parts = self.s3.list_parts(batch_id, bucket=bucket, key=upload.key, upload_id=upload.upload_id)
                 upload.parts, upload.bytes = len(parts), sum(int(p.get("Size", 0)) for p in parts)
             except BatchGone:
                 upload.note = "its batch expired on Nuxeo: only an admin (--bucket) can see its parts"
             except (ClientError, BotoCoreError) as exc:
                 upload.note = "gone (completed or aborted meanwhile)" if _is_gone(exc) else str(
-                    describe_failure(exc, operation="list_parts", bucket=self._bucket_name(upload), key=upload.key))
+                    describe_failure(exc, operation="list_parts", bucket=bucket, key=upload.key))
             except NxupError as exc:
                 upload.note = str(exc)
             if on_counted is not None:
@@ -504,30 +532,7 @@ class TrackedScanner:
             for _ in pool.map(count, uploads):
                 pass
 
-    def _bucket_name(self, upload: StaleUpload) -> str:
-        record = self._records.get(upload.upload_id)
-        return (record.bucket if record else None) or "?"
-
-    def _list_parts(self, batch_id: str, bucket: str, upload: StaleUpload) -> list[dict[str, Any]]:
-        parts: list[dict[str, Any]] = []
-        marker = 0
-        while True:
-            answer = self.s3.call(batch_id, "list_parts", Bucket=bucket, Key=upload.key, UploadId=upload.upload_id,
-                                  PartNumberMarker=marker, MaxParts=1000)
-            parts.extend(answer.get("Parts") or [])
-            next_marker = int(answer.get("NextPartNumberMarker") or 0)
-            if not answer.get("IsTruncated") or next_marker <= marker:
-                return parts
-            marker = next_marker
-
-    def abort(self, uploads: Iterable[StaleUpload], *, dry_run: bool = False,
-              on_done: Callable[[AbortResult], None] | None = None) -> AbortReport:
-        return _abort_all(uploads, lambda u: self.abort_one(u, dry_run=dry_run, why=_WHY_STALE), self.workers,
-                          dry_run=dry_run, on_done=on_done)
-
-    def abort_one(self, upload: StaleUpload, *, dry_run: bool, why: str) -> AbortResult:
-        if dry_run:
-            return AbortResult(upload, True, "would abort")
+    def _abort_upload(self, upload: StaleUpload, why: str) -> AbortResult:
         try:
             batch_id, bucket = self._bucket_of(upload)
             self.s3.call(batch_id, "abort_multipart_upload", Bucket=bucket, Key=upload.key, UploadId=upload.upload_id)
@@ -537,26 +542,31 @@ class TrackedScanner:
                                               "the server's cleanup or an admin (nxup stale --bucket) removes it")
         except (ClientError, BotoCoreError) as exc:
             if not _is_gone(exc):
-                error = describe_failure(exc, operation="abort_multipart_upload", bucket=self._bucket_name(upload), key=upload.key)
+                error = describe_failure(exc, operation="abort_multipart_upload", bucket=bucket, key=upload.key)
                 return AbortResult(upload, False, str(error))
             message = "already gone"
         except NxupError as exc:
             return AbortResult(upload, False, str(exc))
         _mark_cancelled(self.store, upload, why)
-        self._drop_batch_quietly(batch_id)
         return AbortResult(upload, True, message)
 
-    def _drop_batch_quietly(self, batch_id: str) -> None:
-        # The batch held only this upload's file; Nuxeo would expire it anyway.
-        still_used = any(
-            r.batch_id == batch_id and r.status in UNFINISHED for r in self.store.unfinished()
-        )
-        if still_used:
+    def _after_aborts(self, results: list[AbortResult]) -> None:
+        """Drop the batches no unfinished upload uses any more (each held only its aborted
+        uploads' files; Nuxeo would expire them anyway)."""
+        batch_ids: set[str] = set()
+        for result in results:
+            try:
+                batch_ids.add(self._bucket_of(result.upload)[0])
+            except StaleError:
+                pass
+        if not batch_ids:
             return
-        try:
-            self.s3.batches.drop(batch_id)
-        except NxupError:
-            pass
+        batch_ids -= {r.batch_id for r in self.store.unfinished() if r.batch_id}
+        for batch_id in sorted(batch_ids):
+            try:
+                self.s3.batches.drop(batch_id)
+            except NxupError:
+                pass
 
 
 # == lifecycle rules ===============================================================================
@@ -638,6 +648,16 @@ class S3AdminConfig:
     profile: str | None = None
     access_key_id: str | None = field(default=None, repr=False)
     secret_access_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls) -> S3AdminConfig | None:
+        """The admin's bucket from NXUP_S3_BUCKET (and NXUP_S3_ENDPOINT, _REGION, _PROFILE),
+        or None when it is not set."""
+        bucket = os.environ.get("NXUP_S3_BUCKET")
+        if not bucket:
+            return None
+        return cls(bucket=bucket, endpoint=os.environ.get("NXUP_S3_ENDPOINT"),
+                   region=os.environ.get("NXUP_S3_REGION"), profile=os.environ.get("NXUP_S3_PROFILE"))
 
     def client(self) -> Any:
         try:

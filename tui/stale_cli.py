@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import click
 import humanize
 
+from tui.text import size_text as _size_text
+
 if TYPE_CHECKING:
     from engine.stale import AbortReport, StaleScanner, StaleUpload, TrackedScanner
 
@@ -35,7 +37,7 @@ _STALE_AFTER_META = "nxup.stale_after"
 # == formatting ====================================================================================
 
 def size_text(size: int | None) -> str:
-    return "?" if size is None else humanize.naturalsize(size, binary=True, format="%.1f")
+    return "?" if size is None else _size_text(size)
 
 
 def age_text(age: timedelta) -> str:
@@ -68,7 +70,7 @@ def summary_line(uploads: list[StaleUpload]) -> str:
     from engine.stale import total_bytes
 
     tracked = [u for u in uploads if u.tracked is not None]
-    resumable = sum(1 for u in tracked if u.tracked is not None and u.tracked.resumable)
+    resumable = sum(1 for u in tracked if u.tracked.resumable)
     counted = all(u.parts is not None for u in uploads)
     size = size_text(total_bytes(uploads)) + ("" if counted else " counted")
     return (f"{len(uploads)} multipart upload(s) holding {size}; "
@@ -288,12 +290,11 @@ def _admin_from_env() -> Any | None:
     from engine.errors import NxupError
     from engine.stale import S3AdminConfig
 
-    bucket = os.environ.get("NXUP_S3_BUCKET")
-    if not bucket:
+    config = S3AdminConfig.from_env()
+    if config is None:
         return None
     try:
-        return S3AdminConfig(bucket=bucket, endpoint=os.environ.get("NXUP_S3_ENDPOINT"),
-                             region=os.environ.get("NXUP_S3_REGION"), profile=os.environ.get("NXUP_S3_PROFILE")).client()
+        return config.client()
     except NxupError:
         return None
 

@@ -8,7 +8,6 @@ under the prefix is listed; without it, only the uploads nxup tracks, through Nu
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +40,8 @@ from engine.stale import (
     utc_now,
 )
 from tui.screens.confirm import ConfirmScreen
-from tui.stale_cli import age_text, size_text
+from tui.stale_cli import age_text
+from tui.text import size_text
 
 LIFECYCLE_RULE_DAYS = 7
 KEY_WIDTH = 26
@@ -66,13 +66,8 @@ class StaleSource:
 
     @classmethod
     def from_env(cls) -> StaleSource | None:
-        bucket = os.environ.get("NXUP_S3_BUCKET")
-        if not bucket:
-            return None
-        return cls(S3AdminConfig(
-            bucket=bucket, endpoint=os.environ.get("NXUP_S3_ENDPOINT"),
-            region=os.environ.get("NXUP_S3_REGION"), profile=os.environ.get("NXUP_S3_PROFILE"),
-        ))
+        admin = S3AdminConfig.from_env()
+        return None if admin is None else cls(admin)
 
 
 def shorten(text: str, width: int) -> str:
