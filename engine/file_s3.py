@@ -187,41 +187,37 @@ class FileS3:
         return self.clients.client(transfer.batch.location)
 
     def _call(self, transfer: FileTransfer, *, action: str, method: str, **kwargs: Any) -> Any:
-        """One S3 call signed with the file's batch credentials, refreshed and retried when S3
-        says they expired."""
-        assert transfer.credentials is not None
+        """One S3 call signed with the file's batch credentials."""
         client = self._client(transfer)
+        body = kwargs.get("Body")
+        return self._signed(transfer, action, lambda: getattr(client, method)(**kwargs),
+                            rewind=None if body is None else lambda: body.seek(0))
+
+    def _list_parts(self, transfer: FileTransfer) -> list[dict[str, Any]]:
+        """Every part S3 holds for the file's upload (all pages)."""
+        record = transfer.record
+        client = self._client(transfer)
+        return self._signed(transfer, "listing uploaded parts", lambda: list_all_parts(
+            client, bucket=record.bucket or "", key=record.object_key or "", upload_id=record.upload_id or ""))
+
+    def _signed(self, transfer: FileTransfer, action: str, call: Callable[[], Any], *,
+                rewind: Callable[[], Any] | None = None) -> Any:
+        """Run `call` signed with the file's batch credentials; when S3 says they expired,
+        refresh them and run it again (rewinding the body first). Errors come out translated."""
+        credentials = transfer.credentials
+        assert credentials is not None
         for attempt in range(_CREDENTIAL_RETRIES + 1):
             try:
-                with signing_with(transfer.credentials):
-                    return getattr(client, method)(**kwargs)
+                with signing_with(credentials):
+                    return call()
             except Interrupted:
                 raise
             except Exception as exc:
                 error = translate_s3_error(exc, action=action)
                 if isinstance(error, CredentialsExpired) and attempt < _CREDENTIAL_RETRIES:
-                    transfer.credentials.force_refresh()
-                    body = kwargs.get("Body")
-                    if body is not None:
-                        body.seek(0)
-                    continue
-                raise error from exc
-        raise AssertionError("unreachable")
-
-    def _list_parts(self, transfer: FileTransfer) -> list[dict[str, Any]]:
-        """Every part S3 holds for the file's upload (paged), with the same credential retries
-        as `_call`."""
-        record = transfer.record
-        assert transfer.credentials is not None
-        client = self._client(transfer)
-        for attempt in range(_CREDENTIAL_RETRIES + 1):
-            try:
-                with signing_with(transfer.credentials):
-                    return list_all_parts(client, bucket=record.bucket or "", key=record.object_key or "", upload_id=record.upload_id or "")
-            except Exception as exc:
-                error = translate_s3_error(exc, action="listing uploaded parts")
-                if isinstance(error, CredentialsExpired) and attempt < _CREDENTIAL_RETRIES:
-                    transfer.credentials.force_refresh()
+                    credentials.force_refresh()
+                    if rewind is not None:
+                        rewind()
                     continue
                 raise error from exc
         raise AssertionError("unreachable")
