@@ -320,6 +320,11 @@ class _Scanner:
         self.now = now
         self.workers = workers
 
+    def _in_pool(self, work: Callable[[StaleUpload], None], uploads: Iterable[StaleUpload]) -> None:
+        """Run `work` on every upload from a bounded pool (one S3 request each)."""
+        with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="nxup-parts") as pool:
+            list(pool.map(work, uploads))
+
     def abort(self, uploads: Iterable[StaleUpload], *, dry_run: bool = False,
               on_done: Callable[[AbortResult], None] | None = None) -> AbortReport:
         """Abort each upload; NoSuchUpload counts as done (it is gone either way)."""
@@ -404,9 +409,7 @@ class StaleScanner(_Scanner):
             if on_counted is not None:
                 on_counted(upload)
 
-        with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="nxup-parts") as pool:
-            for _ in pool.map(count, uploads):
-                pass
+        self._in_pool(count, uploads)
 
     def _abort_upload(self, upload: StaleUpload, why: str) -> AbortResult:
         try:
@@ -528,9 +531,7 @@ class TrackedScanner(_Scanner):
             if on_counted is not None:
                 on_counted(upload)
 
-        with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="nxup-parts") as pool:
-            for _ in pool.map(count, uploads):
-                pass
+        self._in_pool(count, uploads)
 
     def _abort_upload(self, upload: StaleUpload, why: str) -> AbortResult:
         try:

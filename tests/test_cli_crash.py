@@ -44,6 +44,15 @@ def before_any_part(event: dict[str, Any]) -> bool:
     return event["event"] == "queued"
 
 
+def start_slow_upload(path: Path, target: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], JsonLines]:
+    """A real `nxup upload` child, slow enough to be stopped mid-upload, with its JSON events."""
+    child = subprocess.Popen(
+        [NXUP, "upload", str(path), "--to", target, "--no-tui", "--json", *SLOW],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )
+    return child, JsonLines(child)
+
+
 KILL_POINTS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "after-first-part": after_first_part,
     "mid-first-part": mid_first_part,
@@ -61,11 +70,7 @@ def test_killed_upload_is_finished_by_resume(sandbox: Sandbox, nuxeo: Nuxeo, s3_
     content = os.urandom(15 * MIB + 1234)
     path.write_bytes(content)
 
-    child = subprocess.Popen(
-        [NXUP, "upload", str(path), "--to", target_folder, "--no-tui", "--json", *SLOW],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-    )
-    output = JsonLines(child)
+    child, output = start_slow_upload(path, target_folder, env)
     try:
         output.wait_for(KILL_POINTS[kill_point])
     finally:
@@ -116,11 +121,7 @@ def test_sigterm_pauses_cleanly_and_resume_finishes(sandbox: Sandbox, nuxeo: Nux
     path = tmp_path / "interrupted.bin"
     content = os.urandom(12 * MIB)
     path.write_bytes(content)
-    child = subprocess.Popen(
-        [NXUP, "upload", str(path), "--to", target_folder, "--no-tui", "--json", *SLOW],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-    )
-    output = JsonLines(child)
+    child, output = start_slow_upload(path, target_folder, env)
     try:
         output.wait_for(after_first_part)
         child.send_signal(signal.SIGTERM)
