@@ -68,6 +68,13 @@ class UploadGone(StorageError):
     """The multipart upload no longer exists on S3."""
 
 
+class AccessDenied(StorageError):
+    """S3 refused the call to these credentials. A stock Nuxeo's batch credentials allow
+    `s3:PutObject` only: listing parts, aborting and reading objects are refused, by design."""
+
+    retryable = False
+
+
 class IntegrityError(StorageError):
     """What S3 stored does not match what was sent."""
 
@@ -107,7 +114,7 @@ def translate_s3_error(exc: BaseException, *, action: str) -> NxupError:
         if code in ("NoSuchUpload",):
             return UploadGone(f"the multipart upload no longer exists on S3 ({action})", code=code)
         if code in ("AccessDenied", "Forbidden", "403"):
-            return StorageError(f"S3 denied access while {action}: {message}", code=code)
+            return AccessDenied(f"S3 denied access while {action}: {message}", code=code)
         if code in ("InvalidPart", "BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"):
             error = IntegrityError(f"S3 reported corrupt data while {action}: {message}")
             error.code = code
@@ -169,6 +176,7 @@ def describe_os_error(exc: OSError) -> str:
 
 
 __all__ = [
+    "AccessDenied",
     "AuthenticationError",
     "BatchGone",
     "CredentialsExpired",

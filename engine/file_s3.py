@@ -16,6 +16,7 @@ from typing import Any
 from .bandwidth import BandwidthLimiter
 from .credentials import signing_with
 from .errors import (
+    AccessDenied,
     CredentialsExpired,
     FileChanged,
     IntegrityError,
@@ -25,7 +26,7 @@ from .errors import (
     UploadGone,
     translate_s3_error,
 )
-from .planning import MiB, Part, UploadPlan
+from .planning import MiB, Part
 from .s3 import ChecksumAlgorithm, S3Clients, checksum_args, list_all_parts
 from .slices import FileSlice, PartCounter
 from .state import PartRecord
@@ -55,17 +56,21 @@ class FileS3:
         )
         return str(answer["UploadId"])
 
-    def held_parts(self, transfer: FileTransfer, *, plan: UploadPlan) -> dict[int, PartRecord]:
-        """The parts S3 already holds that fit `plan` (a part of another size is sent again).
-        Raises `UploadGone` when S3 no longer knows the upload id."""
-        held: dict[int, PartRecord] = {}
-        for part in self._list_parts(transfer):
-            number = int(part["PartNumber"])
-            if number > plan.part_count or int(part["Size"]) != plan.part(number).size:
-                continue
-            checksum = part.get(self.checksum.response_key) if self.checksum is not ChecksumAlgorithm.NONE else None
-            held[number] = PartRecord(number=number, etag=part["ETag"], size=int(part["Size"]), checksum=checksum)
-        return held
+    def listed_parts(self, transfer: FileTransfer) -> list[PartRecord] | None:
+        """The parts S3 lists for the file's upload, or None when the credentials may not list
+        them (a stock Nuxeo's may not: the journal is then the only record). Raises
+        `UploadGone` when S3 no longer knows the upload id."""
+        try:
+            listed = self._list_parts(transfer)
+        except AccessDenied:
+            return None
+        return [
+            PartRecord(
+                number=int(part["PartNumber"]), etag=part["ETag"], size=int(part["Size"]),
+                checksum=part.get(self.checksum.response_key) if self.checksum is not ChecksumAlgorithm.NONE else None,
+            )
+            for part in listed
+        ]
 
     def send_part(self, transfer: FileTransfer, *, part: Part, counter: PartCounter) -> PartRecord:
         """Send one part from the file's open descriptor, counted in `counter` as it goes."""
@@ -98,23 +103,17 @@ class FileS3:
             if part.checksum and self.checksum is not ChecksumAlgorithm.NONE:
                 entry[self.checksum.response_key] = part.checksum
             parts.append(entry)
-        try:
-            answer = self._call(
-                transfer, action="completing the multipart upload", method="complete_multipart_upload",
-                Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
-                MultipartUpload={"Parts": parts},
-            )
-        except UploadGone:
-            # Completed by an earlier run that died before saving the answer?
-            etag = self.whole_object_etag(transfer)
-            if etag is None:
-                raise
-            return etag
+        answer = self._call(
+            transfer, action="completing the multipart upload", method="complete_multipart_upload",
+            Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
+            MultipartUpload={"Parts": parts},
+        )
         return str(answer["ETag"])
 
     def abort_multipart(self, transfer: FileTransfer) -> None:
         """Abort the file's multipart upload, so S3 drops the parts it holds (and stops
-        billing them). Raises `UploadGone` when it is already gone."""
+        billing them). Raises `UploadGone` when it is already gone, `AccessDenied` when the
+        credentials may not abort (a stock Nuxeo's may not)."""
         record = transfer.record
         if transfer.credentials is None:
             raise StorageError("no credentials to abort the multipart upload")
@@ -144,19 +143,6 @@ class FileS3:
             body=body,
         )
         return str(answer["ETag"])
-
-    def whole_object_etag(self, transfer: FileTransfer) -> str | None:
-        """The ETag of the file's object if S3 holds it at the file's full size, else None.
-        After a crash between CompleteMultipartUpload and saving its answer, the upload id is
-        gone but the object is whole: this tells the two cases apart."""
-        record = transfer.record
-        head = self._call(
-            transfer, action="checking the uploaded object", method="head_object",
-            Bucket=record.bucket, Key=record.object_key,
-        )
-        if int(head.get("ContentLength", -1)) != transfer.size:
-            return None
-        return str(head["ETag"])
 
     def verify_etag(self, transfer: FileTransfer, *, etag: str) -> None:
         """Check S3's ETag against the MD5 of the local file (per part for a multipart upload),

@@ -25,12 +25,15 @@ from typing import Any
 
 from .bandwidth import BandwidthLimiter
 from .credentials import BatchCredentials
+from .checksums import can_compute, digest_slice
 from .errors import (
+    AccessDenied,
     BatchGone,
+    IntegrityError,
     Interrupted,
     NotFoundError,
     NxupError,
-    StorageError,
+    ServerError,
     UploadGone,
 )
 from .events import (
@@ -49,7 +52,8 @@ from .events import (
 )
 from .file_s3 import FileS3
 from .inputs import LocalFile, RejectedPath, expand, open_for_upload
-from .nuxeo_batch import NuxeoBatchClient, ServerConnection
+from .lifecycle import InvalidTransition, Stage, check_transition, stage_after_new_batch
+from .nuxeo_batch import BatchInfo, NuxeoBatchClient, ServerConnection
 from .planning import (
     DEFAULT_PART_SIZE,
     DEFAULT_SINGLE_UPLOAD_LIMIT,
@@ -82,8 +86,26 @@ class _Next(Enum):
     NOTHING = "nothing"
 
 
+_NEW_ROUND = "new round"  # a TransferControl reason: stop the parts, then recover (see `_send_part`)
+_MAX_NEW_BATCHES = 3  # per round: a server that drops every batch at once is a failure
+
 _ADD_CHUNK = 500
-_BATCH_GONE_NOTICE = "its upload batch expired on the server; uploading it again with a new batch"
+_BATCH_GONE_NOTICE = "its upload batch expired on the server; going on with a new batch (nothing S3 holds is sent again)"
+_UPLOAD_GONE_NOTICE = "its multipart upload was gone from S3 (aborted by a clean-up?); sending its parts again"
+_UNKNOWN_UPLOAD_NOTICE = (
+    "nxup stopped while S3 was starting its multipart upload; if S3 started one, it is left to the "
+    "Nuxeo server's clean-up of old uploads (or `nxup stale` with admin keys)"
+)
+_ABORT_DENIED_NOTICE = (
+    "S3 does not let this batch's credentials abort its multipart upload; the Nuxeo server aborts "
+    "uploads older than a day at its start-up, and `nxup stale` with admin keys removes it now"
+)
+# Stages at which bytes may still have to go to S3.
+_BEFORE_JOINING = frozenset({Stage.NEW, Stage.BATCHED, Stage.STARTING_MULTIPART, Stage.SENDING})
+
+
+class _NewRound(Exception):
+    """The file goes back to the queue for a new round (prepare, then the parts S3 lacks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +118,6 @@ class TransferSettings:
     verify_etag: bool = False
     bandwidth_limit: int | None = None
     max_attempts: int = 5
-    batch_ping_interval_s: float = 55 * 60
     progress_interval_s: float = 0.25
 
     @property
@@ -503,6 +524,9 @@ class TransferManager:
             self._pool.submit((_P_CLEANUP, transfer.sequence), self._abort, transfer)
         elif reason == _FAILURE and transfer.status is UploadStatus.FAILED:
             self._release(transfer)
+        elif reason == _NEW_ROUND and transfer.status is UploadStatus.UPLOADING:
+            transfer.finishing = True
+            self._pool.submit((_P_CLEANUP, transfer.sequence), self._start_new_round, transfer)
         self._admit()
 
     def _fail(self, transfer: FileTransfer, error: BaseException) -> None:
@@ -565,7 +589,7 @@ class TransferManager:
         fd, info = open_for_upload(record.path)
         with self._lock:
             transfer.fd = fd
-        if record.doc_uid:
+        if record.stage is Stage.DOCUMENTED and record.doc_uid:
             self._finish_done(transfer, record.doc_uid, document_path="")
             return _Next.NOTHING
         if info.st_size != record.size or info.st_mtime_ns != record.mtime_ns:
@@ -582,10 +606,14 @@ class TransferManager:
             transfer.plan = plan
             transfer.status = UploadStatus.UPLOADING
         self._persist(transfer, status=UploadStatus.UPLOADING, error=None)
-        if record.etag or not plan.multipart:
-            pending: list[int] = []
-        else:
+        pending: list[int] = []
+        if record.stage not in _BEFORE_JOINING:  # every byte is on S3 already
+            with self._lock:
+                transfer.done_bytes = plan.file_size
+        elif plan.multipart:
             pending = self._reconcile_multipart(transfer, plan)
+        else:
+            self._advance(transfer, Stage.SENDING)
         self._emit(
             FileStarted(
                 transfer.id, path=record.path, size=plan.file_size, multipart=plan.multipart,
@@ -611,6 +639,11 @@ class TransferManager:
         self.nuxeo.ensure_folder(parent, name)
         self._known_folders.add(target)
 
+    def _advance(self, transfer: FileTransfer, stage: Stage, **fields: Any) -> None:
+        """Journal the file's next stage (with the facts that go with it) before going on."""
+        check_transition(transfer.record.stage, stage)
+        self._persist(transfer, stage=stage, **fields)
+
     def _restart(self, transfer: FileTransfer, *, notice: str, **fields: Any) -> None:
         """Forget the file's progress and start it over (abort its old multipart upload)."""
         record = transfer.record
@@ -622,9 +655,9 @@ class TransferManager:
             transfer.reset_progress()
             transfer.batch = None
             transfer.credentials = None
-        self._persist(
-            transfer, batch_id=None, bucket=None, object_key=None, upload_id=None,
-            part_size=None, part_count=None, etag=None, completed=False, **fields,
+        self._advance(
+            transfer, Stage.NEW, batch_id=None, bucket=None, object_key=None, upload_id=None,
+            part_size=None, part_count=None, etag=None, document_key=None, **fields,
         )
         self._emit(Notice(transfer.id, message=f"{record.path}: {notice}"))
 
@@ -633,17 +666,35 @@ class TransferManager:
         if record.batch_id:
             try:
                 self._use_batch(transfer, self.nuxeo.batch_info(record.batch_id))
-                return
             except BatchGone:
-                self._restart(transfer, notice=_BATCH_GONE_NOTICE)
+                self._replace_batch(transfer)
+            return
         batch = self.nuxeo.new_batch()
         self._use_batch(transfer, batch)
-        self._persist(
-            transfer, batch_id=batch.batch_id, handler=batch.provider, bucket=batch.location.bucket,
-            object_key=batch.base_key + str(uuid.uuid4()),
+        self._advance(
+            transfer, Stage.BATCHED, batch_id=batch.batch_id, handler=batch.provider,
+            bucket=batch.location.bucket, object_key=batch.base_key + str(uuid.uuid4()),
         )
 
-    def _use_batch(self, transfer: FileTransfer, batch: Any) -> None:
+    def _replace_batch(self, transfer: FileTransfer) -> None:
+        """Go on with a new batch after the server dropped the file's batch (it expires some
+        hours after its creation). The object key, the multipart upload and the parts S3 holds
+        are kept: a stock server's batch credentials cover the whole bucket, and `/complete`
+        takes any key of it. Only what the old batch held is done again."""
+        record = transfer.record
+        batch = self.nuxeo.new_batch()
+        if record.bucket and batch.location.bucket != record.bucket:
+            self._use_batch(transfer, batch)
+            self._restart(transfer, notice="its upload batch expired and the server now uses another bucket; uploading it again")
+            self._advance(transfer, Stage.BATCHED, batch_id=batch.batch_id, handler=batch.provider,
+                          bucket=batch.location.bucket, object_key=batch.base_key + str(uuid.uuid4()))
+            return
+        self._use_batch(transfer, batch)
+        transfer.batch_replaced = True
+        self._advance(transfer, stage_after_new_batch(record.stage), batch_id=batch.batch_id, handler=batch.provider)
+        self._emit(Notice(transfer.id, message=f"{record.path}: {_BATCH_GONE_NOTICE}"))
+
+    def _use_batch(self, transfer: FileTransfer, batch: BatchInfo) -> None:
         batch_id = batch.batch_id
         credentials = BatchCredentials.create(
             batch.credentials, refresh=lambda: self.nuxeo.refresh_credentials(batch_id)
@@ -651,7 +702,6 @@ class TransferManager:
         with self._lock:
             transfer.batch = batch
             transfer.credentials = credentials
-            transfer.last_ping = time.monotonic()
 
     def _plan(self, transfer: FileTransfer) -> UploadPlan:
         record = transfer.record
@@ -663,45 +713,73 @@ class TransferManager:
         return plan
 
     def _reconcile_multipart(self, transfer: FileTransfer, plan: UploadPlan) -> list[int]:
-        """Which parts still need sending: S3's own list is the truth (a part S3 holds is never
-        sent again; a part the state store knows but S3 lacks is sent again)."""
+        """Which parts still need sending. The journal is the truth; where the credentials may
+        list the parts S3 holds (a stock Nuxeo's may not), that list corrects it: a part S3
+        lacks is sent again, a part S3 holds that the journal missed is kept if it holds the
+        file's bytes."""
         record = transfer.record
-        held: dict[int, PartRecord] = {}
-        if record.upload_id:
-            try:
-                listed = self._s3.held_parts(transfer, plan=plan)
-            except UploadGone:
-                if self._completed_earlier(transfer):
-                    return []
-                listed = None
-                self.store.forget_parts(transfer.id)
-                self._persist(transfer, upload_id=None)
-                self._emit(Notice(transfer.id, message=f"{record.path}: its multipart upload was gone from S3; sending all parts again"))
-            if listed is not None:
-                known = self.store.parts(transfer.id)
-                for number, part in listed.items():
-                    local = known.get(number)
-                    held[number] = replace(part, checksum=part.checksum or (local.checksum if local else None))
-                self.store.replace_parts(transfer.id, held.values())
+        if record.stage is Stage.STARTING_MULTIPART and not record.upload_id:
+            self._emit(Notice(transfer.id, message=f"{record.path}: {_UNKNOWN_UPLOAD_NOTICE}"))
+            self._advance(transfer, Stage.BATCHED)
+        held: dict[int, PartRecord] = self._held_parts(transfer, plan) if record.upload_id else {}
         if not record.upload_id:
+            self._advance(transfer, Stage.STARTING_MULTIPART, part_size=plan.part_size, part_count=plan.part_count)
             upload_id = self._s3.create_multipart(transfer)
-            self._persist(transfer, upload_id=upload_id, part_size=plan.part_size, part_count=plan.part_count)
+            self._advance(transfer, Stage.SENDING, upload_id=upload_id)
         with self._lock:
             transfer.done = held
             transfer.done_bytes = sum(p.size for p in held.values())
         return [part.number for part in plan.parts() if part.number not in held]
 
-    def _completed_earlier(self, transfer: FileTransfer) -> bool:
-        """After a crash between S3's CompleteMultipartUpload and saving its answer, the upload
-        id is gone but the object is whole: take its ETag instead of sending every part again."""
+    def _held_parts(self, transfer: FileTransfer, plan: UploadPlan) -> dict[int, PartRecord]:
+        def fits(part: PartRecord) -> bool:
+            return part.number <= plan.part_count and part.size == plan.part(part.number).size
+
+        journal = self.store.parts(transfer.id)
         try:
-            etag = self._s3.whole_object_etag(transfer)
-        except StorageError:
-            return False
-        if etag is None:
-            return False
-        self._persist(transfer, etag=etag)
-        return True
+            listed = self._s3.listed_parts(transfer)
+        except UploadGone:
+            self._forget_upload(transfer, notice=_UPLOAD_GONE_NOTICE)
+            return {}
+        if listed is None:
+            held = {number: part for number, part in journal.items() if fits(part)}
+        else:
+            held = {}
+            for part in filter(fits, listed):
+                known = journal.get(part.number)
+                if known is not None and known.etag == part.etag:
+                    held[part.number] = replace(part, checksum=part.checksum or known.checksum)
+                else:
+                    adopted = self._adopt_part(transfer, plan, part)
+                    if adopted is not None:
+                        held[part.number] = adopted
+        if held != journal:
+            self.store.replace_parts(transfer.id, held.values())
+        return held
+
+    def _adopt_part(self, transfer: FileTransfer, plan: UploadPlan, part: PartRecord) -> PartRecord | None:
+        """A part S3 holds that the journal does not know (acknowledged as the last run died):
+        kept when its ETag is the MD5 of the file's slice and its checksum can be computed
+        here (completion needs it, and S3-compatible servers list none); else sent again."""
+        algorithm = self._s3.checksum
+        if part.checksum is None and not can_compute(algorithm):
+            return None
+        assert transfer.fd is not None
+        slice_ = plan.part(part.number)
+        digest = digest_slice(transfer.fd, offset=slice_.offset, size=slice_.size, algorithm=algorithm)
+        if digest.md5_hex != part.etag.strip('"'):
+            return None
+        return replace(part, checksum=part.checksum or digest.checksum)
+
+    def _forget_upload(self, transfer: FileTransfer, *, notice: str) -> None:
+        """The multipart upload is gone from S3 (aborted by the server's clean-up of old
+        uploads, or by an admin): its parts are sent again under a new one, same key."""
+        self.store.forget_parts(transfer.id)
+        with self._lock:
+            transfer.done.clear()
+            transfer.done_bytes = 0
+        self._advance(transfer, Stage.BATCHED, upload_id=None, etag=None)
+        self._emit(Notice(transfer.id, message=f"{transfer.path}: {notice}"))
 
     # == parts ================================================================================
     def _send_part(self, transfer: FileTransfer, number: int, generation: int) -> None:
@@ -717,7 +795,6 @@ class TransferManager:
             if number in transfer.pending:
                 transfer.pending.remove(number)
         try:
-            self._ping_if_due(transfer)
             part_record = self._s3.send_part(transfer, part=part, counter=counter)
             self.store.record_part(transfer.id, part_record)
         except Interrupted:
@@ -726,13 +803,21 @@ class TransferManager:
                 transfer.pending.append(number)
                 self._settle_if_idle(transfer)
             return
+        except (UploadGone, BatchGone) as exc:
+            # Recoverable without the user: once the other parts have stopped, a new round
+            # takes a new batch or a new multipart upload and sends what S3 lacks.
+            self._stop_for_new_round(transfer, number, upload_lost=isinstance(exc, UploadGone))
+            return
+        except AccessDenied as exc:
+            if not transfer.batch_replaced:
+                self._stop_for_failure(transfer, number, exc)
+                return
+            # A deployment whose batch credentials cover only their own batch's prefix: the
+            # new batch may not go on with the old key, so the file starts over under a new one.
+            self._stop_for_new_round(transfer, number, key_denied=True)
+            return
         except Exception as exc:
-            with self._lock:
-                transfer.in_flight.pop(number, None)
-                transfer.pending.append(number)
-            self._fail(transfer, exc)
-            with self._lock:
-                self._settle_if_idle(transfer)
+            self._stop_for_failure(transfer, number, exc)
             return
         with self._lock:
             transfer.in_flight.pop(number, None)
@@ -749,12 +834,42 @@ class TransferManager:
         elif all_done:
             self._finish(transfer)
 
-    def _ping_if_due(self, transfer: FileTransfer) -> None:
-        now = time.monotonic()
-        if now - transfer.last_ping < self.settings.batch_ping_interval_s or transfer.batch is None:
+    def _stop_for_failure(self, transfer: FileTransfer, number: int, error: BaseException) -> None:
+        with self._lock:
+            transfer.in_flight.pop(number, None)
+            transfer.pending.append(number)
+        self._fail(transfer, error)
+        with self._lock:
+            self._settle_if_idle(transfer)
+
+    def _stop_for_new_round(self, transfer: FileTransfer, number: int, *, upload_lost: bool = False,
+                            key_denied: bool = False) -> None:
+        with self._lock:
+            transfer.in_flight.pop(number, None)
+            transfer.pending.append(number)
+            transfer.upload_lost = transfer.upload_lost or upload_lost
+            transfer.key_denied = transfer.key_denied or key_denied
+            transfer.control.interrupt(_NEW_ROUND)
+            self._settle_if_idle(transfer)
+
+    def _start_new_round(self, transfer: FileTransfer) -> None:
+        """After a part found the batch or the multipart upload gone (see `_send_part`)."""
+        try:
+            if transfer.key_denied:
+                transfer.key_denied = transfer.upload_lost = False
+                self._restart(transfer, notice="the new upload batch may not write to the old one's key; uploading it again")
+            elif transfer.upload_lost:
+                transfer.upload_lost = False
+                self._forget_upload(transfer, notice=_UPLOAD_GONE_NOTICE)
+        except Exception as exc:
+            with self._lock:
+                transfer.finishing = False
+            self._fail(transfer, exc)
             return
-        transfer.last_ping = now
-        self.nuxeo.ping(transfer.batch.batch_id)
+        with self._lock:
+            transfer.finishing = False
+            self._requeue(transfer)
+        self._admit()
 
     # == single upload and finish =============================================================
     def _send_single(self, transfer: FileTransfer) -> str:
@@ -782,15 +897,9 @@ class TransferManager:
             with self._lock:
                 transfer.finishing = False
                 self._settle_if_idle(transfer)
-        except BatchGone:
+        except _NewRound:
             with self._lock:
                 transfer.finishing = False
-            try:
-                self._restart(transfer, notice=_BATCH_GONE_NOTICE)
-            except Exception as exc:
-                self._fail(transfer, exc)
-                return
-            with self._lock:
                 self._requeue(transfer)
             self._admit()
         except Exception as exc:
@@ -799,33 +908,119 @@ class TransferManager:
             self._fail(transfer, exc)
 
     def _finish_steps(self, transfer: FileTransfer) -> None:
+        """Drive the file from its last part to its document, one journaled stage at a time
+        (a resumed file starts wherever its journal says it stopped)."""
         record = transfer.record
-        assert transfer.plan is not None and transfer.batch is not None
-        if not record.etag:
-            if transfer.plan.multipart:
-                etag = self._s3.complete_multipart(transfer)
-            else:
-                etag = self._send_single(transfer)
+        new_batches = 0
+        while record.stage is not Stage.DOCUMENTED:
+            try:
+                self._finish_step(transfer)
+            except BatchGone:
+                new_batches += 1
+                if new_batches > _MAX_NEW_BATCHES:
+                    raise
+                self._replace_batch(transfer)
+        assert record.doc_uid is not None
+        self._finish_done(transfer, record.doc_uid, document_path=transfer.document_path)
+
+    def _finish_step(self, transfer: FileTransfer) -> None:
+        record = transfer.record
+        plan, batch = transfer.plan, transfer.batch
+        assert plan is not None and batch is not None
+        stage = record.stage
+        if stage is Stage.SENDING and plan.multipart:
+            self._advance(transfer, Stage.JOINING)
+        elif stage is Stage.SENDING:
+            etag = self._send_single(transfer)
             if self.settings.verify_etag:
                 self._s3.verify_etag(transfer, etag=etag)
-            self._persist(transfer, etag=etag)
-        if not record.completed:
-            self.nuxeo.complete(
-                transfer.batch.batch_id, name=transfer.name, size=transfer.size,
-                key=record.object_key or "", bucket=record.bucket or "", etag=record.etag or "",
-                mime_type=content_type_for(transfer.name),
-            )
-            self._persist(transfer, completed=True)
+            self._advance(transfer, Stage.ON_S3, etag=etag)
+        elif stage is Stage.JOINING:
+            self._join(transfer)
+        elif stage is Stage.ON_S3:
+            self._advance(transfer, Stage.REGISTERING)
+        elif stage is Stage.REGISTERING:
+            self._register(transfer)
+            self._advance(transfer, Stage.REGISTERED)
+        elif stage is Stage.REGISTERED:
+            self._advance(transfer, Stage.CREATING_DOCUMENT, document_key=str(uuid.uuid4()))
+        elif stage is Stage.CREATING_DOCUMENT:
+            self._create_document(transfer)
+        else:
+            raise InvalidTransition(f"nothing finishes an upload at stage {stage.value}")
+
+    def _join(self, transfer: FileTransfer) -> None:
+        """CompleteMultipartUpload, whose intent is journaled: after a crash it is sent again."""
         try:
-            document = self.nuxeo.create_file_document(record.target, name=transfer.name, batch_id=transfer.batch.batch_id)
+            etag = self._s3.complete_multipart(transfer)
+        except UploadGone:
+            # Joined by a run that died before saving S3's answer, or aborted by a clean-up.
+            # The batch credentials may not read the object: Nuxeo checks it with its own.
+            if self._registered_by_nuxeo(transfer):
+                self._advance(transfer, Stage.REGISTERED)
+                return
+            self._forget_upload(transfer, notice=_UPLOAD_GONE_NOTICE)
+            raise _NewRound() from None
+        except IntegrityError as error:
+            if error.code != "InvalidPart" or transfer.resent_invalid_parts:
+                raise
+            # S3 lacks parts the journal has: send them again (all of them when S3 may not say
+            # which), once per round.
+            transfer.resent_invalid_parts = True
+            self.store.forget_parts(transfer.id)
+            self._advance(transfer, Stage.SENDING)
+            self._emit(Notice(transfer.id, message=f"{transfer.path}: S3 lacked parts it had acknowledged; sending them again"))
+            raise _NewRound() from None
+        if self.settings.verify_etag:
+            self._s3.verify_etag(transfer, etag=etag)
+        self._advance(transfer, Stage.ON_S3, etag=etag)
+
+    def _register(self, transfer: FileTransfer) -> None:
+        record = transfer.record
+        assert transfer.batch is not None
+        self.nuxeo.complete(
+            transfer.batch.batch_id, name=transfer.name, size=transfer.size,
+            key=record.object_key or "", bucket=record.bucket or "", etag=record.etag or "",
+            mime_type=content_type_for(transfer.name),
+        )
+
+    def _registered_by_nuxeo(self, transfer: FileTransfer) -> bool:
+        """Whether the object is whole on S3, asked of Nuxeo: `/complete` registers it if it
+        exists (the server reads it with its own rights), and the batch then says its size."""
+        assert transfer.batch is not None
+        try:
+            self._register(transfer)
+        except BatchGone:
+            self._replace_batch(transfer)
+            return self._registered_by_nuxeo(transfer)
+        except ServerError:
+            return False  # a stock server answers 500 for a key with no object
+        return self.nuxeo.registered_size(transfer.batch.batch_id) == transfer.size
+
+    def _create_document(self, transfer: FileTransfer) -> None:
+        record = transfer.record
+        assert transfer.batch is not None and record.document_key is not None
+        batch_id = transfer.batch.batch_id
+        try:
+            document = self.nuxeo.create_file_document(
+                record.target, name=transfer.name, batch_id=batch_id, key=record.document_key
+            )
         except NotFoundError:
-            # The batch may have been purged between /complete and the document creation.
-            self.nuxeo.batch_info(transfer.batch.batch_id)
+            self.nuxeo.batch_info(batch_id)  # BatchGone when the 404 was about the batch
             raise
-        # Saved at once: a crash before `_finish_done` must not create the document again.
-        self._persist(transfer, doc_uid=document.uid)
-        self._drop_quietly(transfer.batch.batch_id)
-        self._finish_done(transfer, document.uid, document_path=document.path)
+        if document.blob_length is None:
+            # A stock server makes the document without its blob when the batch is gone
+            # (and answers 201): remove it and register the object with a new batch.
+            self.nuxeo.delete_document(document.uid)
+            raise BatchGone("the server created the document without its file")
+        if document.blob_length != transfer.size:
+            self.nuxeo.delete_document(document.uid)
+            raise IntegrityError(
+                f"the document Nuxeo created holds {document.blob_length} bytes, not the file's {transfer.size}"
+            )
+        # The server drops the batch at the end of the creation request.
+        transfer.document_path = document.path
+        self._advance(transfer, Stage.DOCUMENTED, doc_uid=document.uid)
 
     def _finish_done(self, transfer: FileTransfer, doc_uid: str, *, document_path: str) -> None:
         # Stored while the file still counts as working, and announced before waiters wake:
@@ -861,19 +1056,33 @@ class TransferManager:
         self._admit()
 
     def _abort_multipart_quietly(self, transfer: FileTransfer) -> None:
+        """Abort the file's multipart upload where the credentials allow it. A stock Nuxeo's
+        do not: the upload id stays in the journal (so `nxup stale` can name it) and the user
+        is told who removes it."""
         record = transfer.record
         if not record.upload_id:
             return
         try:
-            if transfer.credentials is None and record.batch_id:
-                self._use_batch(transfer, self.nuxeo.batch_info(record.batch_id))
+            if transfer.credentials is None:
+                self._use_batch(transfer, self._batch_for_cleanup(record.batch_id))
             self._s3.abort_multipart(transfer)
         except UploadGone:
             pass
+        except AccessDenied:
+            self._emit(Notice(transfer.id, message=f"{record.path}: {_ABORT_DENIED_NOTICE}"))
+            return
         except NxupError as error:
             self._emit(Notice(transfer.id, message=f"{record.path}: could not abort its multipart upload ({error}); `nxup stale` lists it"))
             return
         self._persist(transfer, upload_id=None)
+
+    def _batch_for_cleanup(self, batch_id: str | None) -> BatchInfo:
+        if batch_id:
+            try:
+                return self.nuxeo.batch_info(batch_id)
+            except BatchGone:
+                pass
+        return self.nuxeo.new_batch()
 
     def _drop_quietly(self, batch_id: str) -> None:
         try:

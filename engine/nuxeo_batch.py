@@ -8,12 +8,18 @@ client's own `request()` (same auth, retries and error mapping):
   `POST upload/new/s3` directly;
 - `batch.complete()` needs the client's in-memory blob list, which a resumed upload does not
   have: `/complete` is posted with the same body the client would send.
+
+No POST is retried blindly: the HTTP layer retries GET, PUT and DELETE only. A POST that may be
+sent again (a lost answer, a resume) carries an `Idempotency-Key`, which a Nuxeo server since
+2021 uses to run it once and answer a repeat with the first answer.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -41,16 +47,23 @@ logging.getLogger("nuxeo").setLevel(logging.WARNING)
 S3_HANDLER = "s3"
 APP_NAME = "nxup"
 # Transient server errors are retried a few times, quickly: the client's default (5 retries over
-# 30 s) makes an unreachable server look like a hang.
+# 30 s) makes an unreachable server look like a hang. Not POST: the server may have acted on a
+# request whose answer was lost (connection errors before sending are retried for every method).
 _RETRY = Retry(
     total=3,
     backoff_factor=0.5,
     status_forcelist=(429, 500, 503, 504),
-    allowed_methods=("GET", "POST", "PUT", "DELETE"),
+    allowed_methods=("GET", "PUT", "DELETE"),
     raise_on_status=False,
     respect_retry_after_header=False,
 )
 _REQUEST_TIMEOUT = (10, 300)
+# `/complete` copies the object to its final place inside the request (minutes for a large
+# file): as Nuxeo Drive, give the call and its server transaction six hours.
+_COMPLETE_TIMEOUT_S = 6 * 3600
+# The answers a POST carrying an Idempotency-Key is sent again for, with the same key.
+_REPEATABLE_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+_POST_ATTEMPTS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +92,8 @@ class BatchInfo:
 class CreatedDocument:
     uid: str
     path: str
+    blob_length: int | None  # None: the server made the document without its blob
+    blob_digest: str | None
 
 
 def _nuxeo_call(action: str):
@@ -112,7 +127,7 @@ class NuxeoBatchClient:
         self._nuxeo = Nuxeo(host=connection.host, auth=auth, app_name=APP_NAME, retries=_RETRY)
         self._folders: dict[str, str] = {}
         self._folder_lock = threading.Lock()
-        self._has_s3: bool = False
+        self._s3_handler: str | None = None
 
     @property
     def nuxeo(self) -> Nuxeo:
@@ -126,6 +141,25 @@ class NuxeoBatchClient:
         kwargs.setdefault("timeout", _REQUEST_TIMEOUT)
         return self._nuxeo.client.request(method, path, **kwargs)
 
+    def _post(self, path: str, *, key: str | None = None, headers: dict[str, str] | None = None,
+              **kwargs: Any) -> Any:
+        """A POST sent under `Idempotency-Key: key`, and sent again with the same key when its
+        answer is lost or transient (409: the first one is still running on the server)."""
+        headers = {**(headers or {}), "Idempotency-Key": key or str(uuid.uuid4())}
+        delay = 0.5
+        for attempt in range(1, _POST_ATTEMPTS + 1):
+            try:
+                return self._request("POST", path, headers=dict(headers), **kwargs)
+            except HTTPError as exc:
+                if exc.status not in _REPEATABLE_STATUSES or attempt == _POST_ATTEMPTS:
+                    raise
+            except RequestException:
+                if attempt == _POST_ATTEMPTS:
+                    raise
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
     # -- session -------------------------------------------------------------------------
     @_nuxeo_call("logging in")
     def check_login(self) -> str:
@@ -137,22 +171,31 @@ class NuxeoBatchClient:
         answer = self._request("GET", "api/v1/upload/handlers").json()
         return [str(entry.get("name", "")).lower() for entry in answer.get("handlers", [])]
 
+    def s3_handler(self) -> str:
+        """The name of the server's S3 direct upload handler: `s3` in the stock configuration,
+        `s3direct` on some versions; read once (a server that offers S3 keeps offering it)."""
+        if self._s3_handler is None:
+            names = self.handlers()
+            candidates = [S3_HANDLER] if S3_HANDLER in names else [n for n in names if "s3" in n]
+            if not candidates:
+                raise ServerError("the Nuxeo server offers no S3 direct upload (no S3 upload handler)")
+            self._s3_handler = candidates[0]
+        return self._s3_handler
+
     # -- batches ---------------------------------------------------------------------------
     @_nuxeo_call("creating an upload batch")
     def new_batch(self) -> BatchInfo:
-        # A server that offers S3 keeps offering it: the list is read once, not per file.
-        if not self._has_s3:
-            if S3_HANDLER not in self.handlers():
-                raise ServerError("the Nuxeo server offers no S3 direct upload (no 's3' upload handler)")
-            self._has_s3 = True
-        answer = self._request("POST", f"api/v1/upload/new/{S3_HANDLER}").json()
+        # An extra batch from a repeated POST is harmless: it is never used, and expires.
+        answer = self._post(f"api/v1/upload/new/{self.s3_handler()}").json()
         return self._batch_info(answer)
 
     @staticmethod
     def _batch_info(answer: dict[str, Any]) -> BatchInfo:
         extra = answer.get("extraInfo") or {}
         batch = Batch(batchId=answer["batchId"], provider=answer.get("provider"), extraInfo=extra)
-        if not batch.is_s3():
+        # A handler registered under another name than `s3` says what it is by its answer's
+        # shape (and `provider_type`, which the client's own `is_s3()` reads).
+        if not (batch.is_s3() or ("bucket" in extra and "awsSecretKeyId" in extra)):
             raise ServerError("the Nuxeo server answered with a batch that is not an S3 batch")
         base_key = str(extra.get("baseKey") or "")
         if base_key and not base_key.endswith("/"):
@@ -182,25 +225,42 @@ class NuxeoBatchClient:
 
     @_nuxeo_call("refreshing the S3 credentials")
     def refresh_credentials(self, batch_id: str) -> CredentialSet:
-        return CredentialSet.from_nuxeo(self._batch_request("POST", f"api/v1/upload/{batch_id}/refreshToken").json())
-
-    @_nuxeo_call("keeping the upload batch alive")
-    def ping(self, batch_id: str) -> None:
-        """Touch the batch so the server keeps it during long uploads (as Nuxeo Drive does)."""
-        self._batch_request("GET", f"api/v1/upload/{batch_id}")
+        try:
+            answer = self._post(f"api/v1/upload/{batch_id}/refreshToken")
+        except HTTPError as exc:
+            if exc.status == 404:
+                raise BatchGone("the upload batch expired on the server") from exc
+            raise
+        return CredentialSet.from_nuxeo(answer.json())
 
     @_nuxeo_call("completing the upload on Nuxeo")
     def complete(
         self, batch_id: str, *, name: str, size: int, key: str, bucket: str, etag: str,
         mime_type: str | None = None, file_idx: int = 0,
     ) -> None:
+        """Register the object `key` as file `file_idx` of the batch. The server checks the
+        object with its own rights (a missing one answers 500) and copies it in the request.
+        Sending it again only registers the same object again."""
         body: dict[str, Any] = {"name": name, "fileSize": size, "key": key, "bucket": bucket, "etag": etag}
         if mime_type:
             body["mimeType"] = mime_type
-        self._batch_request(
-            "POST", f"api/v1/upload/{batch_id}/{file_idx}/complete", data=body,
-            gone="the upload batch expired on the server before completion",
-        )
+        try:
+            self._post(
+                f"api/v1/upload/{batch_id}/{file_idx}/complete", data=body,
+                headers={"Nuxeo-Transaction-Timeout": str(_COMPLETE_TIMEOUT_S)},
+                timeout=(10, _COMPLETE_TIMEOUT_S),
+            )
+        except HTTPError as exc:
+            if exc.status == 404:
+                raise BatchGone("the upload batch expired on the server before completion") from exc
+            raise
+
+    @_nuxeo_call("reading an upload batch")
+    def registered_size(self, batch_id: str, file_idx: int = 0) -> int | None:
+        """The size of the object registered as file `file_idx` of the batch, per the server."""
+        answer = self._batch_request("GET", f"api/v1/upload/{batch_id}/{file_idx}").json()
+        size = answer.get("size") if isinstance(answer, dict) else None
+        return int(size) if size is not None else None
 
     @_nuxeo_call("dropping the upload batch")
     def drop(self, batch_id: str) -> None:
@@ -243,8 +303,11 @@ class NuxeoBatchClient:
             except HTTPError as exc:
                 if exc.status != 404:
                     raise
+                # A WorkspaceRoot (/default-domain/workspaces) holds Workspaces, not Folders.
+                parent_type = self._nuxeo.documents.get(path=self._doc_path(real_parent)).type
                 created = self._nuxeo.documents.create(
-                    Document(name=name, type="Folder", properties={"dc:title": name}),
+                    Document(name=name, type="Workspace" if parent_type == "WorkspaceRoot" else "Folder",
+                             properties={"dc:title": name}),
                     parent_path=self._doc_path(real_parent),
                 )
                 path = str(created.path)
@@ -255,22 +318,39 @@ class NuxeoBatchClient:
         return self._folders.get(logical, logical)
 
     @_nuxeo_call("creating the document")
-    def create_file_document(self, parent: str, *, name: str, batch_id: str, file_idx: int = 0) -> CreatedDocument:
-        """A File document named after the file, holding the batch's blob."""
+    def create_file_document(self, parent: str, *, name: str, batch_id: str, key: str,
+                             file_idx: int = 0) -> CreatedDocument:
+        """A File document named after the file, holding the batch's blob. `key` is the
+        creation's Idempotency-Key: the same key again gets the same document, not a second.
+        A server whose batch is gone makes the document without the blob (and answers 201):
+        the caller must check `blob_length`."""
+        body = {
+            "entity-type": "document",
+            "name": name,
+            "type": "File",
+            "properties": {
+                "dc:title": name,
+                "file:content": {"upload-batch": batch_id, "upload-fileId": str(file_idx)},
+            },
+        }
         try:
-            created = self._nuxeo.documents.create(
-                Document(
-                    name=name,
-                    type="File",
-                    properties={
-                        "dc:title": name,
-                        "file:content": {"upload-batch": batch_id, "upload-fileId": str(file_idx)},
-                    },
-                ),
-                parent_path=self._doc_path(self.resolve_folder(parent)),
-            )
+            answer = self._post(f"api/v1/path{self._doc_path(self.resolve_folder(parent))}", key=key, data=body).json()
         except HTTPError as exc:
             if exc.status == 404:
                 raise NotFoundError(f"the target folder {parent} does not exist on Nuxeo") from exc
             raise
-        return CreatedDocument(uid=str(created.uid), path=str(created.path))
+        blob = (answer.get("properties") or {}).get("file:content")
+        length = digest = None
+        if isinstance(blob, dict) and blob.get("length") is not None:
+            length = int(blob["length"])
+            digest = str(blob["digest"]) if blob.get("digest") else None
+        return CreatedDocument(uid=str(answer["uid"]), path=str(answer.get("path") or ""),
+                               blob_length=length, blob_digest=digest)
+
+    @_nuxeo_call("removing a document made without its file")
+    def delete_document(self, uid: str) -> None:
+        try:
+            self._request("DELETE", f"api/v1/id/{uid}")
+        except HTTPError as exc:
+            if exc.status != 404:
+                raise

@@ -25,9 +25,11 @@ from typing import Any, Self
 
 import platformdirs
 
+from .lifecycle import Stage
+
 STATE_DIR_ENV = "NXUP_STATE_DIR"
 DB_FILENAME = "state.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 
 # SQLite creates these next to the database in WAL mode; they hold the same data, so they get
@@ -84,7 +86,8 @@ class UploadRecord:
     part_count: int | None = None
     checksum_algorithm: str | None = None
     etag: str | None = None  # final ETag once the object exists on S3
-    completed: bool = False  # Nuxeo's batch /complete has been called
+    stage: Stage = Stage.NEW  # how far the upload's side effects went (see `lifecycle`)
+    document_key: str | None = None  # Idempotency-Key of the document creation, once sent
     doc_uid: str | None = None  # document the blob was attached to
     error: str | None = None
     created_at: float | None = None
@@ -92,8 +95,9 @@ class UploadRecord:
     finished_at: float | None = None
 
     def __post_init__(self) -> None:
-        # Rows and callers may pass the plain string; keep the field an enum either way.
+        # Rows and callers may pass the plain string; keep the fields enums either way.
         self.status = UploadStatus(self.status)
+        self.stage = Stage(self.stage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +137,8 @@ _SCHEMA = (
         part_count INTEGER,
         checksum_algorithm TEXT,
         etag TEXT,
-        completed INTEGER NOT NULL DEFAULT 0 CHECK (completed IN (0, 1)),
+        stage TEXT NOT NULL DEFAULT 'new',
+        document_key TEXT,
         doc_uid TEXT,
         error TEXT,
         created_at REAL,
@@ -155,6 +160,23 @@ _SCHEMA = (
     # Adding a file looks for an unfinished upload of the same path: without this index,
     # queueing n files costs n full scans.
     "CREATE INDEX uploads_path ON uploads(path)",
+)
+
+
+# Version 1 kept a `completed` flag for Nuxeo's /complete; the stage says it, and more.
+_FROM_VERSION_1 = (
+    "ALTER TABLE uploads ADD COLUMN stage TEXT NOT NULL DEFAULT 'new'",
+    "ALTER TABLE uploads ADD COLUMN document_key TEXT",
+    """
+    UPDATE uploads SET stage = CASE
+        WHEN doc_uid IS NOT NULL THEN 'documented'
+        WHEN completed = 1 THEN 'registered'
+        WHEN etag IS NOT NULL THEN 'on_s3'
+        WHEN upload_id IS NOT NULL THEN 'sending'
+        WHEN object_key IS NOT NULL THEN 'batched'
+        ELSE 'new' END
+    """,
+    "ALTER TABLE uploads DROP COLUMN completed",
 )
 
 
@@ -419,6 +441,10 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
             for statement in _SCHEMA:
                 connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version == 1:
+            for statement in _FROM_VERSION_1:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:
             raise StateError(
                 f"{path} has schema version {version}, newer than this nxup understands "
@@ -446,8 +472,8 @@ def _status_list(statuses: frozenset[UploadStatus]) -> str:
 def _to_column(name: str, value: Any) -> Any:
     if name == "status":
         return UploadStatus(value).value
-    if name == "completed":
-        return int(bool(value))
+    if name == "stage":
+        return Stage(value).value
     return value
 
 
@@ -456,6 +482,4 @@ def _to_row(record: UploadRecord) -> dict[str, Any]:
 
 
 def _from_row(row: sqlite3.Row) -> UploadRecord:
-    values = {name: row[name] for name in _COLUMNS}
-    values["completed"] = bool(values["completed"])
-    return UploadRecord(**values)
+    return UploadRecord(**{name: row[name] for name in _COLUMNS})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import time
 from dataclasses import dataclass, field
 
 from .credentials import BatchCredentials
@@ -35,7 +34,6 @@ class FileTransfer:
     done_bytes: int = 0
     in_flight: dict[int, PartCounter] = field(default_factory=dict)
     pending: list[int] = field(default_factory=list)
-    last_ping: float = field(default_factory=time.monotonic)
     error: str | None = None
     finishing: bool = False
     preparing: bool = False
@@ -43,6 +41,11 @@ class FileTransfer:
     # submitted with and does nothing if the file has moved on since.
     generation: int = 0
     resume_requested: bool = False  # resumed while a pause was still winding down
+    upload_lost: bool = False  # a part found the multipart upload gone from S3
+    batch_replaced: bool = False  # the batch expired and another took over its object key
+    key_denied: bool = False  # ...and S3 refused the new batch's credentials on that key
+    resent_invalid_parts: bool = False  # S3 refused the join for missing parts once already
+    document_path: str = ""
 
     @property
     def id(self) -> int:

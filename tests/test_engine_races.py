@@ -15,6 +15,7 @@ from nuxeo.client import Nuxeo
 
 from conftest import MIB, assert_document_holds, assert_object_is, multipart_uploads, poll
 from engine.events import FileCompleted, FileFailed, FileStarted, PartCompleted
+from engine.lifecycle import Stage
 from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
 from engine.state import UploadRecord, UploadStatus
 from sandbox import Sandbox
@@ -95,7 +96,8 @@ def test_resume_after_a_crash_between_complete_and_saving_it_sends_no_part_again
     sandbox: Sandbox, make_manager: Any, target_folder: str, nuxeo: Nuxeo, tmp_path: Path, s3_admin: Any,
 ) -> None:
     """S3 completed the multipart upload, but the process died before recording the ETag: the
-    upload id is gone, the object is whole, and resuming must take it as it is."""
+    journal says the join was under way, the upload id is gone, the object is whole, and
+    resuming must take it as it is (Nuxeo, not S3, is asked: batch credentials may not read)."""
     info = sandbox.info
     content = os.urandom(7 * MIB + 99)
     path = tmp_path / "finished-on-s3.bin"
@@ -123,7 +125,7 @@ def test_resume_after_a_crash_between_complete_and_saving_it_sends_no_part_again
         path=str(path), size=stat.st_size, mtime_ns=stat.st_mtime_ns, server_url=info.nuxeo_url,
         user=info.user, target=target_folder, doc_name=path.name, status=UploadStatus.UPLOADING,
         batch_id=batch.batch_id, handler="s3", bucket=batch.location.bucket, object_key=key,
-        upload_id=upload_id, part_size=5 * MIB, part_count=2,
+        upload_id=upload_id, part_size=5 * MIB, part_count=2, stage=Stage.JOINING,
     ))
     manager.load_unfinished()
     assert manager.wait(timeout=60)

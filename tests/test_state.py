@@ -16,6 +16,7 @@ import platformdirs
 import pytest
 
 import engine
+from engine.lifecycle import Stage
 from engine.state import (
     DB_FILENAME,
     UNFINISHED,
@@ -118,7 +119,7 @@ def test_sqlite_settings(store: StateStore) -> None:
     conn = sqlite3.connect(store.path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         conn.close()
     # Per-connection settings, read through the store's own connection.
@@ -148,10 +149,45 @@ def test_schema_holds_no_secrets(store: StateStore) -> None:
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     StateStore.open(tmp_path).close()
     conn = sqlite3.connect(tmp_path / DB_FILENAME)
-    conn.execute("PRAGMA user_version = 2")
+    conn.execute("PRAGMA user_version = 3")
     conn.close()
     with pytest.raises(StateError, match="newer"):
         StateStore.open(tmp_path)
+
+
+VERSION_1_UPLOADS = """
+    CREATE TABLE uploads (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, size INTEGER, mtime_ns INTEGER,
+        server_url TEXT NOT NULL, user TEXT, target TEXT NOT NULL, doc_name TEXT,
+        status TEXT NOT NULL, batch_id TEXT, handler TEXT, bucket TEXT, object_key TEXT,
+        upload_id TEXT, part_size INTEGER, part_count INTEGER, checksum_algorithm TEXT, etag TEXT,
+        completed INTEGER NOT NULL DEFAULT 0 CHECK (completed IN (0, 1)), doc_uid TEXT,
+        error TEXT, created_at REAL, updated_at REAL, finished_at REAL)
+"""
+
+
+def test_version_1_database_gets_stages_from_its_flags(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / DB_FILENAME)
+    conn.execute(VERSION_1_UPLOADS)
+    conn.execute("CREATE TABLE parts (upload INTEGER, number INTEGER, etag TEXT, size INTEGER, checksum TEXT)")
+    rows = [  # (object_key, upload_id, etag, completed, doc_uid) -> expected stage
+        ((None, None, None, 0, None), Stage.NEW),
+        (("k", None, None, 0, None), Stage.BATCHED),
+        (("k", "mpu", None, 0, None), Stage.SENDING),
+        (("k", "mpu", '"e-2"', 0, None), Stage.ON_S3),
+        (("k", None, '"e"', 1, None), Stage.REGISTERED),
+        (("k", None, '"e"', 1, "uid"), Stage.DOCUMENTED),
+    ]
+    for values, _ in rows:
+        conn.execute(
+            "INSERT INTO uploads (path, server_url, target, status, object_key, upload_id, etag, completed, doc_uid)"
+            " VALUES ('/f', 'http://n', '/t', 'paused', ?, ?, ?, ?, ?)", values)
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with StateStore.open(tmp_path) as store:
+        assert [record.stage for record in store.unfinished()] == [stage for _, stage in rows]
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_reopening_keeps_the_data(tmp_path: Path) -> None:
@@ -183,7 +219,7 @@ def test_add_and_get_round_trip(store: StateStore) -> None:
     assert before <= added.created_at <= time.time()  # type: ignore[operator]
     assert added.updated_at == added.created_at
     assert added.status is UploadStatus.QUEUED
-    assert added.completed is False
+    assert added.stage is Stage.NEW
     assert store.get(added.id) == added
 
 
@@ -199,7 +235,8 @@ def test_every_field_round_trips(store: StateStore) -> None:
         part_count=7,
         checksum_algorithm="SHA256",
         etag='"abc-7"',
-        completed=True,
+        stage=Stage.CREATING_DOCUMENT,
+        document_key="key-1",
         doc_uid="0b3d-uid",
         error="boom",
         created_at=1.5,
@@ -210,7 +247,7 @@ def test_every_field_round_trips(store: StateStore) -> None:
     fetched = store.get(added.id)
     assert fetched == added
     assert isinstance(fetched.status, UploadStatus)
-    assert fetched.completed is True
+    assert fetched.stage is Stage.CREATING_DOCUMENT
 
 
 def test_add_refuses_a_record_with_an_id(store: StateStore) -> None:
@@ -231,11 +268,11 @@ def test_get_unknown(store: StateStore) -> None:
 def test_update(store: StateStore) -> None:
     added = store.add_upload(new_record())
     time.sleep(0.01)
-    store.update(added.id, status=UploadStatus.DONE, etag='"x"', completed=True, finished_at=9.0)
+    store.update(added.id, status=UploadStatus.DONE, etag='"x"', stage="registered", finished_at=9.0)
     fetched = store.get(added.id)
     assert fetched.status is UploadStatus.DONE
     assert fetched.etag == '"x"'
-    assert fetched.completed is True
+    assert fetched.stage is Stage.REGISTERED
     assert fetched.finished_at == 9.0
     assert fetched.updated_at > added.updated_at  # type: ignore[operator]
     assert fetched.created_at == added.created_at
