@@ -14,10 +14,14 @@ import threading
 from pathlib import Path
 
 from .core import Sandbox
+from .nuxeo_server import BATCH_TTL_S
+from .s3 import AccessPolicy
 
 
 def serve(*, port: int = 0, data_dir: Path | None = None, as_json: bool = False, credential_ttl_s: int = 3600,
-          default_handler_first: bool = False, password: str | None = None) -> int:
+          default_handler_first: bool = False, password: str | None = None,
+          policy: AccessPolicy | str = AccessPolicy.STOCK, batch_ttl_s: float = BATCH_TTL_S,
+          handler_name: str = "s3") -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -25,6 +29,7 @@ def serve(*, port: int = 0, data_dir: Path | None = None, as_json: bool = False,
         running = Sandbox(
             port=port, data_dir=data_dir, credential_ttl_s=credential_ttl_s,
             default_handler_first=default_handler_first, password=password,
+            policy=policy, batch_ttl_s=batch_ttl_s, handler_name=handler_name,
         ).start()
     except Exception as exc:  # a missing binary or a busy port is a one-line message
         print(f"cannot start the sandbox: {exc}", file=sys.stderr)
@@ -36,6 +41,7 @@ def serve(*, port: int = 0, data_dir: Path | None = None, as_json: bool = False,
         else:
             print(f"Nuxeo:  {info.nuxeo_url}  user {info.user}  password {info.password}")
             print(f"S3:     {info.s3_endpoint}  bucket {info.bucket}  (admin key {info.s3_access_key_id})")
+            print(f"Policy: {info.policy} batch credentials")
             print(
                 f"Try:    NUXEO_PASSWORD='{info.password}' nxup upload FILE --url {info.nuxeo_url}"
                 " --to /default-domain/workspaces --no-tui"
@@ -55,9 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--credential-ttl", type=int, default=3600)
     parser.add_argument("--default-handler-first", action="store_true")
+    parser.add_argument("--policy", choices=[p.value for p in AccessPolicy], default=AccessPolicy.STOCK.value)
+    parser.add_argument("--batch-ttl", type=float, default=BATCH_TTL_S, help="batch lifetime in seconds")
+    parser.add_argument("--handler-name", default="s3")
     args = parser.parse_args(argv)
     return serve(port=args.port, data_dir=args.data_dir, as_json=args.json,
-                 credential_ttl_s=args.credential_ttl, default_handler_first=args.default_handler_first)
+                 credential_ttl_s=args.credential_ttl, default_handler_first=args.default_handler_first,
+                 policy=args.policy, batch_ttl_s=args.batch_ttl, handler_name=args.handler_name)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from .nuxeo_server import NuxeoServer
-from .s3 import SeaweedS3
+from .nuxeo_server import BATCH_TTL_S, NuxeoServer
+from .s3 import AccessPolicy, SeaweedS3
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class SandboxInfo:
     s3_access_key_id: str
     s3_secret_access_key: str
     data_dir: str
+    # What batch credentials may do: "stock" or "permissive" (see `AccessPolicy`).
+    policy: str = AccessPolicy.STOCK.value
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -51,6 +53,10 @@ class SandboxInfo:
 class Sandbox:
     """A local S3 server and a Nuxeo-compatible server that hands out per-batch credentials.
 
+    It behaves like a stock Nuxeo server unless told otherwise: `policy` says what batch
+    credentials may do, `handler_name` names the S3 upload handler, `batch_ttl_s` is how long a
+    batch lives (see `NuxeoServer` for the settings that can change while it runs).
+
     With `data_dir=None` everything lives in a temporary directory removed by `stop()`; with a
     directory the state persists (S3 data in `data_dir/s3`, Nuxeo state in `data_dir/nuxeo.db`).
     """
@@ -65,6 +71,11 @@ class Sandbox:
         credential_ttl_s: int = 3600,
         default_handler_first: bool = False,
         key_prefix: str = "upload/",
+        policy: AccessPolicy | str = AccessPolicy.STOCK,
+        handler_name: str = "s3",
+        batch_ttl_s: float = BATCH_TTL_S,
+        refresh_token: bool = True,
+        complete_delay_s_per_gib: float = 0.0,
     ) -> None:
         self._own_dir = data_dir is None
         self.data_dir = (
@@ -81,6 +92,11 @@ class Sandbox:
             port=port,
             key_prefix=key_prefix,
             default_handler_first=default_handler_first,
+            policy=policy,
+            handler_name=handler_name,
+            batch_ttl_s=batch_ttl_s,
+            refresh_token=refresh_token,
+            complete_delay_s_per_gib=complete_delay_s_per_gib,
         )
         self._info: SandboxInfo | None = None
 
@@ -108,6 +124,7 @@ class Sandbox:
             s3_access_key_id=self.s3.access_key_id,
             s3_secret_access_key=self.s3.secret_access_key,
             data_dir=str(self.data_dir),
+            policy=self.nuxeo.policy.value,
         )
         return self
 

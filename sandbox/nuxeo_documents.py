@@ -3,10 +3,12 @@ answers with, and blob downloads from S3."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -146,15 +148,32 @@ class Documents:
         doc_type = body.get("type")
         if not isinstance(doc_type, str) or not doc_type:
             raise bad_request("The document 'type' is required")
-        properties = self._incoming_properties(body, doc_type, current={})
-        name = body.get("name") or path_segment(str(properties.get("dc:title") or doc_type))
-        doc = self.new_doc(parent, str(name), doc_type, properties)
+        with self._batch_blobs(request) as batches:
+            properties = self._incoming_properties(body, doc_type, {}, batches)
+            name = body.get("name") or path_segment(str(properties.get("dc:title") or doc_type))
+            doc = self.new_doc(parent, str(name), doc_type, properties)
         return Response.json(self.doc_json(doc), HTTPStatus.CREATED)
 
     def _update_doc(self, request: Request) -> Response:
         doc = self._routed_doc(request)
-        changes = self._incoming_properties(request.json_object(), doc.type, current=doc.properties)
-        return Response.json(self.doc_json(self.write_doc(doc, changes)))
+        with self._batch_blobs(request) as batches:
+            changes = self._incoming_properties(
+                request.json_object(), doc.type, doc.properties, batches
+            )
+            updated = self.write_doc(doc, changes)
+        return Response.json(self.doc_json(updated))
+
+    @contextlib.contextmanager
+    def _batch_blobs(self, request: Request) -> Iterator[BatchBlobs]:
+        """The request's batch references; the batches used are dropped when it ends, even on
+        failure (a request clean-up in the real server), unless `X-Batch-No-Drop: true`."""
+        batches = BatchBlobs(self._server)
+        try:
+            yield batches
+        finally:
+            if not request.flag("X-Batch-No-Drop"):
+                for batch_id in batches.used:
+                    self._server.store.drop_batch(batch_id)
 
     def _delete_doc(self, request: Request) -> Response:
         doc = self._routed_doc(request)
@@ -225,7 +244,7 @@ class Documents:
         return updated
 
     def _incoming_properties(
-        self, body: dict[str, Any], doc_type: str, *, current: dict[str, Any]
+        self, body: dict[str, Any], doc_type: str, current: dict[str, Any], batches: BatchBlobs
     ) -> dict[str, Any]:
         properties = body.get("properties") or {}
         if not isinstance(properties, dict):
@@ -234,46 +253,18 @@ class Documents:
         if blob_properties and doc_type not in FILE_TYPES:
             raise bad_request(f"Type {doc_type} has no property {', '.join(blob_properties)}")
         result = dict(properties)
-        if FILE_CONTENT in properties:
-            result[FILE_CONTENT] = self._incoming_blob(
-                properties[FILE_CONTENT], _known_blobs(current)
-            )
-        if FILES_FILES in properties:
-            result[FILES_FILES] = self._incoming_files(properties[FILES_FILES], current)
-        return result
-
-    def _incoming_files(self, value: Any, current: dict[str, Any]) -> list[dict[str, Any]]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise bad_request(f"'{FILES_FILES}' must be a list")
         known = _known_blobs(current)
-        items = []
-        for item in value:
-            blob_value = item.get("file") if isinstance(item, dict) else None
-            items.append({"file": self._incoming_blob(blob_value, known)})
-        return items
-
-    def _incoming_blob(self, value: Any, known: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-        """Resolve a batch reference; keep a blob the client echoed back from a GET."""
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise bad_request(f"Unsupported blob value: {value!r}")
-        if "upload-batch" in value:
-            return self._batch_blob(str(value["upload-batch"]), str(value.get("upload-fileId")))
-        digest = value.get("digest")
-        if digest in known:
-            return known[digest]
-        raise bad_request("A blob property needs an upload-batch reference")
-
-    def _batch_blob(self, batch_id: str, file_id: str) -> dict[str, Any]:
-        if self._server.store.batch(batch_id) is None:
-            raise not_found(f"Unable to find batch with id {batch_id}")
-        entry = self._server.store.batch_file(batch_id, int(file_id)) if file_id.isdigit() else None
-        if entry is None:
-            raise bad_request(f"File {file_id} of batch {batch_id} is not uploaded")
-        return entry.blob.as_dict()
+        if FILE_CONTENT in properties:
+            blob = _incoming_blob(properties[FILE_CONTENT], known, batches)
+            if blob is None and properties[FILE_CONTENT] is not None:
+                # A reference to a missing batch or file: the reader skips the null blob, so
+                # the property keeps its value (none on a new document).
+                del result[FILE_CONTENT]
+            else:
+                result[FILE_CONTENT] = blob
+        if FILES_FILES in properties:
+            result[FILES_FILES] = _incoming_files(properties[FILES_FILES], known, batches)
+        return result
 
     # -- document JSON and blob download -------------------------------------------------
     def doc_json(self, doc: DocRecord) -> dict[str, Any]:
@@ -355,6 +346,57 @@ class Documents:
             int(answer["ContentLength"]),
             {"Content-Disposition": disposition},
         )
+
+
+class BatchBlobs:
+    """Resolves `upload-batch` references as JSONBatchBlobDecoder does: a missing batch or file
+    gives no blob (the document is saved without it), and every batch found is remembered."""
+
+    def __init__(self, server: NuxeoServer) -> None:
+        self._server = server
+        self.used: set[str] = set()
+
+    def blob(self, reference: dict[str, Any]) -> dict[str, Any] | None:
+        file_id = reference.get("upload-fileId")
+        if file_id is None:
+            return None
+        batch = self._server.batch(str(reference["upload-batch"]))
+        if batch is None:
+            return None
+        self.used.add(batch.batch_id)
+        index = str(file_id)
+        entry = self._server.store.batch_file(batch.batch_id, int(index)) if index.isdigit() else None
+        return entry.blob.as_dict() if entry else None
+
+
+def _incoming_files(
+    value: Any, known: dict[str, dict[str, Any]], batches: BatchBlobs
+) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise bad_request(f"'{FILES_FILES}' must be a list")
+    items = []
+    for item in value:
+        blob_value = item.get("file") if isinstance(item, dict) else None
+        items.append({"file": _incoming_blob(blob_value, known, batches)})
+    return items
+
+
+def _incoming_blob(
+    value: Any, known: dict[str, dict[str, Any]], batches: BatchBlobs
+) -> dict[str, Any] | None:
+    """Resolve a batch reference; keep a blob the client echoed back from a GET."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad_request(f"Unsupported blob value: {value!r}")
+    if "upload-batch" in value:
+        return batches.blob(value)
+    digest = value.get("digest")
+    if digest in known:
+        return known[digest]
+    raise bad_request("A blob property needs an upload-batch reference")
 
 
 def _normalize_path(path: str) -> str:

@@ -4,6 +4,7 @@ the routing table, and the standard library's threading HTTP server underneath."
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import socket
@@ -31,6 +32,14 @@ class NuxeoError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class EmptyError(Exception):
+    """An error answered with an empty body, as the batch endpoints do (`buildEmptyResponse`)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 def not_found(message: str) -> NuxeoError:
@@ -101,6 +110,9 @@ def truthy(value: Any) -> bool:
 # -- routing ---------------------------------------------------------------------------------
 
 Handler = Callable[[Request], Response]
+# Runs around every authenticated request, like a servlet filter: it gets the request and the
+# rest of the chain.
+Filter = Callable[[Request, Handler], Response]
 
 
 @dataclass(frozen=True)
@@ -117,8 +129,8 @@ def route(method: str, pattern: str, handler: Handler, *, public: bool = False) 
 
 
 class Router:
-    """Finds a request's route, authenticates it unless public, and turns errors into Nuxeo's
-    JSON exception entity."""
+    """Finds a request's route, authenticates it unless public (then runs it inside `around`),
+    and turns errors into Nuxeo's JSON exception entity (or an empty body)."""
 
     def __init__(
         self,
@@ -126,23 +138,42 @@ class Router:
         *,
         authenticate: Callable[[Message], str],
         log: Callable[[str], None],
+        around: Filter,
     ) -> None:
         self._routes = list(routes)
         self._authenticate = authenticate
         self._log = log
+        self._around = around
 
     def dispatch(self, request: Request) -> Response:
         try:
-            matched, params = self._match(request)
-            if not matched.public:
-                request.user = self._authenticate(request.headers)
-            request.params = params
-            return matched.handler(request)
-        except NuxeoError as exc:
+            matched = self._authenticated_route(request)
+        except Exception as exc:
+            return self._error(request, exc)
+        run = functools.partial(self._run, matched.handler)
+        return run(request) if matched.public else self._around(request, run)
+
+    def _authenticated_route(self, request: Request) -> Route:
+        matched, params = self._match(request)
+        if not matched.public:
+            request.user = self._authenticate(request.headers)
+        request.params = params
+        return matched
+
+    def _run(self, handler: Handler, request: Request) -> Response:
+        try:
+            return handler(request)
+        except Exception as exc:
+            return self._error(request, exc)
+
+    def _error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, NuxeoError):
             return Response.error(exc.status, exc.message)
-        except Exception as exc:  # a bug or S3 being down: report it rather than hang up
-            self._log(f"internal error on {request.method} {request.path}: {exc!r}")
-            return Response.error(HTTPStatus.INTERNAL_SERVER_ERROR, f"Internal error: {exc}")
+        if isinstance(exc, EmptyError):
+            return Response.empty(exc.status)
+        # A bug or S3 being down: report it rather than hang up.
+        self._log(f"internal error on {request.method} {request.path}: {exc!r}")
+        return Response.error(HTTPStatus.INTERNAL_SERVER_ERROR, f"Internal error: {exc}")
 
     def _match(self, request: Request) -> tuple[Route, dict[str, str]]:
         if request.path.startswith(CONTEXT + "/"):

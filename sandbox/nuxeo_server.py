@@ -8,28 +8,36 @@ docs/nuxeo-client-calls.md). State lives in SQLite so that a persistent sandbox 
 
 Only the standard library serves HTTP; S3 work goes through an `S3Backend` (SeaweedS3).
 
+By default it behaves like a stock server (see `AccessPolicy` for the credentials' rights);
+the other settings below are switches, most of them changeable while it runs.
+
 This module assembles the server from `nuxeo_http` (HTTP serving and routing), `nuxeo_store`
-(SQLite state), `nuxeo_auth` (users and tokens), `nuxeo_uploads` (batches and batch operations)
-and `nuxeo_documents` (the document tree).
+(SQLite state), `nuxeo_auth` (users and tokens), `nuxeo_idempotency` (Idempotency-Key),
+`nuxeo_uploads` (batches and batch operations) and `nuxeo_documents` (the document tree).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, Self
 
 from .nuxeo_auth import Authentication
 from .nuxeo_documents import Documents
 from .nuxeo_http import CONTEXT, HttpServer, Request, Response, Router, route
-from .nuxeo_store import Store, now_iso
+from .nuxeo_idempotency import IdempotentRequests
+from .nuxeo_store import BatchRecord, Store, now_iso
 from .nuxeo_uploads import Uploads
-from .s3 import TemporaryCredentials
+from .s3 import AccessPolicy, TemporaryCredentials
 
-__all__ = ["NuxeoServer", "S3Backend"]
+__all__ = ["BATCH_TTL_S", "NuxeoServer", "S3Backend"]
 
 DB_NAME = "nuxeo.db"
 LOG_NAME = "nuxeo.log"
+# The S3 transient store's `firstLevelTTL` on recent servers (72 h; 2 h on 10.10).
+BATCH_TTL_S = 72 * 3600.0
 
 
 class S3Backend(Protocol):
@@ -43,7 +51,9 @@ class S3Backend(Protocol):
 
     def admin_client(self) -> Any: ...
 
-    def mint_credentials(self, *, session_name: str, key_prefix: str) -> TemporaryCredentials: ...
+    def mint_credentials(
+        self, *, session_name: str, key_prefix: str, policy: AccessPolicy
+    ) -> TemporaryCredentials: ...
 
 
 class NuxeoServer:
@@ -59,21 +69,38 @@ class NuxeoServer:
         port: int = 0,
         key_prefix: str = "upload/",
         default_handler_first: bool = False,
+        policy: AccessPolicy | str = AccessPolicy.STOCK,
+        handler_name: str = "s3",
+        batch_ttl_s: float = BATCH_TTL_S,
+        refresh_token: bool = True,
+        complete_delay_s_per_gib: float = 0.0,
     ) -> None:
         self.s3 = s3
         self.data_dir = Path(data_dir)
         self.user = user
         self._port = port
-        self.key_prefix = key_prefix
+        # The one `baseKey` of every batch; the server appends the "/" when it is missing.
+        self.key_prefix = key_prefix.rstrip("/") + "/" if key_prefix else ""
         self.default_handler_first = default_handler_first
+        self.policy = AccessPolicy(policy)
+        self.handler_name = handler_name
         self._httpd: HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._store: Store | None = None
         self._s3_admin: Any = None
         self._log_lock = threading.Lock()
+        # The settings below may be changed while the server runs.
         # The S3 endpoint handed to clients, like a real server's `endpoint` setting; tests
         # point it at a proxy to cut connections. None means the S3 server's own.
         self.advertised_s3_endpoint: str | None = None
+        # How long a batch lives after its creation or its last /complete.
+        self.batch_ttl_s = batch_ttl_s
+        # False plays a server older than 11.1, which has no refreshToken endpoint.
+        self.refresh_token = refresh_token
+        # The time /complete takes per GiB, as a real server copies the object inside it.
+        self.complete_delay_s_per_gib = complete_delay_s_per_gib
+        # The clock batch lifetimes are counted on (epoch seconds).
+        self.clock: Callable[[], float] = time.time
         self._documents = Documents(self)
         authentication = Authentication(self, password)
         self._router = Router(
@@ -85,6 +112,7 @@ class NuxeoServer:
             ],
             authenticate=authentication.authenticate,
             log=self.log,
+            around=IdempotentRequests(lambda: self.store, lambda: self.clock()),
         )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -150,6 +178,15 @@ class NuxeoServer:
     def log(self, line: str) -> None:
         with self._log_lock, open(self.log_path, "a", encoding="utf-8") as handle:
             handle.write(f"{now_iso()} {line}\n")
+
+    # -- batches -------------------------------------------------------------------------
+    def batch(self, batch_id: str) -> BatchRecord | None:
+        """The batch, if it exists and has not outlived `batch_ttl_s`."""
+        return self.store.batch(batch_id, touched_after=self.clock() - self.batch_ttl_s)
+
+    def expire_batch(self, batch_id: str) -> bool:
+        """End a batch's life now, as its TTL would: every batch endpoint then answers 404."""
+        return self.store.drop_batch(batch_id)
 
     # -- dispatch ------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:

@@ -12,8 +12,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
+
+# The handler that takes bytes through Nuxeo itself; every other handler is an S3 one.
+DEFAULT_HANDLER = "default"
 
 FOLDERISH_TYPES = frozenset(
     {
@@ -75,12 +79,12 @@ class StoredBlob:
 @dataclass(frozen=True)
 class BatchRecord:
     batch_id: str
-    provider: str
+    provider: str  # the name of the handler that made it
     base_key: str
 
     @property
     def is_s3(self) -> bool:
-        return self.provider == "s3"
+        return self.provider != DEFAULT_HANDLER
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,22 @@ class DocRecord:
         return f"{self.path.rstrip('/')}/{name}"
 
 
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A response kept for replay under its idempotency key."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class Claim(Enum):
+    """The state of an idempotency key that has no stored answer."""
+
+    NEW = "new"  # claimed now: run the request
+    RUNNING = "running"  # another request with that key is running
+
+
 # -- persistence -----------------------------------------------------------------------------
 
 _SCHEMA = """
@@ -135,7 +155,8 @@ CREATE TABLE IF NOT EXISTS batches (
     batch_id TEXT PRIMARY KEY,
     provider TEXT NOT NULL,
     base_key TEXT NOT NULL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    touched REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS batch_files (
     batch_id TEXT NOT NULL REFERENCES batches(batch_id) ON DELETE CASCADE,
@@ -154,6 +175,13 @@ CREATE TABLE IF NOT EXISTS tokens (
     created TEXT NOT NULL,
     UNIQUE (user, application_name, device_id)
 );
+CREATE TABLE IF NOT EXISTS idempotent_requests (
+    key TEXT PRIMARY KEY,
+    status INTEGER,
+    headers TEXT,
+    body BLOB,
+    expires REAL NOT NULL
+);
 """
 
 _DOC_COLUMNS = "uid, parent_uid, name, path, type, properties, change_token, modified"
@@ -171,6 +199,18 @@ class Store:
         self._depth = 0
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._conn.executescript(_SCHEMA)
+        self._upgrade()
+        with self.transaction() as db:
+            # Nothing runs across a restart: a key still marked running would answer 409 forever.
+            db.execute("DELETE FROM idempotent_requests WHERE status IS NULL")
+
+    def _upgrade(self) -> None:
+        """Bring a database written by an older sandbox up to the current schema."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(batches)")}
+        if "touched" not in columns:
+            # Its batches count as expired: their credentials were scoped the old way.
+            self._conn.execute("ALTER TABLE batches ADD COLUMN touched REAL NOT NULL DEFAULT 0")
+            self._conn.commit()
 
     def close(self) -> None:
         with self._lock:
@@ -244,16 +284,22 @@ class Store:
         with self.transaction() as db:
             db.execute("DELETE FROM documents WHERE uid = ?", (uid,))
 
-    # batches
-    def add_batch(self, batch: BatchRecord) -> None:
+    # batches: `touched` is when the batch was made or last had a file completed (epoch seconds)
+    def add_batch(self, batch: BatchRecord, *, now: float) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO batches (batch_id, provider, base_key, created) VALUES (?, ?, ?, ?)",
-                (batch.batch_id, batch.provider, batch.base_key, now_iso()),
+                "INSERT INTO batches (batch_id, provider, base_key, created, touched)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (batch.batch_id, batch.provider, batch.base_key, now_iso(), now),
             )
 
-    def batch(self, batch_id: str) -> BatchRecord | None:
+    def batch(self, batch_id: str, *, touched_after: float) -> BatchRecord | None:
+        """The batch, unless it was last touched at `touched_after` or before: then it is
+        evicted, as the transient store does at the end of its TTL."""
         with self.transaction() as db:
+            db.execute(
+                "DELETE FROM batches WHERE batch_id = ? AND touched <= ?", (batch_id, touched_after)
+            )
             row = db.execute(
                 "SELECT batch_id, provider, base_key FROM batches WHERE batch_id = ?", (batch_id,)
             ).fetchone()
@@ -277,10 +323,13 @@ class Store:
     def batch_file(self, batch_id: str, idx: int) -> BatchFile | None:
         return next((f for f in self.batch_files(batch_id) if f.idx == idx), None)
 
-    def put_batch_file(self, entry: BatchFile) -> bool:
-        """False when the batch was dropped meanwhile."""
+    def put_batch_file(self, entry: BatchFile, *, now: float) -> bool:
+        """Record the file and touch its batch; False when the batch was dropped meanwhile."""
         with self.transaction() as db:
-            if self.batch(entry.batch_id) is None:
+            touched = db.execute(
+                "UPDATE batches SET touched = ? WHERE batch_id = ?", (now, entry.batch_id)
+            )
+            if touched.rowcount == 0:
                 return False
             db.execute(
                 "INSERT OR REPLACE INTO batch_files (batch_id, idx, etag, blob)"
@@ -329,3 +378,33 @@ class Store:
                 (user, app, device_id),
             )
             return cursor.rowcount > 0
+
+    # idempotency keys
+    def claim_request(self, key: str, *, now: float, ttl_s: float) -> Claim | StoredAnswer:
+        """Claim `key` for a new request, or say why not: one is running, or here is its answer."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM idempotent_requests WHERE expires <= ?", (now,))
+            row = db.execute(
+                "SELECT status, headers, body FROM idempotent_requests WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO idempotent_requests (key, expires) VALUES (?, ?)", (key, now + ttl_s)
+                )
+                return Claim.NEW
+            status, headers, body = row
+            if status is None:
+                return Claim.RUNNING
+            return StoredAnswer(status, json.loads(headers), body)
+
+    def store_answer(self, key: str, answer: StoredAnswer, *, expires: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE idempotent_requests SET status = ?, headers = ?, body = ?, expires = ?"
+                " WHERE key = ?",
+                (answer.status, json.dumps(answer.headers), answer.body, expires, key),
+            )
+
+    def release_request(self, key: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM idempotent_requests WHERE key = ?", (key,))

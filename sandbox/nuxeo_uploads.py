@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
+import time
 import uuid
 from collections.abc import Callable
 from email.message import Message
@@ -24,6 +25,7 @@ from .nuxeo_documents import (
 )
 from .nuxeo_http import (
     API,
+    EmptyError,
     NuxeoError,
     Request,
     Response,
@@ -33,12 +35,13 @@ from .nuxeo_http import (
     route,
     truthy,
 )
-from .nuxeo_store import BatchFile, BatchRecord, DocRecord, StoredBlob
+from .nuxeo_store import DEFAULT_HANDLER, BatchFile, BatchRecord, DocRecord, StoredBlob
 
 if TYPE_CHECKING:
     from .nuxeo_server import NuxeoServer
 
 PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
+GIB = 1024**3
 
 _BATCH = r"/upload/(?P<batch_id>[^/]+)"
 _FILE = rf"{_BATCH}/(?P<file_idx>[^/]+)"
@@ -85,8 +88,9 @@ class Uploads:
         ]
 
     def _handler_names(self) -> list[str]:
-        # The real client only reads the first entry, so `s3` first makes it usable.
-        return ["default", "s3"] if self._server.default_handler_first else ["s3", "default"]
+        # The real client only reads the first entry, so the S3 handler first makes it usable.
+        names = [self._server.handler_name, DEFAULT_HANDLER]
+        return names[::-1] if self._server.default_handler_first else names
 
     def _handlers(self, request: Request) -> Response:
         return Response.json({"handlers": [{"name": name} for name in self._handler_names()]})
@@ -94,7 +98,7 @@ class Uploads:
     def _handler(self, request: Request) -> Response:
         name = request.params["handler"]
         if name not in self._handler_names():
-            raise not_found(f"Unknown upload handler: {name}")
+            raise EmptyError(HTTPStatus.NOT_FOUND)
         return Response.json({"name": name})
 
     def _new_batch(self, request: Request) -> Response:
@@ -105,33 +109,33 @@ class Uploads:
         return Response.json(self._batch_json(batch))
 
     def _new_legacy_batch(self, request: Request) -> Response:
-        batch = self._create_batch("default")
+        batch = self._create_batch(DEFAULT_HANDLER)
         return Response.json({"batchId": batch.batch_id}, HTTPStatus.CREATED)
 
     def _create_batch(self, provider: str) -> BatchRecord:
         batch_id = f"batchId-{uuid.uuid4()}"
-        base_key = f"{self._server.key_prefix}{batch_id}/" if provider == "s3" else ""
+        base_key = self._server.key_prefix if provider != DEFAULT_HANDLER else ""
         batch = BatchRecord(batch_id, provider, base_key)
-        self._server.store.add_batch(batch)
+        self._server.store.add_batch(batch, now=self._server.clock())
         return batch
 
     def _batch(self, request: Request) -> BatchRecord:
-        batch_id = request.params["batch_id"]
-        batch = self._server.store.batch(batch_id)
+        # Unknown, dropped and expired batches look the same: an empty 404.
+        batch = self._server.batch(request.params["batch_id"])
         if batch is None:
-            raise not_found(f"Unable to find batch with id {batch_id}")
+            raise EmptyError(HTTPStatus.NOT_FOUND)
         return batch
 
     def _file_index(self, request: Request) -> int:
         raw = request.params["file_idx"]
         if not raw.isdigit():
-            raise not_found(f"Unable to find file index {raw}")
+            raise EmptyError(HTTPStatus.NOT_FOUND)
         return int(raw)
 
     def _credentials(self, batch: BatchRecord) -> dict[str, Any]:
         # Like the real server's AssumeRole(roleSessionName=batchId): fresh on every call.
         creds = self._server.s3.mint_credentials(
-            session_name=batch.batch_id, key_prefix=batch.base_key
+            session_name=batch.batch_id, key_prefix=batch.base_key, policy=self._server.policy
         )
         return {
             "awsSecretKeyId": creds.access_key_id,
@@ -165,10 +169,12 @@ class Uploads:
         return Response.json(self._batch_json(self._batch(request)))
 
     def _refresh_token(self, request: Request) -> Response:
+        if not self._server.refresh_token:
+            raise NuxeoError(HTTPStatus.NOT_IMPLEMENTED, "refreshToken is not supported")
         batch = self._batch(request)
         if not batch.is_s3:
             raise bad_request(f"The {batch.provider} upload handler has no credentials to refresh")
-        return Response.json(self._credentials(batch))
+        return Response.json({"batchId": batch.batch_id, **self._credentials(batch)})
 
     def _batch_files(self, request: Request) -> Response:
         batch = self._batch(request)
@@ -185,19 +191,19 @@ class Uploads:
         idx = self._file_index(request)
         entry = self._server.store.batch_file(batch.batch_id, idx)
         if entry is None:
-            raise not_found(f"Unable to find file {idx} in batch {batch.batch_id}")
+            raise EmptyError(HTTPStatus.NOT_FOUND)
         return entry
 
     def _drop_batch(self, request: Request) -> Response:
         # Uploaded objects stay in S3: documents may reference them.
         if not self._server.store.drop_batch(self._batch(request).batch_id):
-            raise not_found(f"Unable to find batch with id {request.params['batch_id']}")
+            raise EmptyError(HTTPStatus.NOT_FOUND)
         return Response.empty()
 
     def _delete_batch_file(self, request: Request) -> Response:
         entry = self._one_file(request)
         if not self._server.store.delete_batch_file(entry.batch_id, entry.idx):
-            raise not_found(f"Unable to find file {entry.idx} in batch {entry.batch_id}")
+            raise EmptyError(HTTPStatus.NOT_FOUND)
         return Response.empty()
 
     # -- /complete -----------------------------------------------------------------------
@@ -214,18 +220,20 @@ class Uploads:
         bucket = body.get("bucket")
         if bucket not in (None, "", self._server.s3.bucket):
             raise bad_request(f"Unknown bucket: {bucket}")
-        # Like S3DirectBatchHandler, any key of the bucket is accepted: the temporary
-        # credentials already confined the upload to the batch's prefix.
+        # Like S3DirectBatchHandler, any key of the bucket is accepted, with the server's own
+        # credentials.
         head = self._head_object(key)
+        length = int(head["ContentLength"])
         etag = str(head.get("ETag", "")).strip('"')
         mime_type, encoding = split_content_type(head.get("ContentType"))
         if mime_type in (None, "binary/octet-stream"):
             mime_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        blob = StoredBlob(
-            name, mime_type, encoding, self._md5_of(key, etag), int(head["ContentLength"]), key
-        )
-        if not self._server.store.put_batch_file(BatchFile(batch.batch_id, idx, etag, blob)):
-            raise not_found(f"Unable to find batch with id {batch.batch_id}")
+        blob = StoredBlob(name, mime_type, encoding, self._md5_of(key, etag), length, key)
+        # The real server copies the object to its blob store inside this request.
+        time.sleep(length / GIB * self._server.complete_delay_s_per_gib)
+        entry = BatchFile(batch.batch_id, idx, etag, blob)
+        if not self._server.store.put_batch_file(entry, now=self._server.clock()):
+            raise EmptyError(HTTPStatus.NOT_FOUND)
         return Response.json({"uploaded": "true", "batchId": batch.batch_id, "fileIdx": str(idx)})
 
     def _head_object(self, key: str) -> dict[str, Any]:
@@ -234,7 +242,8 @@ class Uploads:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code in ("404", "NoSuchKey", "NotFound"):
-                raise not_found(f"Object not found in S3: {key}") from None
+                # The S3 client's exception is not mapped to a status: Nuxeo answers 500.
+                raise NuxeoError(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error") from None
             raise
 
     def _md5_of(self, key: str, etag: str) -> str:

@@ -15,15 +15,30 @@ import tempfile
 from typing import Any
 
 from .core import SandboxInfo
-from .s3 import SandboxError, _die_with_parent
+from .nuxeo_server import BATCH_TTL_S
+from .s3 import AccessPolicy, SandboxError, _die_with_parent
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 
 
 class SandboxProcess:
-    def __init__(self, *, credential_ttl_s: int = 3600, default_handler_first: bool = False) -> None:
-        self._args = ["--json", "--credential-ttl", str(credential_ttl_s)]
+    def __init__(
+        self,
+        *,
+        credential_ttl_s: int = 3600,
+        default_handler_first: bool = False,
+        policy: AccessPolicy | str = AccessPolicy.STOCK,
+        batch_ttl_s: float = BATCH_TTL_S,
+        handler_name: str = "s3",
+    ) -> None:
+        self._args = [
+            "--json",
+            "--credential-ttl", str(credential_ttl_s),
+            "--policy", AccessPolicy(policy).value,
+            "--batch-ttl", str(batch_ttl_s),
+            "--handler-name", handler_name,
+        ]
         if default_handler_first:
             self._args.append("--default-handler-first")
         self.process: subprocess.Popen[str] | None = None

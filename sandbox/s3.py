@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+ACCOUNT = "arn:aws:iam::000000000000"
 ROLE_NAME = "NuxeoDirectUpload"
-ROLE_ARN = f"arn:aws:iam::000000000000:role/{ROLE_NAME}"
+ROLE_ARN = f"{ACCOUNT}:role/{ROLE_NAME}"
+PUT_ONLY_ROLE_NAME = "NuxeoDirectUploadPutOnly"
+PUT_ONLY_ROLE_ARN = f"{ACCOUNT}:role/{PUT_ONLY_ROLE_NAME}"
 OPERATOR_NAME = "operator"
+# What AWS refuses to a session whose policy grants only s3:PutObject, but SeaweedFS 4.48 lets
+# through (it denies HeadObject, GetObject and ListMultipartUploads by itself).
+HOUSEKEEPING_ACTIONS = ["s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
 REGION = "us-east-1"
 START_TIMEOUT_S = 30.0
 # weed stops in 2–4 s; with a client still connected it can wait far longer, so it is
@@ -55,6 +62,19 @@ _PORT_FLAGS = (
 
 class SandboxError(RuntimeError):
     """The sandbox could not start or misbehaved."""
+
+
+class AccessPolicy(StrEnum):
+    """What each batch's temporary credentials may do.
+
+    STOCK is the session policy of a stock Nuxeo server (`policyTemplate`): `s3:PutObject` on the
+    whole bucket, which covers a single PUT and the create, part and complete calls of a
+    multipart upload, and nothing else. PERMISSIVE also grants GetObject, ListParts and
+    AbortMultipartUpload, on the shared key prefix.
+    """
+
+    STOCK = "stock"
+    PERMISSIVE = "permissive"
 
 
 @dataclass(frozen=True)
@@ -153,34 +173,15 @@ class SeaweedS3:
             },
             "policy": {"defaultEffect": "Deny", "storeType": "memory"},
             "policies": [
-                {
-                    "name": "BucketAccess",
-                    "document": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {"Effect": "Allow", "Action": ["s3:*"], "Resource": bucket_arns}
-                        ],
-                    },
-                }
+                _policy("BucketAccess", "Allow", ["s3:*"], bucket_arns),
+                # SeaweedFS grants ListParts and AbortMultipartUpload to any session allowed
+                # s3:PutObject, but honours an explicit Deny; putting it in the role keeps the
+                # session policy exactly Nuxeo's.
+                _policy("NoHousekeeping", "Deny", HOUSEKEEPING_ACTIONS, bucket_arns),
             ],
             "roles": [
-                {
-                    "roleName": ROLE_NAME,
-                    "roleArn": ROLE_ARN,
-                    "attachedPolicies": ["BucketAccess"],
-                    "trustPolicy": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {
-                                    "AWS": f"arn:aws:iam::000000000000:user/{OPERATOR_NAME}"
-                                },
-                                "Action": ["sts:AssumeRole"],
-                            }
-                        ],
-                    },
-                }
+                _role(ROLE_NAME, ["BucketAccess"]),
+                _role(PUT_ONLY_ROLE_NAME, ["BucketAccess", "NoHousekeeping"]),
             ],
         }
         path = self.root / "iam.json"
@@ -327,27 +328,28 @@ class SeaweedS3:
             ),
         )
 
-    def mint_credentials(self, *, session_name: str, key_prefix: str) -> TemporaryCredentials:
-        """Temporary credentials limited to `bucket/key_prefix*`, as Nuxeo's AssumeRole does."""
+    def mint_credentials(
+        self, *, session_name: str, key_prefix: str, policy: AccessPolicy
+    ) -> TemporaryCredentials:
+        """Temporary credentials as Nuxeo's AssumeRole mints them, under `policy`."""
         if self._sts is None:
             raise SandboxError("the S3 server is not running")
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "s3:PutObject",
-                        "s3:GetObject",
-                        "s3:AbortMultipartUpload",
-                        "s3:ListMultipartUploadParts",
-                    ],
-                    "Resource": [f"arn:aws:s3:::{self.bucket}/{key_prefix}*"],
-                }
-            ],
+        if policy is AccessPolicy.STOCK:
+            role, actions = PUT_ONLY_ROLE_ARN, ["s3:PutObject"]
+            resource = f"arn:aws:s3:::{self.bucket}/*"
+        else:
+            role, actions = ROLE_ARN, ["s3:PutObject", "s3:GetObject", *HOUSEKEEPING_ACTIONS]
+            resource = f"arn:aws:s3:::{self.bucket}/{key_prefix}*"
+        # A single action is written as a string, as in Nuxeo's template.
+        statement = {
+            "Effect": "Allow",
+            "Action": actions[0] if len(actions) == 1 else actions,
+            "Resource": [resource],
         }
         answer = self._sts.assume_role(
-            RoleArn=ROLE_ARN, RoleSessionName=session_name, Policy=json.dumps(policy)
+            RoleArn=role,
+            RoleSessionName=session_name,
+            Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
         )
         creds = answer["Credentials"]
         return TemporaryCredentials(
@@ -356,3 +358,23 @@ class SeaweedS3:
             session_token=creds["SessionToken"],
             expiration=creds["Expiration"],
         )
+
+
+def _policy(name: str, effect: str, actions: list[str], resources: list[str]) -> dict[str, Any]:
+    statement = {"Effect": effect, "Action": actions, "Resource": resources}
+    return {"name": name, "document": {"Version": "2012-10-17", "Statement": [statement]}}
+
+
+def _role(name: str, policies: list[str]) -> dict[str, Any]:
+    """A role the operator may assume, with these attached policies."""
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"{ACCOUNT}:user/{OPERATOR_NAME}"},
+        "Action": ["sts:AssumeRole"],
+    }
+    return {
+        "roleName": name,
+        "roleArn": f"{ACCOUNT}:role/{name}",
+        "attachedPolicies": policies,
+        "trustPolicy": {"Version": "2012-10-17", "Statement": [trust]},
+    }

@@ -18,13 +18,37 @@ import pytest
 from nuxeo.client import Nuxeo
 from nuxeo.models import Document
 
-from sandbox import Sandbox, SandboxInfo
+from sandbox import AccessPolicy, NuxeoServer, Sandbox, SandboxInfo
 
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def permissive_server(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NuxeoServer]:
+    """A second Nuxeo-compatible server, in permissive mode, on the session sandbox's S3 server."""
+    with NuxeoServer(
+        s3=sandbox.s3, data_dir=tmp_path_factory.mktemp("permissive"), password=sandbox.password,
+        policy=AccessPolicy.PERMISSIVE,
+    ) as server:
+        yield server
+
+
+@pytest.fixture(params=list(AccessPolicy), ids=str)
+def policy_server(request: pytest.FixtureRequest, sandbox: Sandbox) -> NuxeoServer:
+    """The Nuxeo-compatible server in each policy mode, on the same S3 server."""
+    if request.param is AccessPolicy.STOCK:
+        return sandbox.nuxeo
+    return request.getfixturevalue("permissive_server")
+
+
+@pytest.fixture
+def policy_nuxeo(policy_server: NuxeoServer, sandbox: Sandbox) -> Nuxeo:
+    """A real `nuxeo` client of `policy_server`."""
+    return Nuxeo(host=policy_server.base_url, auth=(policy_server.user, sandbox.password))
 
 
 @pytest.fixture

@@ -117,7 +117,9 @@ def test_batch_answer_has_every_extra_info_key(nuxeo: Nuxeo, sandbox: Sandbox) -
         "region",
         "useS3Accelerate",
     }
-    assert info["baseKey"] == f"upload/{body['batchId']}/"
+    # One prefix for every batch, as the server's `bucket_prefix`.
+    assert info["baseKey"] == "upload/"
+    assert nuxeo.uploads.batch(handler="s3").extraInfo["baseKey"] == "upload/"
     assert info["bucket"] == sandbox.info.bucket
     assert info["endpoint"] == sandbox.info.s3_endpoint
     assert info["usePathStyleAccess"] is True and info["useS3Accelerate"] is False
@@ -182,16 +184,15 @@ def multipart_file(tmp_path: Path) -> Path:
     return write_file(tmp_path, "video.mp4", 3 * PART + 700 * 1024)
 
 
-def assert_no_pending_uploads(s3_admin: Any, sandbox: Sandbox, batch: Batch) -> None:
-    pending = s3_admin.list_multipart_uploads(
-        Bucket=sandbox.info.bucket, Prefix=batch.extraInfo["baseKey"]
-    )
-    assert pending.get("Uploads", []) == []
+def assert_no_pending_upload(s3_admin: Any, sandbox: Sandbox, key: str) -> None:
+    pending = s3_admin.list_multipart_uploads(Bucket=sandbox.info.bucket, Prefix=key)
+    assert [upload["Key"] for upload in pending.get("Uploads", [])] == []
 
 
 def test_multipart_with_the_client_chunk_uploader(
-    nuxeo: Nuxeo, sandbox: Sandbox, s3_admin: Any, tmp_path: Path
+    policy_nuxeo: Nuxeo, sandbox: Sandbox, s3_admin: Any, tmp_path: Path
 ) -> None:
+    nuxeo = policy_nuxeo
     path = multipart_file(tmp_path)
     doc = new_file_doc(nuxeo, new_folder(nuxeo))
     refreshed: list[dict[str, Any]] = []
@@ -209,6 +210,7 @@ def test_multipart_with_the_client_chunk_uploader(
     # botocore fetched the multipart credentials through POST refreshToken.
     assert refreshed and refreshed[0]["awsSecretKeyId"] != first_key
     assert set(refreshed[0]) == {
+        "batchId",
         "awsSecretKeyId",
         "awsSecretAccessKey",
         "awsSessionToken",
@@ -221,7 +223,7 @@ def test_multipart_with_the_client_chunk_uploader(
 
     assert_blob(nuxeo.documents.get(path=doc.path), path, "video/mp4")
     assert_stored(s3_admin, sandbox, object_key(batch), path)
-    assert_no_pending_uploads(s3_admin, sandbox, batch)
+    assert_no_pending_upload(s3_admin, sandbox, object_key(batch))
 
 
 def test_multipart_with_boto3(
@@ -253,7 +255,7 @@ def test_multipart_with_boto3(
 
     assert_blob(nuxeo.documents.get(path=doc.path), path, "video/mp4")
     assert_stored(s3_admin, sandbox, key, path)
-    assert_no_pending_uploads(s3_admin, sandbox, batch)
+    assert_no_pending_upload(s3_admin, sandbox, key)
 
 
 # -- linking ---------------------------------------------------------------------------------
@@ -331,6 +333,7 @@ def test_create_document_with_a_batch_reference(nuxeo: Nuxeo, tmp_path: Path) ->
         parent_path=folder.path,
     )
     assert_blob(doc, path, "image/png")
+    assert not batch_exists(nuxeo, batch.uid)  # dropped at the end of the request
     # Saving the document as fetched keeps its blob.
     doc.properties["dc:title"] = "Renamed"
     saved = nuxeo.documents.put(doc)

@@ -293,12 +293,18 @@ def status(json_lines: bool, recent_limit: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the connection details as one JSON line first.")
 @click.option("--credential-ttl", default=3600, show_default=True, help="Lifetime of each batch's S3 credentials, in seconds.")
 @click.option("--default-handler-first", is_flag=True, help="List the 'default' upload handler first, as some real servers do.")
-def sandbox(port: int, data_dir: Path | None, as_json: bool, credential_ttl: int, default_handler_first: bool) -> None:
+@click.option("--policy", type=click.Choice(["stock", "permissive"]), default="stock", show_default=True,
+              help="What batch credentials may do: only PutObject, like a stock Nuxeo server, or also read, list parts and abort.")
+@click.option("--batch-ttl", default=72 * 3600.0, show_default=True, help="Lifetime of an upload batch, in seconds.")
+@click.option("--handler-name", default="s3", show_default=True, help="Name of the S3 upload handler (some servers use 's3direct').")
+def sandbox(port: int, data_dir: Path | None, as_json: bool, credential_ttl: int, default_handler_first: bool,
+            policy: str, batch_ttl: float, handler_name: str) -> None:
     """Run the local sandbox (SeaweedFS S3 + a Nuxeo-compatible server) until Ctrl-C."""
     from sandbox.__main__ import serve
 
     sys.exit(serve(port=port, data_dir=data_dir, as_json=as_json, credential_ttl_s=credential_ttl,
-                   default_handler_first=default_handler_first))
+                   default_handler_first=default_handler_first, policy=policy, batch_ttl_s=batch_ttl,
+                   handler_name=handler_name))
 
 
 @main.command()
