@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -51,12 +52,24 @@ def policy_nuxeo(policy_server: NuxeoServer, sandbox: Sandbox) -> Nuxeo:
     return Nuxeo(host=policy_server.base_url, auth=(policy_server.user, sandbox.password))
 
 
+def info_of(sandbox: Sandbox, server: NuxeoServer) -> SandboxInfo:
+    """How to reach `server`, a Nuxeo-compatible server on the session sandbox's S3 server."""
+    return dataclasses.replace(sandbox.info, nuxeo_url=server.base_url, policy=server.policy.value)
+
+
 @pytest.fixture
-def make_nuxeo(sandbox: Sandbox) -> Callable[..., Nuxeo]:
-    """Build a real `nuxeo` client for a sandbox (the session one unless given)."""
+def server_info(sandbox: Sandbox) -> SandboxInfo:
+    """The server the engine and client fixtures talk to: the session sandbox (stock). A module
+    that runs its tests in both policy modes overrides it with `info_of(sandbox, policy_server)`."""
+    return sandbox.info
+
+
+@pytest.fixture
+def make_nuxeo(server_info: SandboxInfo) -> Callable[..., Nuxeo]:
+    """Build a real `nuxeo` client for a sandbox (`server_info` unless given)."""
 
     def make(info: SandboxInfo | None = None, **kwargs: Any) -> Nuxeo:
-        info = info or sandbox.info
+        info = info or server_info
         kwargs.setdefault("auth", (info.user, info.password))
         return Nuxeo(host=info.nuxeo_url, **kwargs)
 
@@ -207,8 +220,8 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-def make_manager(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., tuple[Any, EventLog]]]:
-    """Start a TransferManager on a sandbox (the session one unless given), with its own state
+def make_manager(server_info: SandboxInfo, tmp_path: Path) -> Iterator[Callable[..., tuple[Any, EventLog]]]:
+    """Start a TransferManager on a sandbox (`server_info` unless given), with its own state
     dir; returns (manager, events). Every manager is shut down after the test."""
     from engine.manager import TransferManager, TransferSettings
     from engine.nuxeo_batch import ServerConnection
@@ -217,7 +230,7 @@ def make_manager(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., tup
     started: list[Any] = []
 
     def make(*, info: SandboxInfo | None = None, state_dir: Path | None = None, **settings: Any) -> tuple[Any, EventLog]:
-        info = info or sandbox.info
+        info = info or server_info
         settings.setdefault("workers", 4)
         settings.setdefault("part_size", 5 * MIB)
         settings.setdefault("single_upload_limit", 5 * MIB)
