@@ -365,7 +365,9 @@ class BatchBlobs:
             return None
         self.used.add(batch.batch_id)
         index = str(file_id)
-        entry = self._server.store.batch_file(batch.batch_id, int(index)) if index.isdigit() else None
+        if not index.isdigit():
+            return None
+        entry = self._server.store.batch_file(batch.batch_id, int(index))
         return entry.blob.as_dict() if entry else None
 
 

@@ -389,7 +389,8 @@ class Store:
             ).fetchone()
             if row is None:
                 db.execute(
-                    "INSERT INTO idempotent_requests (key, expires) VALUES (?, ?)", (key, now + ttl_s)
+                    "INSERT INTO idempotent_requests (key, expires) VALUES (?, ?)",
+                    (key, now + ttl_s),
                 )
                 return Claim.NEW
             status, headers, body = row

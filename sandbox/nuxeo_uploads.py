@@ -243,7 +243,8 @@ class Uploads:
             code = exc.response.get("Error", {}).get("Code")
             if code in ("404", "NoSuchKey", "NotFound"):
                 # The S3 client's exception is not mapped to a status: Nuxeo answers 500.
-                raise NuxeoError(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error") from None
+                error = NuxeoError(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+                raise error from None
             raise
 
     def _md5_of(self, key: str, etag: str) -> str:

@@ -335,17 +335,20 @@ class SeaweedS3:
         if self._sts is None:
             raise SandboxError("the S3 server is not running")
         if policy is AccessPolicy.STOCK:
-            role, actions = PUT_ONLY_ROLE_ARN, ["s3:PutObject"]
-            resource = f"arn:aws:s3:::{self.bucket}/*"
+            # Nuxeo's stock `policyTemplate`, word for word.
+            role = PUT_ONLY_ROLE_ARN
+            statement = {
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": [f"arn:aws:s3:::{self.bucket}/*"],
+            }
         else:
-            role, actions = ROLE_ARN, ["s3:PutObject", "s3:GetObject", *HOUSEKEEPING_ACTIONS]
-            resource = f"arn:aws:s3:::{self.bucket}/{key_prefix}*"
-        # A single action is written as a string, as in Nuxeo's template.
-        statement = {
-            "Effect": "Allow",
-            "Action": actions[0] if len(actions) == 1 else actions,
-            "Resource": [resource],
-        }
+            role = ROLE_ARN
+            statement = {
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject", *HOUSEKEEPING_ACTIONS],
+                "Resource": [f"arn:aws:s3:::{self.bucket}/{key_prefix}*"],
+            }
         answer = self._sts.assume_role(
             RoleArn=role,
             RoleSessionName=session_name,
