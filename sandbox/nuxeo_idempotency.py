@@ -19,7 +19,6 @@ TTL_S = 24 * 3600.0
 # The filter keeps answers up to this size; a larger one is sent but not stored, and its key
 # stays marked as running until the TTL ends, as in the server.
 MAX_STORED_BYTES = 5 * 1024 * 1024
-_NON_IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
 
 
 class IdempotentRequests:
@@ -29,7 +28,8 @@ class IdempotentRequests:
 
     def __call__(self, request: Request, handler: Handler) -> Response:
         key = request.headers.get(HEADER)
-        if key is None or request.method not in _NON_IDEMPOTENT_METHODS:
+        # The filter skips the methods that are idempotent already; POST is the one other here.
+        if key is None or request.method != "POST":
             return handler(request)
         claim = self._store().claim_request(key, now=self._clock(), ttl_s=TTL_S)
         if claim is Claim.RUNNING:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from nuxeo.client import Nuxeo
 from nuxeo.models import Batch, Document
 
 from sandbox import AccessPolicy, NuxeoServer, Sandbox, SandboxProcess
+from sandbox.nuxeo_store import BatchRecord, Store
 from test_sandbox_flow import (
     WORKSPACES,
     batch_exists,
@@ -267,6 +269,24 @@ def test_a_batch_lives_from_its_creation_or_last_complete_not_its_last_read(
     assert batch_exists(nuxeo, completed.uid)
     clock.now += 50
     assert not batch_exists(nuxeo, completed.uid)
+
+
+def test_batches_of_an_older_data_dir_count_as_expired(tmp_path: Path) -> None:
+    path = tmp_path / "nuxeo.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE batches (batch_id TEXT PRIMARY KEY, provider TEXT NOT NULL,"
+            " base_key TEXT NOT NULL, created TEXT NOT NULL)"
+        )
+        old.execute("INSERT INTO batches VALUES ('batchId-old', 's3', 'upload/batchId-old/', '')")
+    store = Store(path)
+    try:
+        now = time.time()
+        assert store.batch("batchId-old", touched_after=now - 3600) is None
+        store.add_batch(BatchRecord("batchId-new", "s3", "upload/"), now=now)
+        assert store.batch("batchId-new", touched_after=now - 3600) is not None
+    finally:
+        store.close()
 
 
 # -- documents ---------------------------------------------------------------------------------
