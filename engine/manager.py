@@ -97,8 +97,9 @@ _UNKNOWN_UPLOAD_NOTICE = (
     "Nuxeo server's clean-up of old uploads (or `nxup stale` with admin keys)"
 )
 _ABORT_DENIED_NOTICE = (
-    "S3 does not let this batch's credentials abort its multipart upload; the Nuxeo server aborts "
-    "uploads older than a day at its start-up, and `nxup stale` with admin keys removes it now"
+    "S3 does not let the batch's credentials abort its multipart upload, so it is left to the Nuxeo "
+    "server's clean-up (uploads older than a day, at its start-up); `nxup stale` with admin keys "
+    "removes it now"
 )
 # Stages at which bytes may still have to go to S3.
 _BEFORE_JOINING = frozenset({Stage.NEW, Stage.BATCHED, Stage.STARTING_MULTIPART, Stage.SENDING})
@@ -667,6 +668,10 @@ class TransferManager:
             try:
                 self._use_batch(transfer, self.nuxeo.batch_info(record.batch_id))
             except BatchGone:
+                if record.stage is Stage.CREATING_DOCUMENT:
+                    # The server drops the batch at the end of a creation that ran: the creation
+                    # is first sent again under its key, which answers with that document.
+                    return
                 self._replace_batch(transfer)
             return
         batch = self.nuxeo.new_batch()
@@ -925,9 +930,11 @@ class TransferManager:
 
     def _finish_step(self, transfer: FileTransfer) -> None:
         record = transfer.record
-        plan, batch = transfer.plan, transfer.batch
-        assert plan is not None and batch is not None
+        plan = transfer.plan
+        assert plan is not None
         stage = record.stage
+        if transfer.batch is None and stage is not Stage.CREATING_DOCUMENT:
+            raise BatchGone("the upload batch expired on the server")
         if stage is Stage.SENDING and plan.multipart:
             self._advance(transfer, Stage.JOINING)
         elif stage is Stage.SENDING:
@@ -999,8 +1006,8 @@ class TransferManager:
 
     def _create_document(self, transfer: FileTransfer) -> None:
         record = transfer.record
-        assert transfer.batch is not None and record.document_key is not None
-        batch_id = transfer.batch.batch_id
+        assert record.batch_id is not None and record.document_key is not None
+        batch_id = record.batch_id
         try:
             document = self.nuxeo.create_file_document(
                 record.target, name=transfer.name, batch_id=batch_id, key=record.document_key
@@ -1008,6 +1015,8 @@ class TransferManager:
         except NotFoundError:
             self.nuxeo.batch_info(batch_id)  # BatchGone when the 404 was about the batch
             raise
+        # The server drops the batch at the end of the creation request.
+        transfer.batch = None
         if document.blob_length is None:
             # A stock server makes the document without its blob when the batch is gone
             # (and answers 201): remove it and register the object with a new batch.
@@ -1018,7 +1027,6 @@ class TransferManager:
             raise IntegrityError(
                 f"the document Nuxeo created holds {document.blob_length} bytes, not the file's {transfer.size}"
             )
-        # The server drops the batch at the end of the creation request.
         transfer.document_path = document.path
         self._advance(transfer, Stage.DOCUMENTED, doc_uid=document.uid)
 

@@ -200,6 +200,24 @@ def multipart_uploads(s3: Any, *, bucket: str, prefix: str = "") -> list[dict[st
     return list(answer.get("Uploads", []))
 
 
+def batch_may_abort(info: SandboxInfo) -> bool:
+    """Stock batch credentials may not abort a multipart upload; permissive ones may."""
+    return info.policy == AccessPolicy.PERMISSIVE.value
+
+
+def assert_aborted_or_left_for_cleanup(s3: Any, info: SandboxInfo, record: Any, notices: list[str]) -> None:
+    """An upload nxup gave up is aborted where the batch credentials allow it; elsewhere it is
+    left to the server's clean-up, the user is told so, and the journal still names it (for
+    `nxup stale`). The admin keys then remove it, so no test leaves one behind."""
+    left = multipart_uploads(s3, bucket=record.bucket, prefix=record.object_key)
+    if batch_may_abort(info):
+        assert left == []
+        return
+    assert [u["UploadId"] for u in left] == [record.upload_id]
+    assert any("nxup stale" in notice and "clean-up" in notice for notice in notices), notices
+    s3.abort_multipart_upload(Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id)
+
+
 def nxup_env(info: SandboxInfo, state_dir: Path, *, password: str | None = None) -> dict[str, str]:
     """The environment of an `nxup` child process: the sandbox's server and a private state dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NUXEO_", "NXUP_"))}

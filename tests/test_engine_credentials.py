@@ -29,14 +29,15 @@ from engine.events import (
     FileStarted,
     PartCompleted,
 )
-from sandbox import Sandbox
+from sandbox import AccessPolicy, Sandbox
 
 TTL_S = 3
 
 
-@pytest.fixture(scope="module")
-def short_lived() -> Iterator[Sandbox]:
-    with Sandbox(credential_ttl_s=TTL_S) as running:
+@pytest.fixture(scope="module", params=list(AccessPolicy), ids=str)
+def short_lived(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A sandbox whose batch credentials last 3 s, with stock and with permissive ones."""
+    with Sandbox(credential_ttl_s=TTL_S, policy=request.param) as running:
         yield running
 
 
