@@ -254,6 +254,13 @@ class AbortResult:
     upload: StaleUpload
     ok: bool
     message: str  # "aborted", "already gone", "would abort", or the one-line reason it failed
+    # nxup has no credentials that may abort it (its batch expired, or a stock Nuxeo's batch
+    # credentials refuse aborts): the server's clean-up or an admin removes it.
+    left_to_server: bool = False
+
+
+_ABORT_DENIED = ("the batch credentials may not abort it (a stock Nuxeo's allow uploading only): the Nuxeo "
+                 "server's clean-up removes it after a day, or an admin now (nxup stale --bucket)")
 
 
 @dataclass(slots=True)
@@ -524,8 +531,15 @@ class TrackedScanner(_Scanner):
             except BatchGone:
                 upload.note = "its batch expired on Nuxeo: only an admin (--bucket) can see its parts"
             except (ClientError, BotoCoreError) as exc:
-                upload.note = "gone (completed or aborted meanwhile)" if _is_gone(exc) else str(
-                    describe_failure(exc, operation="list_parts", bucket=bucket, key=upload.key))
+                if s3_error_code(exc) in _DENIED_CODES and upload.tracked is not None:
+                    # A stock Nuxeo's batch credentials may not list parts: the journal says
+                    # which ones S3 acknowledged.
+                    journal = self.store.parts(upload.tracked.record_id)
+                    upload.parts, upload.bytes = len(journal), sum(p.size for p in journal.values())
+                    upload.note = "parts from nxup's journal (the batch credentials may not list them)"
+                else:
+                    upload.note = "gone (completed or aborted meanwhile)" if _is_gone(exc) else str(
+                        describe_failure(exc, operation="list_parts", bucket=bucket, key=upload.key))
             except NxupError as exc:
                 upload.note = str(exc)
             if on_counted is not None:
@@ -540,8 +554,11 @@ class TrackedScanner(_Scanner):
             message = "aborted"
         except BatchGone:
             return AbortResult(upload, False, "its batch expired on Nuxeo, so nxup has no credentials for it: "
-                                              "the server's cleanup or an admin (nxup stale --bucket) removes it")
+                                              "the server's cleanup or an admin (nxup stale --bucket) removes it",
+                               left_to_server=True)
         except (ClientError, BotoCoreError) as exc:
+            if s3_error_code(exc) in _DENIED_CODES:
+                return AbortResult(upload, False, _ABORT_DENIED, left_to_server=True)
             if not _is_gone(exc):
                 error = describe_failure(exc, operation="abort_multipart_upload", bucket=bucket, key=upload.key)
                 return AbortResult(upload, False, str(error))
@@ -747,7 +764,7 @@ def _abort_record(store: StateStore, record: UploadRecord, why: str, *, tracked:
     result: AbortResult | None = None
     if tracked is not None and record.server_url == tracked.server_url:
         result = tracked.abort_one(upload, dry_run=False, why=text)
-        if result.ok or admin is None or "batch expired" not in result.message:
+        if result.ok or admin is None or not result.left_to_server:
             return _entry(store, record, upload, why, result)
     if admin is not None and record.bucket:
         result = StaleScanner(admin, record.bucket, store).abort_one(upload, dry_run=False, why=text)
@@ -756,7 +773,7 @@ def _abort_record(store: StateStore, record: UploadRecord, why: str, *, tracked:
 
 
 def _entry(store: StateStore, record: UploadRecord, upload: StaleUpload, why: str, result: AbortResult) -> CleanupEntry:
-    if not result.ok and "batch expired" in result.message and record.id is not None:
+    if not result.ok and result.left_to_server and record.id is not None:
         # Nothing nxup can do later either: stop offering it for resume, keep the UploadId so
         # `nxup stale` still explains the leftover.
         store.update(record.id, status=UploadStatus.CANCELLED, finished_at=time.time(),

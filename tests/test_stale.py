@@ -19,7 +19,17 @@ import pytest
 from botocore.exceptions import ClientError
 from nuxeo.client import Nuxeo
 
-from conftest import NXUP, kill_upload_after_first_part, multipart_uploads, nxup_env, run_nxup, stale_prefix
+from conftest import (
+    NXUP,
+    batch_may_abort,
+    info_of,
+    kill_upload_after_first_part,
+    multipart_uploads,
+    new_target_folder,
+    nxup_env,
+    run_nxup,
+    stale_prefix,
+)
 from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
 from engine.stale import (
     ABORT_RULE_ID,
@@ -34,7 +44,14 @@ from engine.stale import (
     parse_age,
 )
 from engine.state import StateStore, UploadStatus
-from sandbox import Sandbox, SandboxInfo
+from sandbox import NuxeoServer, Sandbox, SandboxInfo
+
+
+@pytest.fixture
+def either_info(policy_server: NuxeoServer, sandbox: Sandbox) -> SandboxInfo:
+    """A Nuxeo server with stock batch credentials (which may not list parts nor abort) and one
+    with permissive ones (which may)."""
+    return info_of(sandbox, policy_server)
 
 
 def make_orphans(s3: Any, bucket: str, prefix: str, count: int, *, parts: int = 0, workers: int = 8) -> list[tuple[str, str]]:
@@ -223,9 +240,11 @@ def test_access_denied_names_the_permission_and_resource() -> None:
     )
 
 
-def test_tracked_uploads_are_explained_and_aborted_through_nuxeo(sandbox: Sandbox, s3_admin: Any, tmp_path: Path, target_folder: str) -> None:
-    info = sandbox.info
+def test_tracked_uploads_are_explained_and_aborted_through_nuxeo(either_info: SandboxInfo, s3_admin: Any,
+                                                                tmp_path: Path, make_nuxeo: Any) -> None:
+    info = either_info
     state_dir = tmp_path / "state"
+    target_folder = new_target_folder(make_nuxeo(info))
     record = kill_upload_after_first_part(info, state_dir, tmp_path / "footage.mov", target_folder)
     prefix = record.object_key.rsplit("/", 1)[0] + "/"
     with StateStore.open(state_dir) as store:
@@ -242,6 +261,15 @@ def test_tracked_uploads_are_explained_and_aborted_through_nuxeo(sandbox: Sandbo
         assert not through_nuxeo.tracked.resumable and through_nuxeo.tracked.reason == "the local file is gone"
 
         report = tracked.abort([through_nuxeo])
+        if not batch_may_abort(info):
+            # Stock credentials: the parts came from the journal, and the abort is refused
+            # with who removes the upload instead.
+            assert "journal" in (through_nuxeo.note or "")
+            (result,) = report.results
+            assert not result.ok and result.left_to_server and "clean-up" in result.message
+            assert record.upload_id in open_ids(s3_admin, info.bucket, prefix)
+            (seen,) = StaleScanner(s3_admin, info.bucket, store).list(record.object_key)
+            report = StaleScanner(s3_admin, info.bucket, store).abort([seen])
         assert [r.message for r in report.results] == ["aborted"]
         assert open_ids(s3_admin, info.bucket, prefix) == set()
         final = store.get(record.id)
@@ -250,9 +278,12 @@ def test_tracked_uploads_are_explained_and_aborted_through_nuxeo(sandbox: Sandbo
         assert tracked.list() == []
 
 
-def test_start_up_cleanup_aborts_uploads_left_unresumed_too_long(sandbox: Sandbox, s3_admin: Any, tmp_path: Path, target_folder: str) -> None:
-    info = sandbox.info
+
+def test_start_up_cleanup_aborts_uploads_left_unresumed_too_long(either_info: SandboxInfo, s3_admin: Any,
+                                                                 tmp_path: Path, make_nuxeo: Any) -> None:
+    info = either_info
     state_dir = tmp_path / "state"
+    target_folder = new_target_folder(make_nuxeo(info))
     record = kill_upload_after_first_part(info, state_dir, tmp_path / "clip.mov", target_folder)
     batches = NuxeoBatchClient(ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password))
     with StateStore.open(state_dir) as store:
@@ -262,9 +293,16 @@ def test_start_up_cleanup_aborts_uploads_left_unresumed_too_long(sandbox: Sandbo
         assert record.upload_id in open_ids(s3_admin, info.bucket, record.object_key)
 
         (entry,) = abort_obsolete(store, max_age=timedelta(days=7), now=lambda: now + timedelta(days=8), batches=batches)
-        assert entry.ok and entry.why == "not resumed for 8 days"
-        assert entry.notice() == f"aborted the obsolete multipart upload of {tmp_path / 'clip.mov'} (not resumed for 8 days)"
-        assert open_ids(s3_admin, info.bucket, record.object_key) == set()
+        assert entry.why == "not resumed for 8 days"
+        if batch_may_abort(info):
+            assert entry.ok
+            assert entry.notice() == f"aborted the obsolete multipart upload of {tmp_path / 'clip.mov'} (not resumed for 8 days)"
+            assert open_ids(s3_admin, info.bucket, record.object_key) == set()
+        else:
+            # Left to the server's clean-up, said so, and no longer offered for resume.
+            assert not entry.ok and "clean-up" in entry.notice() and "nxup stale --bucket" in entry.notice()
+            assert open_ids(s3_admin, info.bucket, record.object_key) == {record.upload_id}
+            s3_admin.abort_multipart_upload(Bucket=info.bucket, Key=record.object_key, UploadId=record.upload_id)
         final = store.get(record.id)
         assert final is not None and final.status is UploadStatus.CANCELLED
         assert "not resumed for 8 days" in (final.error or "")
@@ -387,8 +425,10 @@ def test_cli_errors_are_one_line_with_the_right_exit_code(sandbox: Sandbox, nuxe
     assert missing.returncode == 1 and "no S3 credentials" in missing.stderr
 
 
-def test_resume_aborts_obsolete_uploads_at_start_up_and_names_them(sandbox: Sandbox, s3_admin: Any, tmp_path: Path, target_folder: str) -> None:
-    info = sandbox.info
+def test_resume_aborts_obsolete_uploads_at_start_up_and_names_them(either_info: SandboxInfo, s3_admin: Any,
+                                                                   tmp_path: Path, make_nuxeo: Any) -> None:
+    info = either_info
+    target_folder = new_target_folder(make_nuxeo(info))
     state_dir = tmp_path / "state"
     record = kill_upload_after_first_part(info, state_dir, tmp_path / "draft.mov", target_folder)
     env = nxup_env(info, state_dir)
@@ -402,9 +442,14 @@ def test_resume_aborts_obsolete_uploads_at_start_up_and_names_them(sandbox: Sand
     second = kill_upload_after_first_part(info, state_dir, tmp_path / "draft2.mov", target_folder)
     (tmp_path / "draft2.mov").unlink()
     cleaned = run_nxup(["resume", "--no-tui"], env)
-    assert f"nxup: aborted the obsolete multipart upload of {tmp_path / 'draft2.mov'} (the local file is gone)" in cleaned.stderr
     assert cleaned.returncode == 0, cleaned.stderr
-    assert multipart_uploads(s3_admin, bucket=info.bucket, prefix=second.object_key) == []
+    if batch_may_abort(info):
+        assert f"nxup: aborted the obsolete multipart upload of {tmp_path / 'draft2.mov'} (the local file is gone)" in cleaned.stderr
+        assert multipart_uploads(s3_admin, bucket=info.bucket, prefix=second.object_key) == []
+    else:
+        assert (f"nxup: could not abort the obsolete multipart upload of {tmp_path / 'draft2.mov'} "
+                "(the local file is gone): the batch credentials may not abort it") in cleaned.stderr
+        s3_admin.abort_multipart_upload(Bucket=info.bucket, Key=second.object_key, UploadId=second.upload_id)
     with StateStore.open(state_dir) as store:
         final = store.get(second.id)
     assert final is not None and final.status is UploadStatus.CANCELLED and "the local file is gone" in (final.error or "")

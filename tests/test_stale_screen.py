@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from conftest import MIB, kill_upload_after_first_part, stale_prefix, until
+from conftest import MIB, info_of, kill_upload_after_first_part, new_target_folder, stale_prefix, until
 from engine.manager import TransferManager, TransferSettings
 from engine.nuxeo_batch import ServerConnection
 from engine.stale import S3AdminConfig, lifecycle_status
 from engine.state import StateStore, UploadStatus
-from sandbox import Sandbox
+from sandbox import NuxeoServer, Sandbox, SandboxInfo
 from test_stale import make_orphans, open_ids, restore_lifecycle  # noqa: F401 (a fixture)
 from tui.app import NxupApp
 from tui.bridge import EventBridge
@@ -25,8 +25,8 @@ from tui.screens.stale import StaleScreen, StaleSource
 SIZE = (100, 30)
 
 
-def make_app(sandbox: Sandbox, state_dir: Path, source: StaleSource | None) -> NxupApp:
-    info = sandbox.info
+def make_app(sandbox: Sandbox, state_dir: Path, source: StaleSource | None, *, info: SandboxInfo | None = None) -> NxupApp:
+    info = info or sandbox.info
     bridge = EventBridge()
     manager = TransferManager(
         ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
@@ -147,10 +147,14 @@ def test_prefix_filter_and_the_lifecycle_rule(sandbox: Sandbox, s3_admin: Any, t
 
 
 def test_resume_a_tracked_upload_and_abort_through_nuxeo_without_admin_keys(
-    sandbox: Sandbox, s3_admin: Any, tmp_path: Path, target_folder: str, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, permissive_server: NuxeoServer, s3_admin: Any, tmp_path: Path, make_nuxeo: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Through Nuxeo, with batch credentials that may abort (a stock server's may not: the
+    engine's stale tests cover that)."""
     monkeypatch.delenv("NXUP_S3_BUCKET", raising=False)
-    info = sandbox.info
+    info = info_of(sandbox, permissive_server)
+    target_folder = new_target_folder(make_nuxeo(info))
     state_dir = tmp_path / "state"
     resumable = kill_upload_after_first_part(info, state_dir, tmp_path / "keep.mov", target_folder)
     doomed = kill_upload_after_first_part(info, state_dir / "other", tmp_path / "drop.mov", target_folder)
@@ -160,7 +164,7 @@ def test_resume_a_tracked_upload_and_abort_through_nuxeo_without_admin_keys(
         assert copy is not None
         copy.id = None
         doomed = store.add_upload(copy)
-    app = make_app(sandbox, state_dir, None)
+    app = make_app(sandbox, state_dir, None, info=info)
 
     async def scenario() -> None:
         async with app.run_test(size=SIZE) as pilot:
