@@ -587,12 +587,14 @@ class TransferManager:
 
     def _prepare_steps(self, transfer: FileTransfer) -> "_Next":
         record = transfer.record
+        if record.stage is Stage.DOCUMENTED and record.doc_uid:
+            # The document exists: only the final bookkeeping was missing (the local file is
+            # not needed any more, and may be gone).
+            self._finish_done(transfer, record.doc_uid, document_path="")
+            return _Next.NOTHING
         fd, info = open_for_upload(record.path)
         with self._lock:
             transfer.fd = fd
-        if record.stage is Stage.DOCUMENTED and record.doc_uid:
-            self._finish_done(transfer, record.doc_uid, document_path="")
-            return _Next.NOTHING
         if info.st_size != record.size or info.st_mtime_ns != record.mtime_ns:
             self._restart(
                 transfer,
@@ -689,8 +691,8 @@ class TransferManager:
         record = transfer.record
         batch = self.nuxeo.new_batch()
         if record.bucket and batch.location.bucket != record.bucket:
-            self._use_batch(transfer, batch)
             self._restart(transfer, notice="its upload batch expired and the server now uses another bucket; uploading it again")
+            self._use_batch(transfer, batch)
             self._advance(transfer, Stage.BATCHED, batch_id=batch.batch_id, handler=batch.provider,
                           bucket=batch.location.bucket, object_key=batch.base_key + str(uuid.uuid4()))
             return
@@ -994,14 +996,14 @@ class TransferManager:
     def _registered_by_nuxeo(self, transfer: FileTransfer) -> bool:
         """Whether the object is whole on S3, asked of Nuxeo: `/complete` registers it if it
         exists (the server reads it with its own rights), and the batch then says its size."""
-        assert transfer.batch is not None
         try:
             self._register(transfer)
         except BatchGone:
             self._replace_batch(transfer)
-            return self._registered_by_nuxeo(transfer)
+            self._register(transfer)
         except ServerError:
             return False  # a stock server answers 500 for a key with no object
+        assert transfer.batch is not None
         return self.nuxeo.registered_size(transfer.batch.batch_id) == transfer.size
 
     def _create_document(self, transfer: FileTransfer) -> None:
@@ -1015,8 +1017,8 @@ class TransferManager:
         except NotFoundError:
             self.nuxeo.batch_info(batch_id)  # BatchGone when the 404 was about the batch
             raise
-        # The server drops the batch at the end of the creation request.
-        transfer.batch = None
+        with self._lock:  # the server drops the batch at the end of the creation request
+            transfer.batch = None
         if document.blob_length is None:
             # A stock server makes the document without its blob when the batch is gone
             # (and answers 201): remove it and register the object with a new batch.

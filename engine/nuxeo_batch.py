@@ -9,9 +9,10 @@ client's own `request()` (same auth, retries and error mapping):
 - `batch.complete()` needs the client's in-memory blob list, which a resumed upload does not
   have: `/complete` is posted with the same body the client would send.
 
-No POST is retried blindly: the HTTP layer retries GET, PUT and DELETE only. A POST that may be
-sent again (a lost answer, a resume) carries an `Idempotency-Key`, which a Nuxeo server since
-2021 uses to run it once and answer a repeat with the first answer.
+No POST is retried blindly: the HTTP layer retries GET, PUT and DELETE only. The POSTs sent again
+after a lost or transient answer are those whose repeat is harmless (a batch, credentials,
+`/complete`), and the document creation, which carries an `Idempotency-Key`: a Nuxeo server since
+2021 (10.10-HF40) runs it once and answers a repeat with the first answer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -61,8 +61,9 @@ _REQUEST_TIMEOUT = (10, 300)
 # `/complete` copies the object to its final place inside the request (minutes for a large
 # file): as Nuxeo Drive, give the call and its server transaction six hours.
 _COMPLETE_TIMEOUT_S = 6 * 3600
-# The answers a POST carrying an Idempotency-Key is sent again for, with the same key.
-_REPEATABLE_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+# The answers after which a repeatable POST is sent again (409 only under an Idempotency-Key:
+# the first request with that key is still running).
+_REPEATABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _POST_ATTEMPTS = 4
 
 
@@ -143,15 +144,20 @@ class NuxeoBatchClient:
 
     def _post(self, path: str, *, key: str | None = None, headers: dict[str, str] | None = None,
               **kwargs: Any) -> Any:
-        """A POST sent under `Idempotency-Key: key`, and sent again with the same key when its
-        answer is lost or transient (409: the first one is still running on the server)."""
-        headers = {**(headers or {}), "Idempotency-Key": key or str(uuid.uuid4())}
+        """A POST that may be sent again when its answer is lost or transient: either one whose
+        repeat is harmless by nature (a new batch, credentials, `/complete`), or one sent under
+        `Idempotency-Key: key` (409: the first one with that key still runs on the server).
+        Keys cost the server a stored answer each, so only the calls that need one carry one."""
+        headers = dict(headers or {})
+        if key is not None:
+            headers["Idempotency-Key"] = key
         delay = 0.5
         for attempt in range(1, _POST_ATTEMPTS + 1):
             try:
                 return self._request("POST", path, headers=dict(headers), **kwargs)
             except HTTPError as exc:
-                if exc.status not in _REPEATABLE_STATUSES or attempt == _POST_ATTEMPTS:
+                repeatable = exc.status in _REPEATABLE_STATUSES or (exc.status == 409 and key is not None)
+                if not repeatable or attempt == _POST_ATTEMPTS:
                     raise
             except RequestException:
                 if attempt == _POST_ATTEMPTS:

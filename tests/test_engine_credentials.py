@@ -79,6 +79,29 @@ def test_multipart_upload_outlasting_several_credential_lifetimes(
     assert refreshes(short_lived, manager.store.get(file_id).batch_id) >= 1
 
 
+def test_server_without_refresh_token_gives_credentials_through_the_batch(
+    make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
+) -> None:
+    """A server without `refreshToken` (501): new credentials come from the batch's own
+    description, which a Nuxeo server mints afresh on every read."""
+    short_lived.nuxeo.refresh_token = False
+    try:
+        manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=2 * MIB)
+        path = tmp_path / "no-refresh.bin"
+        content = write(path, 12 * MIB)
+        began = time.monotonic()
+        (file_id,) = manager.add([path], new_target_folder(client)).file_ids
+        assert manager.wait(timeout=60)
+    finally:
+        short_lived.nuxeo.refresh_token = True
+    assert time.monotonic() - began > 2 * TTL_S
+    assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=content)
+    batch_id = manager.store.get(file_id).batch_id
+    assert refreshes(short_lived, batch_id) >= 1  # asked, answered 501...
+    lines = short_lived.nuxeo.log_path.read_text(encoding="utf-8").splitlines()
+    assert sum(f"/upload/{batch_id}/info" in line for line in lines) >= 1  # ...then read the batch
+
+
 def test_single_upload_outlasting_its_credentials(
     make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
 ) -> None:

@@ -44,9 +44,9 @@ def server_info(policy_server: NuxeoServer, sandbox: Sandbox) -> SandboxInfo:
 @pytest.fixture
 def server(policy_server: NuxeoServer) -> Iterator[NuxeoServer]:
     """The server in each mode, its run-time switches put back after the test."""
-    ttl = policy_server.batch_ttl_s
+    ttl, delay = policy_server.batch_ttl_s, policy_server.complete_delay_s_per_gib
     yield policy_server
-    policy_server.batch_ttl_s = ttl
+    policy_server.batch_ttl_s, policy_server.complete_delay_s_per_gib = ttl, delay
 
 
 def landed(events: EventLog, nuxeo: Nuxeo, s3_admin: Any, manager: Any, file_id: int, *, name: str,
@@ -231,6 +231,44 @@ def test_part_s3_holds_but_the_journal_missed(
     assert set(sent_parts(events, record.id)) == resent
 
 
+def test_journaled_part_s3_does_not_hold_is_sent_again(
+    make_manager: MakeManager, server_info: SandboxInfo, nuxeo: Nuxeo, s3_admin: Any, target_folder: str,
+    tmp_path: Path,
+) -> None:
+    """The journal names a part S3 does not hold as such (another ETag). Where the credentials
+    may list parts, the listing corrects the journal before the join; where they may not, the
+    join answers InvalidPart and the parts are sent again, once."""
+    path = tmp_path / "misjournaled.bin"
+    content = write(path, 12 * MIB + 3)
+    batch = batch_client(server_info).new_batch()
+    key = batch.base_key + "misjournaled"
+    s3 = batch_s3(batch)
+    upload_id = s3.create_multipart_upload(Bucket=batch.location.bucket, Key=key, ChecksumAlgorithm="CRC32",
+                                           ContentType="application/octet-stream")["UploadId"]
+    answers = {
+        number: s3.upload_part(Bucket=batch.location.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                               Body=content[(number - 1) * 5 * MIB:number * 5 * MIB], ChecksumAlgorithm="CRC32")
+        for number in (1, 2)
+    }
+    manager, events = make_manager()
+    record = journaled(manager, server_info, path, target_folder, batch_id=batch.batch_id,
+                       bucket=batch.location.bucket, object_key=key, upload_id=upload_id, part_size=5 * MIB,
+                       part_count=3, stage=Stage.SENDING)
+    for number, answer in answers.items():
+        etag = answer["ETag"] if number == 1 else '"0123456789abcdef0123456789abcdef"'
+        manager.store.record_part(record.id, PartRecord(number=number, etag=etag, size=5 * MIB,
+                                                        checksum=answer["ChecksumCRC32"]))
+    manager.load_unfinished()
+    assert manager.wait(timeout=60)
+
+    landed(events, nuxeo, s3_admin, manager, record.id, name=path.name, content=content)
+    if server_info.policy == AccessPolicy.STOCK.value:
+        assert sent_parts(events, record.id) == {1: 1, 2: 1, 3: 2}
+        assert any("sending them again" in n.message for n in events.of(Notice, record.id))
+    else:
+        assert sent_parts(events, record.id) == {3: 1}
+
+
 def test_multipart_upload_aborted_on_s3_is_sent_again(
     make_manager: MakeManager, nuxeo: Nuxeo, s3_admin: Any, target_folder: str, tmp_path: Path,
 ) -> None:
@@ -254,6 +292,23 @@ def test_multipart_upload_aborted_on_s3_is_sent_again(
     assert any("gone from S3" in n.message for n in events.of(Notice, file_id))
 
 
+def test_slow_complete_is_waited_for_and_sent_once(
+    make_manager: MakeManager, server: NuxeoServer, nuxeo: Nuxeo, s3_admin: Any, target_folder: str,
+    tmp_path: Path,
+) -> None:
+    """`/complete` copies the object inside the request: nxup waits for it and does not send
+    it again while it runs."""
+    path = tmp_path / "copied.bin"
+    content = write(path, 6 * MIB)
+    server.complete_delay_s_per_gib = 2.0 * 1024 / 6  # two seconds for this file
+    manager, events = make_manager()
+    (file_id,) = manager.add([path], target_folder).file_ids
+    assert manager.wait(timeout=60)
+    record = landed(events, nuxeo, s3_admin, manager, file_id, name=path.name, content=content)
+    lines = server.log_path.read_text(encoding="utf-8").splitlines()
+    assert sum(f"/upload/{record.batch_id}/0/complete" in line for line in lines) == 1
+
+
 def test_handler_named_otherwise(sandbox: Sandbox, make_manager: MakeManager, s3_admin: Any,
                                  tmp_path: Path) -> None:
     with NuxeoServer(s3=sandbox.s3, data_dir=tmp_path / "nuxeo", password=sandbox.password,
@@ -267,7 +322,6 @@ def test_handler_named_otherwise(sandbox: Sandbox, make_manager: MakeManager, s3
         assert manager.wait(timeout=30)
         record = landed(events, client, s3_admin, manager, file_id, name=path.name, content=content)
         assert record.handler == "s3direct"
-        manager.shutdown(timeout=5)
 
 
 def test_folders_under_a_workspace_root_are_workspaces(make_manager: MakeManager, nuxeo: Nuxeo,
@@ -275,7 +329,7 @@ def test_folders_under_a_workspace_root_are_workspaces(make_manager: MakeManager
     folder = tmp_path / f"project-{os.getpid()}-{tmp_path.name[-6:]}"
     content = write(folder / "inner" / "note.txt", 1000)
     manager, events = make_manager()
-    manager.add([folder], WORKSPACES)
+    assert manager.add([folder], WORKSPACES).file_ids
     assert manager.wait(timeout=30)
     assert not events.of(FileFailed), [e.reason for e in events.of(FileFailed)]
     top = nuxeo.documents.get(path=f"{WORKSPACES}/{folder.name}")
