@@ -1079,6 +1079,8 @@ class TransferManager:
         except UploadGone:
             pass
         except AccessDenied:
+            # Recorded with the upload id kept: `nxup stale` names it as nxup's leftover.
+            self._persist(transfer, error=f"its multipart upload is left on S3: {_ABORT_DENIED_NOTICE}")
             self._emit(Notice(transfer.id, message=f"{record.path}: {_ABORT_DENIED_NOTICE}"))
             return
         except NxupError as error:

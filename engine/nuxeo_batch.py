@@ -127,6 +127,7 @@ class NuxeoBatchClient:
             auth = (connection.user, connection.password or "")
         self._nuxeo = Nuxeo(host=connection.host, auth=auth, app_name=APP_NAME, retries=_RETRY)
         self._folders: dict[str, str] = {}
+        self._folder_types: dict[str, str] = {}  # by real path, as seen when looked up or made
         self._folder_lock = threading.Lock()
         self._s3_handler: str | None = None
 
@@ -293,6 +294,7 @@ class NuxeoBatchClient:
             if exc.status == 404:
                 return False
             raise
+        self._folder_types[path] = str(document.type)
         return "Folderish" in (document.facets or []) or document.type in (
             "Folder", "Workspace", "WorkspaceRoot", "Domain", "Root", "OrderedFolder"
         )
@@ -314,13 +316,16 @@ class NuxeoBatchClient:
                 if exc.status != 404:
                     raise
                 # A WorkspaceRoot (/default-domain/workspaces) holds Workspaces, not Folders.
-                parent_type = self._nuxeo.documents.get(path=self._doc_path(real_parent)).type
+                parent_type = self._folder_types.get(real_parent)
+                if parent_type is None:
+                    parent_type = self._nuxeo.documents.get(path=self._doc_path(real_parent)).type
                 created = self._nuxeo.documents.create(
                     Document(name=name, type="Workspace" if parent_type == "WorkspaceRoot" else "Folder",
                              properties={"dc:title": name}),
                     parent_path=self._doc_path(real_parent),
                 )
                 path = str(created.path)
+                self._folder_types[path] = str(created.type)
             self._folders[logical] = path
             return path
 
