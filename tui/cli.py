@@ -93,7 +93,21 @@ def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@click.group(invoke_without_command=True)
+class _Commands(click.Group):
+    """The command group, with one guard: a state database that cannot be used is one line
+    naming it and what to do, from whichever command met it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from engine.state import StateError
+
+        try:
+            return super().invoke(ctx)
+        except StateError as exc:
+            click.echo(f"nxup: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+
+
+@click.group(cls=_Commands, invoke_without_command=True)
 @click.version_option(package_name="nxup")
 @click.pass_context
 def main(ctx: click.Context) -> None:
