@@ -30,6 +30,21 @@ class RejectedPath:
     reason: str
 
 
+# A name that is not valid UTF-8 reaches Python with its bad bytes as lone surrogates, which
+# neither the state database nor Nuxeo (whose names are Unicode) can hold.
+NOT_UTF8_FILE = "the file name is not valid UTF-8 (rename it to upload it)"
+NOT_UTF8_FOLDER = "the folder name is not valid UTF-8: its files are skipped (rename it to upload them)"
+NOT_UTF8_PATH = "the path is not valid UTF-8 (a folder above it has such a name; rename it)"
+
+
+def is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _kind(mode: int) -> str | None:
     """Why a file of this mode cannot be uploaded, or None if it is a regular file."""
     if stat.S_ISREG(mode):
@@ -65,43 +80,82 @@ def check_file(path: Path, target: str) -> LocalFile:
     return LocalFile(path=path, size=info.st_size, mtime_ns=info.st_mtime_ns, target=target)
 
 
+def resolve(given: str) -> Path:
+    """The absolute path of what the user named. `..` is resolved as the system does (through
+    symbolic links), not by dropping the folder before it; the last component is kept as
+    given, so a link to a file is uploaded under the link's name."""
+    absolute = os.path.join(os.getcwd(), given.rstrip("/") or "/")
+    head, name = os.path.split(absolute)
+    if name in ("", ".", ".."):
+        return Path(os.path.realpath(absolute))
+    return Path(os.path.realpath(head)) / name
+
+
 def expand(paths: Iterable[str | os.PathLike[str]], target: str) -> Iterator[LocalFile | RejectedPath]:
     """Files to upload, in order; folders are walked and their tree is mirrored under target.
 
     Symbolic links to files are followed; links to folders are not descended (they could loop).
+    A file named twice (the same path for the same folder) is uploaded once.
     """
+    seen: set[tuple[Path, str]] = set()
     for given in paths:
-        path = Path(os.path.abspath(given))
-        try:
-            info = path.stat()
-        except OSError as exc:
-            yield RejectedPath(str(given), describe_os_error(exc))
-            continue
-        if stat.S_ISDIR(info.st_mode):
-            yield from _walk(path, target)
-            continue
-        try:
-            yield check_file(path, target)
-        except InputError as exc:
-            yield RejectedPath(str(given), str(exc))
+        for item in _expand_one(os.fspath(given), target):
+            if isinstance(item, LocalFile):
+                if (item.path, item.target) in seen:
+                    continue
+                seen.add((item.path, item.target))
+            yield item
+
+
+def _expand_one(given: str, target: str) -> Iterator[LocalFile | RejectedPath]:
+    if not given:
+        yield RejectedPath(given, "an empty path")
+        return
+    try:
+        info = os.stat(given)  # as the system resolves it: `missing/..` does not exist
+    except OSError as exc:
+        yield RejectedPath(given, describe_os_error(exc))
+        return
+    path = resolve(given)
+    if not is_utf8(str(path)):
+        if is_utf8(path.name):
+            yield RejectedPath(given, NOT_UTF8_PATH)
+        else:
+            yield RejectedPath(given, NOT_UTF8_FOLDER if stat.S_ISDIR(info.st_mode) else NOT_UTF8_FILE)
+        return
+    if stat.S_ISDIR(info.st_mode):
+        yield from _walk(path, target)
+        return
+    try:
+        yield check_file(path, target)
+    except InputError as exc:
+        yield RejectedPath(given, str(exc))
 
 
 def _walk(root: Path, target: str) -> Iterator[LocalFile | RejectedPath]:
     errors: list[OSError] = []
     for directory, dirnames, filenames in os.walk(root, onerror=errors.append):
-        dirnames.sort()
         here = Path(directory)
         relative = PurePosixPath(root.name) / PurePosixPath(*here.relative_to(root).parts)
         folder_target = _join_target(target, relative)
         for name in sorted(filenames):
             path = here / name
+            if not is_utf8(name):
+                yield RejectedPath(str(path), NOT_UTF8_FILE)
+                continue
             try:
                 yield check_file(path, folder_target)
             except InputError as exc:
                 yield RejectedPath(str(path), str(exc))
-        for name in dirnames:
+        descended = []
+        for name in sorted(dirnames):
             if (here / name).is_symlink():
                 yield RejectedPath(str(here / name), "a symbolic link to a folder (not followed)")
+            elif not is_utf8(name):
+                yield RejectedPath(str(here / name), NOT_UTF8_FOLDER)
+            else:
+                descended.append(name)
+        dirnames[:] = descended
     for exc in errors:
         yield RejectedPath(str(exc.filename or root), describe_os_error(exc))
 

@@ -22,7 +22,7 @@ from engine.planning import MiB
 from engine.state import UploadStatus
 from tui.bridge import EngineEvents, EventBridge
 from tui.model import TransferModel
-from tui.text import speed_text
+from tui.text import printable, speed_text
 from tui.screens.add_files import AddFilesScreen, AddRequest
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
@@ -86,7 +86,7 @@ class NxupApp(App[int]):
         if self._notices:
             self.notify(
                 "\n".join(self._notices[:3]) + (f"\n… {len(self._notices) - 3} more in the log (l)" if len(self._notices) > 3 else ""),
-                title="Obsolete uploads aborted", timeout=15,
+                title="Obsolete uploads aborted", timeout=15, markup=False,
             )
         self._update_subtitle()
         # Events are rendered once the transfers screen has its widgets.
@@ -104,8 +104,9 @@ class NxupApp(App[int]):
                 self.call_from_thread(self._report_error, str(error))
 
     def _report_error(self, message: str) -> None:
+        message = printable(message)
         self.model.log.append(f"error: {message}")
-        self.notify(message, title="nxup", severity="error", timeout=10)
+        self.notify(message, title="nxup", severity="error", timeout=10, markup=False)
 
     @property
     def transfers(self) -> TransfersScreen | None:
@@ -153,7 +154,8 @@ class NxupApp(App[int]):
     def _update_subtitle(self) -> None:
         rate = self.manager.limiter.rate
         cap = f"cap {speed_text(rate)}" if rate else "no cap"
-        self.sub_title = f"{self.server_label} · {cap}" if self.server_label else cap
+        label = printable(self.server_label)
+        self.sub_title = f"{label} · {cap}" if label else cap
 
     # == commands =============================================================================
     def _selected(self) -> int | None:

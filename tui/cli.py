@@ -8,8 +8,6 @@ named with its reason), 2 for usage errors.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import sys
 import threading
@@ -30,22 +28,9 @@ _CONNECTION_HELP = "Nuxeo URL, e.g. https://host/nuxeo (env NUXEO_URL)"
 
 
 def _fail_usage(message: str) -> None:
-    raise click.UsageError(message)
+    from tui.text import printable
 
-
-def _password_from_env_or_prompt(user: str) -> tuple[str | None, str | None]:
-    """(password, token): from NUXEO_PASSWORD / NUXEO_TOKEN, or a prompt on a terminal.
-    Never from argv, where other users of the machine can read it."""
-    token = os.environ.get("NUXEO_TOKEN")
-    if token:
-        return None, token
-    password = os.environ.get("NUXEO_PASSWORD")
-    if password is not None:
-        return password, None
-    if sys.stdin.isatty():
-        return click.prompt(f"Password for {user}", hide_input=True), None
-    _fail_usage("no password: set NUXEO_PASSWORD or NUXEO_TOKEN (passwords are never taken from the command line)")
-    raise AssertionError
+    raise click.UsageError(printable(message))
 
 
 def _settings(workers: int, part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None) -> Any:
@@ -121,6 +106,7 @@ def main(ctx: click.Context) -> None:
 def _open_unfinished() -> int:
     from engine.state import StateStore
     from tui.bridge import EventBridge
+    from tui.login import server_connection
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         click.echo(click.get_current_context().get_help())
@@ -134,7 +120,8 @@ def _open_unfinished() -> int:
     latest = max(unfinished, key=lambda r: r.updated_at or 0)
     bridge = EventBridge()
     settings = _settings(8, "20MiB", "20MiB", "crc32", False, None)
-    manager = _open_manager(latest.server_url, latest.user or "Administrator", settings, bridge)
+    manager = _open_manager(server_connection(latest.server_url, latest.user, url_on_command_line=False),
+                            settings, bridge)
     notices = cleanup_at_start(manager, echo=False)
     try:
         return run_tui(manager, bridge, lambda: manager.load_unfinished(paused=True), target=latest.target,
@@ -195,13 +182,10 @@ def run_tui(manager: Any, bridge: Any, start: Callable[[], Any] | None, *, targe
     return int(code or 0)
 
 
-def _open_manager(url: str, user: str, settings: Any, reporter: Any) -> Any:
+def _open_manager(connection: Any, settings: Any, reporter: Any) -> Any:
     from engine.manager import TransferManager
-    from engine.nuxeo_batch import ServerConnection
     from engine.state import StateStore
 
-    password, token = _password_from_env_or_prompt(user)
-    connection = ServerConnection(url=url.rstrip("/"), user=user, password=password, token=token)
     store = StateStore.open()
     return TransferManager(connection, store=store, sink=reporter, settings=settings)
 
@@ -215,32 +199,45 @@ def upload(paths: tuple[str, ...], target: str, url: str | None, user: str | Non
            verify: bool, limit: str | None) -> None:
     """Upload files and folders (mirrored as Folder documents) to a Nuxeo folder."""
 
+    from tui.login import server_connection, url_on_command_line
+
     if not url:
         _fail_usage("no server: give --url or set NUXEO_URL")
-    user = user or "Administrator"
+    _check_target(target)
     settings = _settings(workers, part_size, single_limit, checksum, verify, limit)
+    connection = server_connection(url, user, url_on_command_line=url_on_command_line())
     tui = use_tui(no_tui=no_tui, json_lines=json_lines)
-    sys.exit(_run_transfers(url, user, settings, tui=tui, json_lines=json_lines, target=target,
+    sys.exit(_run_transfers(connection, settings, tui=tui, json_lines=json_lines, target=target,
                             start=lambda manager: manager.add(paths, target)))
 
 
-def _run_transfers(url: str, user: str, settings: Any, *, tui: bool, json_lines: bool, target: str,
+def _check_target(target: str) -> None:
+    """A Nuxeo path is Unicode text: bytes that are not UTF-8 (or control characters) in it
+    can only be a mistake."""
+    from tui.text import printable
+
+    if printable(target) != target:
+        _fail_usage(f"--to {printable(target)}: not a Nuxeo folder path (control characters or bytes that are not UTF-8)")
+
+
+def _run_transfers(connection: Any, settings: Any, *, tui: bool, json_lines: bool, target: str,
                    start: Callable[[Any], Any]) -> int:
     """Open a manager on one server, clean up obsolete uploads, then run `start(manager)` in
     the transfer manager or headless. Returns the exit code."""
     from engine.errors import NxupError
     from tui.bridge import EventBridge
     from tui.plain import Reporter
+    from tui.text import printable
 
     sink: Any = EventBridge() if tui else Reporter(json_lines=json_lines)
-    manager = _open_manager(url, user, settings, sink)
+    manager = _open_manager(connection, settings, sink)
     notices = cleanup_at_start(manager, echo=not tui)
     try:
         if tui:
             return run_tui(manager, sink, lambda: start(manager), target=target, notices=notices)
         return _run_headless(manager, sink, lambda: start(manager))
     except NxupError as exc:
-        click.echo(f"nxup: {url}: {exc}", err=True)
+        click.echo(f"nxup: {printable(connection.url)}: {printable(str(exc))}", err=True)
         return EXIT_FAILED
     finally:
         manager.store.close()
@@ -252,21 +249,27 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
            part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None) -> None:
     """Finish every unfinished upload (after a crash, a quit or a failure)."""
     from engine.state import StateStore
+    from tui.login import server_connection, split_login, url_on_command_line
 
     with StateStore.open() as store:
         unfinished = store.unfinished()
     if not unfinished:
         click.echo("nothing to resume")
         sys.exit(EXIT_OK)
-    servers = sorted({(r.server_url, r.user or "Administrator") for r in unfinished})
+    # (URL as given, user): the stored URLs are bare; the user's own URL may carry a login.
+    servers = sorted({(r.server_url, r.user) for r in unfinished}, key=str)
     if url:
-        servers = [(url.rstrip("/"), user or dict(servers).get(url.rstrip("/"), "Administrator"))]
+        stored_user = dict(servers).get(split_login(url).url)
+        servers = [(url, user or split_login(url).user or stored_user)]
     settings = _settings(workers, part_size, single_limit, checksum, verify, limit)
+    connections = [server_connection(server_url, user or server_user,
+                                     url_on_command_line=bool(url) and url_on_command_line())
+                   for server_url, server_user in servers]
     tui = use_tui(no_tui=no_tui, json_lines=json_lines)
     code = EXIT_OK
-    for server_url, server_user in servers:
+    for connection in connections:
         code = max(code, _run_transfers(
-            server_url, user or server_user, settings, tui=tui, json_lines=json_lines,
+            connection, settings, tui=tui, json_lines=json_lines,
             target=unfinished[0].target, start=lambda manager: manager.load_unfinished(),
         ))
     sys.exit(code)
@@ -278,7 +281,8 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
 def status(json_lines: bool, recent_limit: int) -> None:
     """Unfinished and recent uploads from the state database."""
     from engine.state import StateStore
-    from tui.text import one_line, size_text
+    from tui.login import bare_url
+    from tui.text import json_line, printable, size_text
 
     with StateStore.open() as store:
         unfinished = store.unfinished()
@@ -288,17 +292,19 @@ def status(json_lines: bool, recent_limit: int) -> None:
         for record in unfinished + recent:
             row = {k: getattr(record, k) for k in ("id", "path", "size", "target", "status", "server_url", "error", "part_count", "updated_at")}
             row["parts_done"] = parts.get(record.id)
-            click.echo(json.dumps(row, ensure_ascii=False))
+            row["server_url"] = bare_url(record.server_url)  # rows written before URLs were stripped
+            click.echo(json_line(row))
         return
     click.echo(f"{len(unfinished)} unfinished upload(s)" + (" — `nxup resume` continues them" if unfinished else ""))
     for record in unfinished:
         progress = f"{parts.get(record.id, 0)}/{record.part_count} parts" if record.upload_id else ""
-        reason = f" — {record.error}" if record.error else ""
-        click.echo(f"  {record.status:<9} {one_line(record.path)} ({size_text(record.size or 0)}) -> {record.target} {progress}{reason}")
+        reason = f" — {printable(record.error)}" if record.error else ""
+        click.echo(f"  {record.status:<9} {printable(record.path)} ({size_text(record.size or 0)}) -> "
+                   f"{printable(record.target)} {progress}{reason}")
     if recent:
         click.echo("recent:")
         for record in recent:
-            click.echo(f"  {record.status:<9} {one_line(record.path)} ({size_text(record.size or 0)}) -> {record.target}")
+            click.echo(f"  {record.status:<9} {printable(record.path)} ({size_text(record.size or 0)}) -> {printable(record.target)}")
 
 
 @main.command()

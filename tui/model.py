@@ -24,7 +24,7 @@ from engine.events import (
 )
 from engine.manager import FileSnapshot
 from engine.state import UploadStatus
-from tui.text import display_name
+from tui.text import display_name, printable
 
 # Speeds are smoothed over a few samples so the numbers are readable.
 _SPEED_SMOOTHING = 0.3
@@ -63,7 +63,7 @@ class FileRow:
 
     def state_text(self) -> str:
         if self.status is UploadStatus.FAILED:
-            return f"failed: {self.reason}" if self.reason else "failed"
+            return f"failed: {printable(self.reason)}" if self.reason else "failed"
         return self.status.value
 
 
@@ -101,7 +101,7 @@ class TransferModel:
     clock: Callable[[], float] = time.monotonic
     rows: dict[int, FileRow] = field(default_factory=dict)
     history: deque[float] = field(default_factory=lambda: deque([0.0] * SPARKLINE_SECONDS, maxlen=SPARKLINE_SECONDS))
-    log: deque[str] = field(default_factory=lambda: deque(maxlen=2000))
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=2000))  # lines as shown (printable)
     _last_total: tuple[float, int] | None = None
     _settled: Totals = field(default_factory=Totals)  # every row that is not uploading
     _uploading: set[int] = field(default_factory=set)
@@ -158,7 +158,7 @@ class TransferModel:
         for event in events:
             row = self.rows.get(event.file_id)
             if isinstance(event, Notice):
-                self.log.append(event.message)
+                self.log.append(printable(event.message))
                 continue
             if row is None:
                 if isinstance(event, FileQueued):
@@ -166,7 +166,7 @@ class TransferModel:
                 elif isinstance(event, FileFailed):
                     row = self.rows[event.file_id] = FileRow(event.file_id, event.path, 0)
                     row.status, row.reason = UploadStatus.FAILED, event.reason
-                    self.log.append(f"failed: {event.path}: {event.reason}")
+                    self.log.append(printable(f"failed: {event.path}: {event.reason}"))
                 else:
                     continue
                 self._count(row, +1)
@@ -188,15 +188,15 @@ class TransferModel:
         elif isinstance(event, FileCompleted):
             row.status, row.sent, row.speed = UploadStatus.DONE, row.size, 0.0
             row.document_path = event.document_path
-            self.log.append(f"done: {event.path} -> {event.document_path}")
+            self.log.append(printable(f"done: {event.path} -> {event.document_path}"))
         elif isinstance(event, FileFailed):
             row.status, row.reason, row.speed = UploadStatus.FAILED, event.reason, 0.0
-            self.log.append(f"failed: {event.path}: {event.reason}")
+            self.log.append(printable(f"failed: {event.path}: {event.reason}"))
         elif isinstance(event, FilePaused):
             row.status, row.speed = UploadStatus.PAUSED, 0.0
         elif isinstance(event, FileCancelled):
             row.status, row.speed, row.sent = UploadStatus.CANCELLED, 0.0, 0
-            self.log.append(f"cancelled: {event.path}")
+            self.log.append(printable(f"cancelled: {event.path}"))
 
     # -- sampling --------------------------------------------------------------------------
     def sample(self, snapshot: Callable[[int], FileSnapshot | None]) -> set[int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from engine.events import (
     Notice,
     PartCompleted,
 )
-from tui.text import eta_text, one_line, size_text, speed_text
+from tui.text import eta_text, json_line, printable, size_text, speed_text
 
 
 @dataclasses.dataclass
@@ -84,7 +83,7 @@ class Reporter:
     def _write_json(self, event: Event) -> None:
         payload: dict[str, Any] = {"event": event.kind, "time": round(time.time(), 3)}
         payload.update(dataclasses.asdict(event))
-        self._emit(json.dumps(payload, ensure_ascii=False))
+        self._emit(json_line(payload))
 
     def _position(self) -> str:
         tally = self.tally
@@ -92,7 +91,7 @@ class Reporter:
         return f"[{finished}/{tally.queued}]"
 
     def _write_plain(self, event: Event) -> None:
-        name = one_line(self._paths.get(event.file_id, getattr(event, "path", "")))
+        name = printable(self._paths.get(event.file_id, getattr(event, "path", "")))
         if isinstance(event, FileStarted):
             self._started_at[event.file_id] = (time.monotonic(), 0)
             how = f"{event.part_count} parts of {size_text(event.part_size)}" if event.multipart else "single upload"
@@ -105,15 +104,17 @@ class Reporter:
             self._last_progress[event.file_id] = now
             self._emit(f"progress  {name} {self._progress_text(event, now)}")
         elif isinstance(event, FileCompleted):
-            self._emit(f"done      {self._position()} {name} ({size_text(event.size)}) -> {one_line(event.document_path)}")
+            self._emit(f"done      {self._position()} {name} ({size_text(event.size)}) -> {printable(event.document_path)}")
         elif isinstance(event, FileFailed):
-            self._emit(f"failed    {self._position()} {one_line(event.path)}: {event.reason}")
+            # An empty path given on the command line is named as such.
+            shown = printable(event.path) or '""'
+            self._emit(f"failed    {self._position()} {shown}: {printable(event.reason)}")
         elif isinstance(event, FileCancelled):
             self._emit(f"cancelled {self._position()} {name}")
         elif isinstance(event, FilePaused):
             self._emit(f"paused    {name}")
         elif isinstance(event, Notice):
-            self._emit(f"notice    {one_line(event.message)}")
+            self._emit(f"notice    {printable(event.message)}")
         elif isinstance(event, (FileQueued, PartCompleted)):
             return
 
@@ -138,7 +139,7 @@ class Reporter:
             f"{tally.failed} failed, {tally.cancelled} cancelled, {tally.paused} paused"
         )
         if self.json_lines:
-            self._emit(json.dumps({"event": "summary", **dataclasses.asdict(tally), "elapsed_s": round(elapsed_s, 3)}))
+            self._emit(json_line({"event": "summary", **dataclasses.asdict(tally), "elapsed_s": round(elapsed_s, 3)}))
         else:
             self._emit(text)
         return text

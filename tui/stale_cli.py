@@ -12,7 +12,6 @@ Engine imports stay inside functions so that `nxup --help` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import timedelta
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import humanize
 
+from tui.text import json_line, printable
 from tui.text import size_text as _size_text
 
 if TYPE_CHECKING:
@@ -48,8 +48,8 @@ def nxup_text(upload: StaleUpload) -> str:
     tracked = upload.tracked
     if tracked is None:
         return "-"
-    name = tracked.file_name.replace("\n", "\\n")
-    return f"resumable: {name}" if tracked.resumable else f"tracked: {name} ({tracked.reason})"
+    name = printable(tracked.file_name)
+    return f"resumable: {name}" if tracked.resumable else f"tracked: {name} ({printable(tracked.reason)})"
 
 
 def parts_text(upload: StaleUpload) -> str:
@@ -61,7 +61,7 @@ def table_lines(uploads: list[StaleUpload], now: Any) -> list[str]:
     for upload in uploads:
         lines.append(
             f"{age_text(upload.age(now)):<14} {parts_text(upload):>5} {size_text(upload.bytes):>10}  "
-            f"{upload.key:<50}  {nxup_text(upload)}" + (f"  [{upload.note}]" if upload.note else "")
+            f"{printable(upload.key):<50}  {nxup_text(upload)}" + (f"  [{printable(upload.note)}]" if upload.note else "")
         )
     return lines
 
@@ -98,14 +98,13 @@ def _admin_scanner(bucket: str, endpoint: str | None, region: str | None, profil
     return StaleScanner(client, bucket, StateStore.open()), client
 
 
-def _nuxeo_scanner(url: str, user: str) -> TrackedScanner:
-    from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
+def _nuxeo_scanner(url: str, user: str | None) -> TrackedScanner:
+    from engine.nuxeo_batch import NuxeoBatchClient
     from engine.stale import TrackedScanner
     from engine.state import StateStore
-    from tui.cli import _password_from_env_or_prompt
+    from tui.login import server_connection, url_on_command_line
 
-    password, token = _password_from_env_or_prompt(user)
-    connection = ServerConnection(url=url.rstrip("/"), user=user, password=password, token=token)
+    connection = server_connection(url, user, url_on_command_line=url_on_command_line())
     return TrackedScanner(StateStore.open(), NuxeoBatchClient(connection))
 
 
@@ -145,13 +144,13 @@ def stale(bucket: str | None, endpoint: str | None, region: str | None, profile:
         if bucket:
             scanner, client = _admin_scanner(bucket, endpoint, region, profile)
         else:
-            scanner, client = _nuxeo_scanner(url or "", user or "Administrator"), None
+            scanner, client = _nuxeo_scanner(url or "", user), None
         with scanner.store:
             code = _run(scanner, client, bucket, prefix=prefix, min_age=min_age, json_lines=json_lines,
                         count_parts=not no_parts, do_abort=do_abort or dry_run, dry_run=dry_run, yes=yes,
                         lifecycle=lifecycle, add_rule_days=add_lifecycle_rule)
     except NxupError as exc:
-        click.echo(f"nxup: {exc}", err=True)
+        click.echo(f"nxup: {printable(str(exc))}", err=True)
         code = EXIT_FAILED
     sys.exit(code)
 
@@ -169,7 +168,7 @@ def _run(scanner: StaleScanner | TrackedScanner, client: Any, bucket: str | None
         return _abort(scanner, uploads, now, dry_run=dry_run, yes=yes, json_lines=json_lines)
     if json_lines:
         for upload in uploads:
-            click.echo(json.dumps(upload.as_json(now), ensure_ascii=False))
+            click.echo(json_line(upload.as_json(now)))
         return EXIT_OK
     if uploads:
         click.echo("\n".join(table_lines(uploads, now)))
@@ -186,7 +185,7 @@ def _lifecycle_hint(client: Any, bucket: str) -> None:
     try:
         status = lifecycle_status(client, bucket)
     except NxupError as exc:
-        click.echo(f"lifecycle: unknown ({exc})")
+        click.echo(f"lifecycle: unknown ({printable(str(exc))})")
         return
     hint = "" if status.has_abort_rule else " (`nxup stale --add-lifecycle-rule 7` adds one)"
     click.echo(status.describe() + hint)
@@ -197,7 +196,7 @@ def _show_lifecycle(client: Any, bucket: str, *, json_lines: bool) -> int:
 
     status = lifecycle_status(client, bucket)
     if json_lines:
-        click.echo(json.dumps({"bucket": bucket, "abort_rule_days": status.abort_days, "rules": len(status.rules)}))
+        click.echo(json_line({"bucket": bucket, "abort_rule_days": status.abort_days, "rules": len(status.rules)}))
     else:
         click.echo(status.describe())
     return EXIT_OK
@@ -249,9 +248,9 @@ def _print_result(result: Any, now: Any, *, json_lines: bool) -> None:
     upload = result.upload
     if json_lines:
         row = upload.as_json(now) | {"result": result.message, "ok": result.ok}
-        click.echo(json.dumps(row, ensure_ascii=False))
+        click.echo(json_line(row))
         return
-    click.echo(f"{result.message:<12} {upload.key} ({age_text(upload.age(now))} old, {size_text(upload.bytes)})")
+    click.echo(f"{printable(result.message):<12} {printable(upload.key)} ({age_text(upload.age(now))} old, {size_text(upload.bytes)})")
 
 
 def _print_report(report: AbortReport, *, json_lines: bool) -> None:
@@ -311,6 +310,7 @@ def cleanup_at_start(manager: Any, *, echo: bool = True) -> list[str]:
         notices = [entry.notice() for entry in entries]
     except NxupError as exc:
         notices = [f"start-up cleanup skipped: {exc}"]
+    notices = [printable(notice) for notice in notices]
     if echo:
         for notice in notices:
             click.echo(f"nxup: {notice}", err=True)

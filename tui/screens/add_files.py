@@ -12,6 +12,8 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label
 
+from tui.text import printable
+
 
 class PathSuggester(Suggester):
     """Completes the last path component from the file system (→ accepts)."""
@@ -57,7 +59,7 @@ class AddFilesScreen(ModalScreen[AddRequest | None]):
             yield Input(placeholder="~/Documents/report.pdf", suggester=PathSuggester(), id="path")
             yield Label("to the Nuxeo folder")
             yield Input(value=self.target, id="target")
-            yield Label("", id="problem")
+            yield Label("", id="problem", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Add", variant="primary", id="add")
                 yield Button("Cancel", id="cancel")
@@ -84,7 +86,7 @@ class AddFilesScreen(ModalScreen[AddRequest | None]):
             self.query_one("#problem", Label).update("give a path")
             return
         if not os.path.exists(path) and not os.path.islink(path):
-            self.query_one("#problem", Label).update(f"{path}: no such file or directory")
+            self.query_one("#problem", Label).update(f"{printable(path)}: no such file or directory")
             return
         self.dismiss(AddRequest(paths=[path], target=target))
 

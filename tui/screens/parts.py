@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar
 
 from engine.manager import FileSnapshot
-from tui.text import display_name, size_text
+from tui.text import display_name, printable, size_text
 from tui.widgets.parts_map import PartsMap
 
 
@@ -41,7 +41,7 @@ class PartsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Label("", id="parts-title")
+        yield Label("", id="parts-title", markup=False)
         with Vertical(id="part-bars"):
             for _ in range(self.slots):
                 yield PartBar(classes="part")
@@ -61,7 +61,7 @@ class PartsScreen(Screen[None]):
     def show(self, snapshot: FileSnapshot) -> None:
         parts = max(snapshot.part_count, 1)
         kind = "single upload" if parts == 1 else f"{snapshot.parts_done}/{parts} parts done"
-        reason = f" — {snapshot.error}" if snapshot.error else ""
+        reason = f" — {printable(snapshot.error)}" if snapshot.error else ""
         self.query_one("#parts-title", Label).update(
             f"{display_name(snapshot.path)} · {size_text(snapshot.sent)}/{size_text(snapshot.size)} · "
             f"{kind} · {snapshot.status.value}{reason}"

@@ -40,8 +40,9 @@ from engine.stale import (
     utc_now,
 )
 from tui.screens.confirm import ConfirmScreen
+from tui.login import bare_url
 from tui.stale_cli import age_text
-from tui.text import size_text
+from tui.text import printable, size_text
 
 LIFECYCLE_RULE_DAYS = 7
 KEY_WIDTH = 26
@@ -72,24 +73,22 @@ class StaleSource:
 
 def shorten(text: str, width: int) -> str:
     """Keep both ends of a key: the prefix says where, the end says which."""
-    text = text.replace("\n", "␤")
+    text = printable(text)
     if len(text) <= width:
         return text
     head = width // 3
     return text[:head] + "…" + text[-(width - head - 1):]
 
 
-class KeyCell(str):
+class KeyCell(Text):
     """The shortened key as shown, carrying its upload id: `DataTable.sort` hands the key
     function cell values only, and sorting in place is ten times faster than rebuilding 10,000
-    rows (each new row is measured)."""
+    rows (each new row is measured). A `Text`, not a string, so that a key is never read as
+    markup."""
 
-    upload_id: str
-
-    def __new__(cls, text: str, upload_id: str) -> KeyCell:
-        cell = super().__new__(cls, text)
-        cell.upload_id = upload_id
-        return cell
+    def __init__(self, text: str, upload_id: str) -> None:
+        super().__init__(text)
+        self.upload_id = upload_id
 
 
 def nxup_cell(upload: StaleUpload) -> Text:
@@ -133,16 +132,17 @@ class StaleScreen(Screen[None]):
     # == layout ==================================================================================
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="stale-status")
+        yield Static("", id="stale-status", markup=False)
         with Horizontal(id="stale-filters"):
             yield Input(value=self.source.prefix if self.source else "", placeholder="prefix (enter)", id="stale-prefix")
             yield Input(placeholder="older than, e.g. 24h (enter)", id="stale-age")
-        yield Label("", id="stale-progress")
+        yield Label("", id="stale-progress", markup=False)
         table: DataTable[Any] = DataTable(id="stale-table", cursor_type="row", zebra_stripes=True)
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table
-        yield Label("space select · a/z sort by age/size · / filter · r refresh · L lifecycle rule", id="stale-detail")
+        yield Label("space select · a/z sort by age/size · / filter · r refresh · L lifecycle rule", id="stale-detail",
+                    markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -283,15 +283,16 @@ class StaleScreen(Screen[None]):
 
     def _failed(self, message: str) -> None:
         self.loading = False
+        message = printable(message)
         self._progress(f"error: {message}")
-        self.notify(message, title="stale uploads", severity="error", timeout=10)
+        self.notify(message, title="stale uploads", severity="error", timeout=10, markup=False)
 
     def _show_lifecycle(self, status: LifecycleStatus | None, problem: str) -> None:
         self.lifecycle = status
         bucket = self.source.admin.bucket if self.source else ""
         # One line of an 80-column terminal: the CLI's `--lifecycle` gives the long form.
         if status is None:
-            text = f"bucket {bucket} · {problem}"
+            text = f"bucket {bucket} · {printable(problem)}"
         elif status.has_abort_rule:
             text = f"bucket {bucket} · lifecycle aborts incomplete uploads after {status.abort_days} day(s)"
         else:
@@ -378,14 +379,14 @@ class StaleScreen(Screen[None]):
         upload = self.uploads.get(str(event.row_key.value))
         if upload is None:
             return
-        parts = [upload.key.replace("\n", "␤"), f"started {upload.initiated:%Y-%m-%d %H:%M} UTC"]
+        parts = [upload.key, f"started {upload.initiated:%Y-%m-%d %H:%M} UTC"]
         if upload.tracked is not None:
             tracked = upload.tracked
             progress = f"{tracked.parts_done}/{tracked.part_count or '?'} parts"
             parts.append(f"{tracked.path} ({progress}, " + ("resumable: u" if tracked.resumable else tracked.reason) + ")")
         if upload.note:
             parts.append(upload.note)
-        self.query_one("#stale-detail", Label).update(" · ".join(parts))
+        self.query_one("#stale-detail", Label).update(printable(" · ".join(parts)))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a row resumes it (when nxup can)."""
@@ -429,7 +430,7 @@ class StaleScreen(Screen[None]):
         try:
             self.min_age = parse_age(text) if text else None
         except ValueError as error:
-            self.notify(str(error), severity="warning")
+            self.notify(printable(str(error)), severity="warning", markup=False)
             return
         self._rebuild_rows()
 
@@ -496,7 +497,8 @@ class StaleScreen(Screen[None]):
         message = f"aborted {len(report.succeeded):,} upload(s), {size_text(report.bytes_freed)} freed"
         if report.failed:
             message += f"; {len(report.failed)} failed: {report.failed[0].message}"
-        self.notify(message, title="stale uploads", severity="error" if report.failed else "information", timeout=10)
+        self.notify(printable(message), title="stale uploads", severity="error" if report.failed else "information",
+                    timeout=10, markup=False)
         self._show_totals()
 
     def action_resume(self) -> None:
@@ -508,14 +510,16 @@ class StaleScreen(Screen[None]):
             self.notify("nxup does not track this upload: it can only be aborted", severity="warning")
             return
         if not tracked.resumable:
-            self.notify(f"cannot resume {tracked.file_name}: {tracked.reason}", severity="warning")
+            self.notify(printable(f"cannot resume {tracked.file_name}: {tracked.reason}"), severity="warning",
+                        markup=False)
             return
         manager = self.app.manager  # type: ignore[attr-defined]
         if tracked.server_url != manager.connection.url:
-            self.notify(f"{tracked.file_name} belongs to {tracked.server_url}: run `nxup resume --url` for it", severity="warning")
+            self.notify(printable(f"{tracked.file_name} belongs to {bare_url(tracked.server_url)}: run `nxup resume --url` for it"),
+                        severity="warning", markup=False)
             return
         self._resume(tracked.record_id)
-        self.notify(f"resuming {tracked.file_name}", timeout=5)
+        self.notify(printable(f"resuming {tracked.file_name}"), timeout=5, markup=False)
 
     @work(thread=True, exit_on_error=False, group="stale-resume")
     def _resume(self, record_id: int) -> None:
@@ -530,7 +534,7 @@ class StaleScreen(Screen[None]):
             self.notify("lifecycle rules need admin access to the bucket (NXUP_S3_BUCKET)", severity="warning")
             return
         if self.lifecycle is not None and self.lifecycle.has_abort_rule:
-            self.notify(self.lifecycle.describe())
+            self.notify(self.lifecycle.describe(), markup=False)
             return
         kept = len(self.lifecycle.rules) if self.lifecycle else 0
 
@@ -554,5 +558,5 @@ class StaleScreen(Screen[None]):
         self._to_ui(self._show_lifecycle, self._generation, status, "")
 
     def _failed_quietly(self, message: str) -> None:
-        self.notify(message, title="lifecycle rule", severity="error", timeout=10)
+        self.notify(printable(message), title="lifecycle rule", severity="error", timeout=10, markup=False)
 

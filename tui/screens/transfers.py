@@ -11,7 +11,7 @@ from textual.widgets import Footer, Header, Label
 
 from engine.state import UploadStatus
 from tui.model import TransferModel
-from tui.text import display_name
+from tui.text import display_name, printable
 from tui.widgets.file_list import FileList
 from tui.widgets.overall import OverallProgress
 
@@ -32,7 +32,7 @@ class TransfersScreen(Screen[None]):
         yield Header()
         yield OverallProgress(id="overall")
         yield FileList(self.model, id="files")
-        yield Label("", id="detail")
+        yield Label("", id="detail", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -67,9 +67,9 @@ class TransfersScreen(Screen[None]):
         if row is None:
             return
         if row.status is UploadStatus.FAILED:
-            text = f"{display_name(row.path)}: {row.reason}"
+            text = f"{display_name(row.path)}: {printable(row.reason)}"
         elif row.status is UploadStatus.DONE and row.document_path:
-            text = f"{display_name(row.path)} → {row.document_path}"
+            text = f"{display_name(row.path)} → {printable(row.document_path)}"
         else:
-            text = row.path.replace("\n", "␤")
+            text = printable(row.path)
         self.query_one("#detail", Label).update(text)
