@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -29,6 +29,8 @@ from .checksums import can_compute, digest_slice
 from .errors import (
     AccessDenied,
     BatchGone,
+    FileChanged,
+    InputError,
     IntegrityError,
     Interrupted,
     NotFoundError,
@@ -64,7 +66,8 @@ from .planning import (
 from .pool import WorkerPool
 from .s3 import ChecksumAlgorithm, S3Clients, S3Tuning
 from .slices import PartCounter, StopReason
-from .state import PartRecord, StateStore, UploadRecord, UploadStatus
+from .owner import Owner
+from .state import PartRecord, StateError, StateStore, UploadRecord, UploadStatus
 from .transfer import FileTransfer, content_type_for
 
 log = logging.getLogger(__name__)
@@ -186,6 +189,7 @@ class TransferManager:
         self._ticker = threading.Thread(target=self._tick, name="nxup-progress", daemon=True)
         self._last_sent: dict[int, int] = {}
         self._known_folders: set[str] = set()
+        self._owner = Owner.current()
         # Adding is check-then-insert (an unfinished upload of the same file is reused): two
         # adds at once (the UI runs each in its own thread) must not both insert.
         self._add_lock = threading.Lock()
@@ -222,6 +226,10 @@ class TransferManager:
         # Idle keep-alive connections would otherwise hold the servers' graceful stop.
         self._s3.clients.close()
         self.nuxeo.close()
+        try:
+            self.store.release(self._owner)
+        except StateError as error:  # a dead process's claims are free anyway
+            log.warning("%s", error)
 
     # == commands =============================================================================
     def add(self, paths: Iterable[str | os.PathLike[str]], target: str) -> AddResult:
@@ -259,7 +267,7 @@ class TransferManager:
 
     def _queue_chunk(self, items: list[LocalFile]) -> list[int]:
         ids: list[int] = []
-        fresh: list[UploadRecord] = []
+        fresh: dict[tuple[str, str], UploadRecord] = {}  # the same file twice is one upload
         for item in items:
             existing = self.store.find_active(
                 path=str(item.path), server_url=self.connection.url, target=item.target
@@ -267,35 +275,48 @@ class TransferManager:
             if existing is not None and existing.id is not None:
                 with self._lock:
                     known = existing.id in self._files
-                ids.append(existing.id if known else self._enqueue(existing, resumed=True))
+                if known:
+                    ids.append(existing.id)
+                elif self._claimed([existing]):
+                    ids.append(self._enqueue(existing, resumed=True))
                 continue
-            fresh.append(
-                UploadRecord(
-                    path=str(item.path),
-                    size=item.size,
-                    mtime_ns=item.mtime_ns,
-                    server_url=self.connection.url,
-                    user=self.connection.user,
-                    target=item.target,
-                    doc_name=item.path.name,
-                    status=UploadStatus.QUEUED,
-                    checksum_algorithm=self.settings.checksum.value,
-                )
-            )
-        ids.extend(self._enqueue(record, resumed=False) for record in self.store.add_uploads(fresh))
+            fresh.setdefault((str(item.path), item.target), UploadRecord(
+                path=str(item.path),
+                size=item.size,
+                mtime_ns=item.mtime_ns,
+                server_url=self.connection.url,
+                user=self.connection.user,
+                target=item.target,
+                doc_name=item.path.name,
+                status=UploadStatus.QUEUED,
+                checksum_algorithm=self.settings.checksum.value,
+                owner_pid=self._owner.pid,
+                owner_started=self._owner.started,
+            ))
+        ids.extend(self._enqueue(record, resumed=False) for record in self.store.add_uploads(list(fresh.values())))
         return ids
+
+    def _claimed(self, records: list[UploadRecord]) -> list[UploadRecord]:
+        """The records this process may work on; the others (another nxup works on them) are
+        named once each, and left alone."""
+        held = self.store.claim([r.id for r in records if r.id is not None], self._owner)
+        for record in records:
+            if record.id in held:
+                self._emit(Notice(record.id, message=f"{record.path}: in use by nxup pid {held[record.id]}; left to it"))
+        return [r for r in records if r.id not in held]
 
     def load_unfinished(self, *, paused: bool = False) -> list[int]:
         """Queue every unfinished upload of this server from the state store (after a crash,
         a quit, a pause or a failure). With `paused`, they wait for `resume` instead."""
         ids = []
         with self._add_lock:
-            for record in self.store.unfinished():
-                if record.server_url != self.connection.url or record.id is None:
-                    continue
-                with self._lock:
-                    if record.id in self._files:
-                        continue
+            with self._lock:
+                candidates = [
+                    record for record in self.store.unfinished()
+                    if record.server_url == self.connection.url and record.id is not None
+                    and record.id not in self._files
+                ]
+            for record in self._claimed(candidates):
                 ids.append(self._enqueue(record, resumed=True, paused=paused))
         self._admit()
         return ids
@@ -371,7 +392,7 @@ class TransferManager:
         # (an upload left behind is then listed by `nxup stale`).
         self.store.update(transfer.id, status=UploadStatus.CANCELLED)
         if not working:  # otherwise the last task to stop schedules the cleanup
-            self._pool.submit((_P_CLEANUP, transfer.sequence), self._abort, transfer)
+            self._submit((_P_CLEANUP, transfer.sequence), self._abort, transfer)
 
     def pause_all(self) -> None:
         for file_id in self.file_ids():
@@ -458,7 +479,29 @@ class TransferManager:
                 transfer.generation += 1
                 to_prepare.append(transfer)
         for transfer in to_prepare:
-            self._pool.submit((_P_PREPARE, transfer.sequence), self._prepare, transfer, transfer.generation)
+            self._submit((_P_PREPARE, transfer.sequence), self._prepare, transfer, transfer.generation)
+
+    def _submit(self, priority: tuple[int, ...], task: Callable[..., None], transfer: FileTransfer,
+                *args: Any) -> None:
+        self._pool.submit(priority, self._run_task, task, transfer, *args)
+
+    def _run_task(self, task: Callable[..., None], transfer: FileTransfer, *args: Any) -> None:
+        """Every task's last guard: whatever escapes it (the state store failing mid-way, a
+        bug) ends the file's work with a reason, so no file holds its slot for ever."""
+        try:
+            task(transfer, *args)
+        except Exception as exc:
+            log.exception("an upload task failed unexpectedly")
+            with self._lock:
+                transfer.preparing = transfer.finishing = False
+                transfer.in_flight.clear()
+                if task == self._abort:  # cancelled all the same: do not schedule it again
+                    transfer.status = UploadStatus.CANCELLED
+                    self._emit(FileCancelled(transfer.id, path=transfer.path))
+                    self._release(transfer)
+            if task != self._abort:
+                self._fail(transfer, exc)
+            self._admit()
 
     def _release(self, transfer: FileTransfer) -> None:
         """Give back the file's admission slot and open descriptor (lock held)."""
@@ -522,12 +565,12 @@ class TransferManager:
             self._set_paused(transfer)
         elif reason == StopReason.CANCEL and transfer.status is not UploadStatus.CANCELLED:
             transfer.finishing = True
-            self._pool.submit((_P_CLEANUP, transfer.sequence), self._abort, transfer)
+            self._submit((_P_CLEANUP, transfer.sequence), self._abort, transfer)
         elif reason == _FAILURE and transfer.status is UploadStatus.FAILED:
             self._release(transfer)
         elif reason == _NEW_ROUND and transfer.status is UploadStatus.UPLOADING:
             transfer.finishing = True
-            self._pool.submit((_P_CLEANUP, transfer.sequence), self._start_new_round, transfer)
+            self._submit((_P_CLEANUP, transfer.sequence), self._start_new_round, transfer)
         self._admit()
 
     def _fail(self, transfer: FileTransfer, error: BaseException) -> None:
@@ -542,7 +585,12 @@ class TransferManager:
             transfer.status = UploadStatus.FAILED
             transfer.error = reason
             transfer.control.interrupt(_FAILURE)
-            self._persist(transfer, status=UploadStatus.FAILED, error=reason)
+            try:
+                self._persist(transfer, status=UploadStatus.FAILED, error=reason)
+            except StateError as store_error:
+                # Failing the file must not fail: it is failed in this run, and the journal
+                # still offers it for resume.
+                log.warning("%s", store_error)
             # Announced before waiters can wake, so a caller of `wait()` counts the failure.
             self._emit(FileFailed(transfer.id, path=transfer.path, reason=reason, retryable=retryable))
             if not transfer.working():
@@ -580,10 +628,10 @@ class TransferManager:
             pending = list(transfer.pending)
         if next_step is _Next.FINISH:
             # A single upload is sent by the finish step itself (priority of a part).
-            self._pool.submit((_P_PART, transfer.sequence, 0), self._finish, transfer, generation)
+            self._submit((_P_PART, transfer.sequence, 0), self._finish, transfer, generation)
             return
         for number in pending:
-            self._pool.submit((_P_PART, transfer.sequence, number), self._send_part, transfer, number, generation)
+            self._submit((_P_PART, transfer.sequence, number), self._send_part, transfer, number, generation)
 
     def _prepare_steps(self, transfer: FileTransfer) -> "_Next":
         record = transfer.record
@@ -815,6 +863,14 @@ class TransferManager:
             # takes a new batch or a new multipart upload and sends what S3 lacks.
             self._stop_for_new_round(transfer, number, upload_lost=isinstance(exc, UploadGone))
             return
+        except IntegrityError as exc:
+            # S3 found the part's bytes differ from their checksum: the file was written to
+            # while it was read (then it starts over), or the bytes were damaged on the way.
+            if self._differs_from_start(transfer):
+                self._stop_for_new_round(transfer, number, file_changed=True)
+            else:
+                self._stop_for_failure(transfer, number, exc)
+            return
         except AccessDenied as exc:
             if not transfer.batch_replaced:
                 self._stop_for_failure(transfer, number, exc)
@@ -850,19 +906,23 @@ class TransferManager:
             self._settle_if_idle(transfer)
 
     def _stop_for_new_round(self, transfer: FileTransfer, number: int, *, upload_lost: bool = False,
-                            key_denied: bool = False) -> None:
+                            key_denied: bool = False, file_changed: bool = False) -> None:
         with self._lock:
             transfer.in_flight.pop(number, None)
             transfer.pending.append(number)
             transfer.upload_lost = transfer.upload_lost or upload_lost
             transfer.key_denied = transfer.key_denied or key_denied
+            transfer.file_changed = transfer.file_changed or file_changed
             transfer.control.interrupt(_NEW_ROUND)
             self._settle_if_idle(transfer)
 
     def _start_new_round(self, transfer: FileTransfer) -> None:
         """After a part found the batch or the multipart upload gone (see `_send_part`)."""
         try:
-            if transfer.key_denied:
+            if transfer.file_changed:
+                transfer.file_changed = transfer.key_denied = transfer.upload_lost = False
+                self._restart_changed(transfer, FileChanged("the file changed while it was being uploaded"))
+            elif transfer.key_denied:
                 transfer.key_denied = transfer.upload_lost = False
                 self._restart(transfer, notice="the new upload batch may not write to the old one's key; uploading it again")
             elif transfer.upload_lost:
@@ -909,6 +969,18 @@ class TransferManager:
                 transfer.finishing = False
                 self._requeue(transfer)
             self._admit()
+        except FileChanged as change:
+            try:
+                self._restart_changed(transfer, change)
+            except Exception as exc:
+                with self._lock:
+                    transfer.finishing = False
+                self._fail(transfer, exc)
+                return
+            with self._lock:
+                transfer.finishing = False
+                self._requeue(transfer)
+            self._admit()
         except Exception as exc:
             with self._lock:
                 transfer.finishing = False
@@ -938,9 +1010,15 @@ class TransferManager:
         if transfer.batch is None and stage is not Stage.CREATING_DOCUMENT:
             raise BatchGone("the upload batch expired on the server")
         if stage is Stage.SENDING and plan.multipart:
+            self._check_unchanged(transfer)  # parts read before and after a change must not be joined
             self._advance(transfer, Stage.JOINING)
         elif stage is Stage.SENDING:
-            etag = self._send_single(transfer)
+            try:
+                etag = self._send_single(transfer)
+            except IntegrityError:
+                self._check_unchanged(transfer)  # a file written to while sent starts over
+                raise
+            self._check_unchanged(transfer)
             if self.settings.verify_etag:
                 self._s3.verify_etag(transfer, etag=etag)
             self._advance(transfer, Stage.ON_S3, etag=etag)
@@ -957,6 +1035,36 @@ class TransferManager:
             self._create_document(transfer)
         else:
             raise InvalidTransition(f"nothing finishes an upload at stage {stage.value}")
+
+    def _restart_changed(self, transfer: FileTransfer, change: FileChanged) -> None:
+        try:
+            now = os.stat(transfer.path)
+        except FileNotFoundError:
+            raise InputError("the file was removed while it was being uploaded") from None
+        self._restart(transfer, notice=f"{change}; uploading it again from the start",
+                      size=now.st_size, mtime_ns=now.st_mtime_ns)
+
+    def _differs_from_start(self, transfer: FileTransfer) -> bool:
+        try:
+            self._check_unchanged(transfer)
+        except FileChanged:
+            return True
+        return False
+
+    def _check_unchanged(self, transfer: FileTransfer) -> None:
+        """The bytes sent are the file's: same size and modification time as when its upload
+        started, and its path still names the file that was read. Raises `FileChanged`."""
+        record = transfer.record
+        assert transfer.fd is not None
+        read = os.fstat(transfer.fd)
+        try:
+            named = os.stat(record.path)
+        except OSError:
+            named = None
+        if (read.st_size, read.st_mtime_ns) != (record.size, record.mtime_ns):
+            raise FileChanged("the file changed while it was being uploaded")
+        if named is None or (named.st_dev, named.st_ino) != (read.st_dev, read.st_ino):
+            raise FileChanged("the file was replaced or removed while it was being uploaded")
 
     def _join(self, transfer: FileTransfer) -> None:
         """CompleteMultipartUpload, whose intent is journaled: after a crash it is sent again."""

@@ -36,6 +36,7 @@ from .credentials import BatchCredentials, signing_with
 from .errors import BatchGone, NxupError, StorageError, s3_error_code, translate_s3_error
 from .nuxeo_batch import NuxeoBatchClient
 from .s3 import S3Clients, S3Tuning, list_all_parts
+from .owner import Owner
 from .state import UNFINISHED, StateStore, UploadRecord, UploadStatus
 
 Clock = Callable[[], datetime]
@@ -713,14 +714,17 @@ class CleanupEntry:
         return f"could not abort the obsolete multipart upload of {self.path} ({self.why}): {self.message}"
 
 
-def obsolete_reason(record: UploadRecord, *, max_age: timedelta | None, now: datetime) -> str | None:
-    """Why an unfinished nxup upload is obsolete, or None if it is not."""
+def obsolete_reason(record: UploadRecord, *, max_age: timedelta | None, now: datetime,
+                    last_activity: float | None = None) -> str | None:
+    """Why an unfinished nxup upload is obsolete, or None if it is not. Its age counts from
+    `last_activity` (the last part saved, or the row's last change) when given."""
     if record.status not in UNFINISHED or not record.upload_id:
         return None
     if not os.path.lexists(record.path):
         return "the local file is gone"
-    if max_age and record.updated_at is not None:
-        idle = now - datetime.fromtimestamp(record.updated_at, timezone.utc)
+    moved = last_activity if last_activity is not None else record.updated_at
+    if max_age and moved is not None:
+        idle = now - datetime.fromtimestamp(moved, timezone.utc)
         if idle > max_age:
             return f"not resumed for {_days_text(idle)}"
     return None
@@ -743,10 +747,15 @@ def abort_obsolete(store: StateStore, *, max_age: timedelta | None = DEFAULT_STA
     current = now()
     tracked = TrackedScanner(store, batches, now=now) if batches is not None else None
     entries: list[CleanupEntry] = []
+    me = Owner.current()
     for record in store.unfinished():
-        why = obsolete_reason(record, max_age=max_age, now=current)
+        assert record.id is not None
+        why = obsolete_reason(record, max_age=max_age, now=current, last_activity=store.last_activity(record.id))
         if why is None:
             continue
+        owner = store.owner_of(record.id)
+        if owner is not None and owner != me:
+            continue  # another nxup is working on it right now
         entry = _abort_record(store, record, why, tracked=tracked, admin=admin)
         if entry is not None:
             entries.append(entry)

@@ -25,7 +25,9 @@ from typing import Any, Self
 
 import platformdirs
 
+from .errors import NxupError
 from .lifecycle import Stage
+from .owner import Owner
 
 STATE_DIR_ENV = "NXUP_STATE_DIR"
 DB_FILENAME = "state.db"
@@ -37,8 +39,11 @@ BUSY_TIMEOUT_MS = 5000
 _SIDE_FILE_SUFFIXES = ("-wal", "-shm")
 
 
-class StateError(RuntimeError):
-    """The state database cannot be used (for instance it was written by a newer nxup)."""
+class StateError(NxupError):
+    """The state database cannot be used or written (written by a newer nxup, not a database,
+    locked by another program, disk full...). `str()` names the file and what to do."""
+
+    retryable = False
 
 
 class UnknownUpload(KeyError):
@@ -89,6 +94,9 @@ class UploadRecord:
     stage: Stage = Stage.NEW  # how far the upload's side effects went (see `lifecycle`)
     document_key: str | None = None  # Idempotency-Key of the document creation, once sent
     doc_uid: str | None = None  # document the blob was attached to
+    # The nxup process working on it (see `owner`); a claim of a dead process is free.
+    owner_pid: int | None = None
+    owner_started: int | None = None
     error: str | None = None
     created_at: float | None = None
     updated_at: float | None = None
@@ -140,6 +148,8 @@ _SCHEMA = (
         stage TEXT NOT NULL DEFAULT 'new',
         document_key TEXT,
         doc_uid TEXT,
+        owner_pid INTEGER,
+        owner_started INTEGER,
         error TEXT,
         created_at REAL,
         updated_at REAL,
@@ -153,6 +163,7 @@ _SCHEMA = (
         etag TEXT NOT NULL,
         size INTEGER NOT NULL CHECK (size >= 0),
         checksum TEXT,
+        saved_at REAL,
         PRIMARY KEY (upload, number)
     )
     """,
@@ -163,10 +174,14 @@ _SCHEMA = (
 )
 
 
-# Version 1 kept a `completed` flag for Nuxeo's /complete; the stage says it, and more.
+# Version 1 kept a `completed` flag for Nuxeo's /complete (the stage says it, and more), and
+# knew neither owners nor when parts were saved.
 _FROM_VERSION_1 = (
     "ALTER TABLE uploads ADD COLUMN stage TEXT NOT NULL DEFAULT 'new'",
     "ALTER TABLE uploads ADD COLUMN document_key TEXT",
+    "ALTER TABLE uploads ADD COLUMN owner_pid INTEGER",
+    "ALTER TABLE uploads ADD COLUMN owner_started INTEGER",
+    "ALTER TABLE parts ADD COLUMN saved_at REAL",
     """
     UPDATE uploads SET stage = CASE
         WHEN doc_uid IS NOT NULL THEN 'documented'
@@ -210,6 +225,16 @@ class StateStore:
             # mkdir's mode is filtered by the umask; set it outright.
             directory.chmod(0o700)
         path = directory / DB_FILENAME
+        try:
+            return cls._open(path)
+        except sqlite3.Error as exc:
+            raise StateError(
+                f"{path}: the state database cannot be used ({exc}); if no other nxup is running, "
+                f"move it aside (mv {path} {path}.broken) and run nxup again"
+            ) from exc
+
+    @classmethod
+    def _open(cls, path: Path) -> StateStore:
         # Create the file ourselves so it is private from its first byte; sqlite3 would create
         # it with the umask's permissions.
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -366,9 +391,9 @@ class StateStore:
         with self._locked() as conn:
             try:
                 conn.execute(
-                    "INSERT OR REPLACE INTO parts (upload, number, etag, size, checksum)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (upload_id, part.number, part.etag, part.size, part.checksum),
+                    "INSERT OR REPLACE INTO parts (upload, number, etag, size, checksum, saved_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (upload_id, part.number, part.etag, part.size, part.checksum, time.time()),
                 )
             except sqlite3.IntegrityError as error:
                 if "FOREIGN KEY" in str(error):
@@ -399,6 +424,60 @@ class StateStore:
                 [(upload_id, p.number, p.etag, p.size, p.checksum) for p in parts],
             )
 
+    def last_activity(self, upload_id: int) -> float | None:
+        """When the upload last moved: its row's last change or its last part saved (saving a
+        part does not touch the row), None if neither is known."""
+        with self._locked() as conn:
+            row = conn.execute(
+                "SELECT max(coalesce(u.updated_at, 0), coalesce((SELECT max(saved_at) FROM parts"
+                " WHERE upload = u.id), 0)) FROM uploads u WHERE u.id = ?",
+                (upload_id,),
+            ).fetchone()
+        return row[0] or None if row is not None else None
+
+    # -- owners --------------------------------------------------------------------------------
+
+    def claim(self, upload_ids: Iterable[int], owner: Owner) -> dict[int, int]:
+        """Make `owner` the owner of these uploads, except those a live other process owns:
+        returns them, with that process's pid. Read and written under SQLite's write lock, so
+        two processes claiming at once cannot both win."""
+        ids = list(upload_ids)
+        held: dict[int, int] = {}
+        with self._transaction(immediate=True) as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for row in conn.execute(
+                    f"SELECT id, owner_pid, owner_started FROM uploads WHERE id IN ({marks})"
+                    " AND owner_pid IS NOT NULL", chunk,
+                ):
+                    other = Owner(row["owner_pid"], row["owner_started"] or 0)
+                    if other != owner and other.is_alive():
+                        held[row["id"]] = other.pid
+                free = [i for i in chunk if i not in held]
+                conn.executemany(
+                    "UPDATE uploads SET owner_pid = ?, owner_started = ? WHERE id = ?",
+                    [(owner.pid, owner.started, i) for i in free],
+                )
+        return held
+
+    def owner_of(self, upload_id: int) -> Owner | None:
+        """The live process that owns the upload, if any."""
+        with self._locked() as conn:
+            row = conn.execute("SELECT owner_pid, owner_started FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        if row is None or row["owner_pid"] is None:
+            return None
+        owner = Owner(row["owner_pid"], row["owner_started"] or 0)
+        return owner if owner.is_alive() else None
+
+    def release(self, owner: Owner) -> None:
+        """Give up every claim of `owner` (at a clean exit; a crash frees them by itself)."""
+        with self._locked() as conn:
+            conn.execute(
+                "UPDATE uploads SET owner_pid = NULL, owner_started = NULL WHERE owner_pid = ? AND owner_started = ?",
+                (owner.pid, owner.started),
+            )
+
     def forget_parts(self, upload_id: int) -> None:
         """Drop every recorded part, e.g. when the multipart upload is restarted from scratch."""
         with self._locked() as conn:
@@ -411,13 +490,21 @@ class StateStore:
         with self._lock:
             if self._closed:
                 raise StateError("the state store is closed")
-            yield self._conn
+            try:
+                yield self._conn
+            except sqlite3.IntegrityError:
+                raise  # a caller's mistake, translated where it is made
+            except sqlite3.Error as exc:
+                # Disk full, a lock held too long by another program, a file gone bad: the
+                # upload at hand fails with this line instead of a raw traceback.
+                raise StateError(f"{self._path}: the state database cannot be written ({exc})") from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """Several statements committed together, or not at all."""
+    def _transaction(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """Several statements committed together, or not at all (`immediate`: holding the
+        write lock from the start, for a read-then-write no other process may interleave)."""
         with self._locked() as conn:
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
                 yield conn
             except BaseException:

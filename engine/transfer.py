@@ -44,6 +44,7 @@ class FileTransfer:
     upload_lost: bool = False  # a part found the multipart upload gone from S3
     batch_replaced: bool = False  # the batch expired and another took over its object key
     key_denied: bool = False  # ...and S3 refused the new batch's credentials on that key
+    file_changed: bool = False  # S3 refused a part whose bytes changed while they were read
     resent_invalid_parts: bool = False  # S3 refused the join for missing parts once already
     document_path: str = ""
 

@@ -1,0 +1,205 @@
+"""One document per file holding exactly its bytes: the same file given twice, a file rewritten
+during its upload, a second nxup process on the same uploads, a state database that cannot be
+written or read, and the start-up clean-up next to a running upload."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from conftest import (
+    MIB,
+    NXUP,
+    EventLog,
+    JsonLines,
+    assert_document_holds,
+    multipart_uploads,
+    nxup_env,
+    run_nxup,
+    write,
+)
+from nuxeo.client import Nuxeo
+
+from engine.events import FileCompleted, FileFailed, Notice, PartCompleted
+from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
+from engine.stale import abort_obsolete
+from engine.state import DB_FILENAME, StateStore, UploadStatus
+from sandbox import Sandbox, SandboxInfo
+
+MakeManager = Callable[..., tuple[Any, EventLog]]
+
+
+def children(nuxeo: Nuxeo, folder: str) -> list[Any]:
+    return list(nuxeo.documents.get_children(path=folder))
+
+
+def slow_upload(info: SandboxInfo, state_dir: Path, path: Path, target: str) -> tuple[subprocess.Popen[str], JsonLines]:
+    """A real `nxup upload` child sending `path` slowly, with its JSON events."""
+    child = subprocess.Popen(
+        [NXUP, "upload", str(path), "--to", target, "--no-tui", "--json", "--workers", "1",
+         "--part-size", "5MiB", "--single-limit", "5MiB", "--limit", "6MiB/s"],
+        env=nxup_env(info, state_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, text=True,
+    )
+    return child, JsonLines(child)
+
+
+def test_the_same_file_given_twice_is_one_upload(make_manager: MakeManager, nuxeo: Nuxeo, target_folder: str,
+                                                tmp_path: Path) -> None:
+    path = tmp_path / "twice.txt"
+    content = write(path, 1234)
+    manager, events = make_manager()
+    first = manager.add([path, tmp_path / "." / "twice.txt", path], target_folder).file_ids
+    again = manager.add([path], target_folder).file_ids
+    assert manager.wait(timeout=30)
+    assert len(set(first)) == 1 and again == first[:1]
+    (done,) = events.of(FileCompleted)
+    assert_document_holds(nuxeo, done.document_uid, name=path.name, content=content)
+    assert len(children(nuxeo, target_folder)) == 1
+
+
+def test_file_rewritten_in_place_during_its_upload_is_sent_again(
+    make_manager: MakeManager, nuxeo: Nuxeo, s3_admin: Any, target_folder: str, tmp_path: Path,
+) -> None:
+    """Same size, rewritten after part 1 went: parts of two versions must never be joined."""
+    manager, events = make_manager(workers=1, bandwidth_limit=8 * MIB)
+    path = tmp_path / "edited.bin"
+    write(path, 12 * MIB)
+    (file_id,) = manager.add([path], target_folder).file_ids
+    events.wait_for(PartCompleted, file_id=file_id)
+    new_content = os.urandom(12 * MIB)
+    with open(path, "r+b") as handle:  # in place: same inode, same size
+        handle.write(new_content)
+    assert manager.wait(timeout=60)
+
+    assert not events.of(FileFailed), [e.reason for e in events.of(FileFailed)]
+    assert any("changed while it was being uploaded" in n.message for n in events.of(Notice, file_id))
+    (done,) = events.of(FileCompleted)
+    assert_document_holds(nuxeo, done.document_uid, name=path.name, content=new_content)
+    record = manager.store.get(file_id)
+    assert multipart_uploads(s3_admin, bucket=record.bucket, prefix=record.object_key) == []
+    assert len(children(nuxeo, target_folder)) == 1
+
+
+def test_a_second_process_leaves_uploads_in_use_alone(sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str,
+                                                     tmp_path: Path) -> None:
+    info = sandbox.info
+    state_dir = tmp_path / "state"
+    path = tmp_path / "shared.bin"
+    content = write(path, 12 * MIB)
+    child, output = slow_upload(info, state_dir, path, target_folder)
+    try:
+        output.wait_for(lambda e: e["event"] == "started")
+        # A resume and a second upload of the same file, while the first process sends it.
+        resumed = run_nxup(["resume", "--no-tui"], nxup_env(info, state_dir))
+        again = run_nxup(["upload", str(path), "--to", target_folder, "--no-tui"], nxup_env(info, state_dir))
+        assert output.finish(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    for second in (resumed, again):
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert f"in use by nxup pid {child.pid}" in second.stdout + second.stderr
+    (done,) = [e for e in output.events if e["event"] == "completed"]
+    assert_document_holds(nuxeo, done["document_uid"], name=path.name, content=content)
+    assert len(children(nuxeo, target_folder)) == 1
+    with StateStore.open(state_dir) as store:
+        (record,) = store.recent()
+        assert record.status is UploadStatus.DONE and record.owner_pid is None  # released at exit
+
+
+def test_start_up_clean_up_leaves_a_running_upload_alone(sandbox: Sandbox, s3_admin: Any, target_folder: str,
+                                                         tmp_path: Path) -> None:
+    info = sandbox.info
+    state_dir = tmp_path / "state"
+    path = tmp_path / "busy.bin"
+    write(path, 15 * MIB)
+    child, output = slow_upload(info, state_dir, path, target_folder)
+    try:
+        output.wait_for(lambda e: e["event"] == "part_completed")
+        batches = NuxeoBatchClient(ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password))
+        with StateStore.open(state_dir) as store:
+            later = datetime.now(timezone.utc) + timedelta(days=30)
+            assert abort_obsolete(store, max_age=timedelta(days=7), now=lambda: later, batches=batches) == []
+            (record,) = store.unfinished()
+        assert output.finish(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert [e for e in output.events if e["event"] == "completed"]
+    assert multipart_uploads(s3_admin, bucket=info.bucket, prefix=record.object_key) == []
+
+
+def test_age_of_an_upload_counts_from_its_last_part(sandbox: Sandbox, tmp_path: Path, target_folder: str) -> None:
+    """Saving a part does not touch the upload's row: the clean-up's age must still see it."""
+    from conftest import kill_upload_after_first_part
+
+    state_dir = tmp_path / "state"
+    record = kill_upload_after_first_part(sandbox.info, state_dir, tmp_path / "recent.mov", target_folder)
+    with StateStore.open(state_dir) as store:
+        store._conn.execute("UPDATE uploads SET updated_at = ? WHERE id = ?", (time.time() - 30 * 86400, record.id))
+        assert store.last_activity(record.id) > time.time() - 60
+        assert abort_obsolete(store, max_age=timedelta(days=7)) == []
+
+
+def test_state_database_locked_fails_the_file_and_does_not_hang(
+    make_manager: MakeManager, nuxeo: Nuxeo, target_folder: str, tmp_path: Path,
+) -> None:
+    state_dir = tmp_path / "locked-state"
+    manager, events = make_manager(state_dir=state_dir, workers=1, bandwidth_limit=8 * MIB)
+    path = tmp_path / "stuck.bin"
+    content = write(path, 12 * MIB)
+    (file_id,) = manager.add([path], target_folder).file_ids
+    events.wait_for(PartCompleted, file_id=file_id)
+    blocker = sqlite3.connect(state_dir / DB_FILENAME, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another program holding the database
+    try:
+        assert manager.wait(timeout=60), "the manager must not hang on a locked database"
+        (failed,) = events.of(FileFailed, file_id)
+        assert "state database cannot be written" in failed.reason and "locked" in failed.reason
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    # Nothing is lost: the journal still offers the file, and resuming finishes it.
+    manager.resume(file_id)
+    assert manager.wait(timeout=60)
+    (done,) = events.of(FileCompleted, file_id)
+    assert_document_holds(nuxeo, done.document_uid, name=path.name, content=content)
+
+
+def test_a_state_database_that_is_not_one_is_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o700)
+    (state_dir / DB_FILENAME).write_bytes(b"this is not a database" * 100)
+    for args in (["status"], ["resume", "--no-tui"], ["upload", str(tmp_path), "--to", "/x", "--no-tui"]):
+        result = run_nxup(args, nxup_env(sandbox.info, state_dir))
+        assert result.returncode == 1, result
+        (line,) = result.stderr.strip().splitlines()
+        assert str(state_dir / DB_FILENAME) in line and "move it aside" in line
+
+
+def test_a_killed_process_claims_are_free(sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tmp_path: Path) -> None:
+    info = sandbox.info
+    state_dir = tmp_path / "state"
+    path = tmp_path / "orphaned.bin"
+    content = write(path, 12 * MIB)
+    child, output = slow_upload(info, state_dir, path, target_folder)
+    try:
+        output.wait_for(lambda e: e["event"] == "part_completed")
+    finally:
+        child.send_signal(signal.SIGKILL)
+    output.finish()
+    with StateStore.open(state_dir) as store:
+        (record,) = store.unfinished()
+        assert record.owner_pid == child.pid and store.owner_of(record.id) is None
+    resumed = run_nxup(["resume", "--no-tui"], nxup_env(info, state_dir))
+    assert resumed.returncode == 0 and "in use" not in resumed.stdout + resumed.stderr
+    (document,) = children(nuxeo, target_folder)
+    assert_document_holds(nuxeo, document.uid, name=path.name, content=content)
