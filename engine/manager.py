@@ -28,6 +28,7 @@ from .credentials import BatchCredentials
 from .checksums import can_compute, digest_slice
 from .errors import (
     AccessDenied,
+    AuthenticationError,
     BatchGone,
     FileChanged,
     InputError,
@@ -36,6 +37,7 @@ from .errors import (
     NotFoundError,
     NxupError,
     ServerError,
+    ServerUnreachable,
     UploadGone,
 )
 from .events import (
@@ -55,7 +57,7 @@ from .events import (
 from .file_s3 import FileS3
 from .inputs import LocalFile, RejectedPath, expand, open_for_upload
 from .lifecycle import InvalidTransition, Stage, check_transition, stage_after_new_batch
-from .nuxeo_batch import BatchInfo, NuxeoBatchClient, ServerConnection
+from .nuxeo_batch import BatchInfo, CreatedDocument, NuxeoBatchClient, ServerConnection
 from .planning import (
     DEFAULT_PART_SIZE,
     DEFAULT_SINGLE_UPLOAD_LIMIT,
@@ -91,6 +93,7 @@ class _Next(Enum):
 
 _NEW_ROUND = "new round"  # a TransferControl reason: stop the parts, then recover (see `_send_part`)
 _MAX_NEW_BATCHES = 3  # per round: a server that drops every batch at once is a failure
+_CREATION_ATTEMPTS = 3
 
 _ADD_CHUNK = 500
 _BATCH_GONE_NOTICE = "its upload batch expired on the server; going on with a new batch (nothing S3 holds is sent again)"
@@ -651,6 +654,8 @@ class TransferManager:
                 mtime_ns=info.st_mtime_ns,
             )
         self._ensure_folder(record.target)
+        # Journaled as being created: an earlier run may have sent the creation.
+        transfer.creation_may_have_run = record.stage is Stage.CREATING_DOCUMENT
         self._attach_batch(transfer)
         plan = self._plan(transfer)
         with self._lock:
@@ -1118,13 +1123,29 @@ class TransferManager:
         record = transfer.record
         assert record.batch_id is not None and record.document_key is not None
         batch_id = record.batch_id
-        try:
-            document = self.nuxeo.create_file_document(
-                record.target, name=transfer.name, batch_id=batch_id, key=record.document_key
-            )
-        except NotFoundError:
-            self.nuxeo.batch_info(batch_id)  # BatchGone when the 404 was about the batch
-            raise
+        document = None
+        for attempt in range(1, _CREATION_ATTEMPTS + 1):
+            if transfer.creation_may_have_run:
+                # An earlier request may have made the document and its answer been lost: look
+                # before sending again (the key alone suffices only on servers that keep it).
+                document = self._document_made_earlier(transfer)
+                if document is not None:
+                    break
+            transfer.creation_may_have_run = True
+            try:
+                document = self.nuxeo.create_file_document(
+                    record.target, name=transfer.name, batch_id=batch_id, key=record.document_key
+                )
+                break
+            except NotFoundError:
+                self.nuxeo.batch_info(batch_id)  # BatchGone when the 404 was about the batch
+                raise
+            except (ServerUnreachable, ServerError) as error:
+                if not error.retryable or isinstance(error, AuthenticationError) or attempt == _CREATION_ATTEMPTS:
+                    raise
+                if transfer.control.wait(attempt):
+                    raise Interrupted(transfer.control.reason or "") from error
+        assert document is not None
         with self._lock:  # the server drops the batch at the end of the creation request
             transfer.batch = None
         if document.blob_length is None:
@@ -1139,6 +1160,18 @@ class TransferManager:
             )
         transfer.document_path = document.path
         self._advance(transfer, Stage.DOCUMENTED, doc_uid=document.uid)
+
+    def _document_made_earlier(self, transfer: FileTransfer) -> CreatedDocument | None:
+        """A document in the target folder named after the file and holding exactly its size
+        (and its MD5, when S3's ETag of a single upload gives it)."""
+        md5 = (transfer.record.etag or "").strip('"')
+        for found in self.nuxeo.find_file_documents(transfer.record.target, name=transfer.name):
+            if found.blob_length != transfer.size:
+                continue
+            if len(md5) == 32 and found.blob_digest and found.blob_digest != md5:
+                continue
+            return found
+        return None
 
     def _finish_done(self, transfer: FileTransfer, doc_uid: str, *, document_path: str) -> None:
         # Stored while the file still counts as working, and announced before waiters wake:

@@ -11,8 +11,9 @@ client's own `request()` (same auth, retries and error mapping):
 
 No POST is retried blindly: the HTTP layer retries GET, PUT and DELETE only. The POSTs sent again
 after a lost or transient answer are those whose repeat is harmless (a batch, credentials,
-`/complete`), and the document creation, which carries an `Idempotency-Key`: a Nuxeo server since
-2021 (10.10-HF40) runs it once and answers a repeat with the first answer.
+`/complete`). The document creation carries an `Idempotency-Key` (a Nuxeo server since 2021, or
+10.10-HF40, runs it once and answers a repeat with the first answer), and the engine looks for
+the document before it sends one again, for servers without that.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class NuxeoBatchClient:
         return self._nuxeo.client.request(method, path, **kwargs)
 
     def _post(self, path: str, *, key: str | None = None, headers: dict[str, str] | None = None,
-              **kwargs: Any) -> Any:
+              attempts: int = _POST_ATTEMPTS, **kwargs: Any) -> Any:
         """A POST that may be sent again when its answer is lost or transient: either one whose
         repeat is harmless by nature (a new batch, credentials, `/complete`), or one sent under
         `Idempotency-Key: key` (409: the first one with that key still runs on the server).
@@ -153,15 +154,15 @@ class NuxeoBatchClient:
         if key is not None:
             headers["Idempotency-Key"] = key
         delay = 0.5
-        for attempt in range(1, _POST_ATTEMPTS + 1):
+        for attempt in range(1, attempts + 1):
             try:
                 return self._request("POST", path, headers=dict(headers), **kwargs)
             except HTTPError as exc:
                 repeatable = exc.status in _REPEATABLE_STATUSES or (exc.status == 409 and key is not None)
-                if not repeatable or attempt == _POST_ATTEMPTS:
+                if not repeatable or attempt == attempts:
                     raise
             except RequestException:
-                if attempt == _POST_ATTEMPTS:
+                if attempt == attempts:
                     raise
             time.sleep(delay)
             delay *= 2
@@ -349,11 +350,32 @@ class NuxeoBatchClient:
             },
         }
         try:
-            answer = self._post(f"api/v1/path{self._doc_path(self.resolve_folder(parent))}", key=key, data=body).json()
+            answer = self._post(f"api/v1/path{self._doc_path(self.resolve_folder(parent))}", key=key,
+                                data=body, attempts=1).json()
         except HTTPError as exc:
             if exc.status == 404:
                 raise NotFoundError(f"the target folder {parent} does not exist on Nuxeo") from exc
             raise
+        return self._created(answer)
+
+    @_nuxeo_call("looking for the document in the target folder")
+    def find_file_documents(self, parent: str, *, name: str) -> list[CreatedDocument]:
+        """The documents titled `name` in folder `parent` (every page of its children)."""
+        found: list[CreatedDocument] = []
+        path = f"api/v1/path{self._doc_path(self.resolve_folder(parent))}/@children"
+        page = 0
+        while True:
+            answer = self._request("GET", path, params={"pageSize": 1000, "currentPageIndex": page},
+                                   headers={"X-NXDocumentProperties": "dublincore,file"}).json()
+            for entry in answer.get("entries") or []:
+                if (entry.get("title") or (entry.get("properties") or {}).get("dc:title")) == name:
+                    found.append(self._created(entry))
+            if not answer.get("isNextPageAvailable"):
+                return found
+            page += 1
+
+    @staticmethod
+    def _created(answer: dict[str, Any]) -> CreatedDocument:
         blob = (answer.get("properties") or {}).get("file:content")
         length = digest = None
         if isinstance(blob, dict) and blob.get("length") is not None:

@@ -47,6 +47,7 @@ class FileTransfer:
     file_changed: bool = False  # S3 refused a part whose bytes changed while they were read
     resent_invalid_parts: bool = False  # S3 refused the join for missing parts once already
     document_path: str = ""
+    creation_may_have_run: bool = False  # a document creation was sent (here or by a dead run)
 
     @property
     def id(self) -> int:

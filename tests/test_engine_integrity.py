@@ -27,6 +27,7 @@ from conftest import (
 )
 from nuxeo.client import Nuxeo
 
+from engine.errors import ServerUnreachable
 from engine.events import FileCompleted, FileFailed, Notice, PartCompleted
 from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
 from engine.stale import abort_obsolete
@@ -203,3 +204,33 @@ def test_a_killed_process_claims_are_free(sandbox: Sandbox, nuxeo: Nuxeo, target
     assert resumed.returncode == 0 and "in use" not in resumed.stdout + resumed.stderr
     (document,) = children(nuxeo, target_folder)
     assert_document_holds(nuxeo, document.uid, name=path.name, content=content)
+
+
+def test_lost_answer_to_a_document_creation_is_looked_up_not_sent_again(
+    make_manager: MakeManager, nuxeo: Nuxeo, target_folder: str, tmp_path: Path,
+) -> None:
+    """The server made the document but its answer never came back (then, for the second
+    file, the request never arrived): one document each, holding its bytes."""
+    manager, events = make_manager()
+    create = manager.nuxeo.create_file_document
+    lost: list[str] = []
+
+    def lossy_create(parent: str, *, name: str, **kwargs: Any) -> Any:
+        if name not in lost:
+            lost.append(name)
+            if name == "answer-lost.txt":
+                create(parent, name=name, **kwargs)  # the server acts...
+            raise ServerUnreachable("cannot reach the Nuxeo server while creating the document")
+        return create(parent, name=name, **kwargs)
+
+    manager.nuxeo.create_file_document = lossy_create
+    contents = {name: write(tmp_path / name, 2000 + len(name)) for name in ("answer-lost.txt", "never-sent.txt")}
+    manager.add([tmp_path / name for name in contents], target_folder)
+    assert manager.wait(timeout=60)
+
+    assert not events.of(FileFailed), [e.reason for e in events.of(FileFailed)]
+    assert sorted(lost) == sorted(contents)
+    documents = children(nuxeo, target_folder)
+    assert sorted(d.title for d in documents) == sorted(contents)
+    for document in documents:
+        assert_document_holds(nuxeo, document.uid, name=document.title, content=contents[document.title])
