@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -314,11 +316,70 @@ class JsonLines:
         return code
 
 
-def run_nxup(args: list[str], env: dict[str, str], *, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([NXUP, *args], env=env, check=False, capture_output=True, text=True, timeout=timeout,
-                            stdin=subprocess.DEVNULL)
+def start_nxup(args: list[str], env: dict[str, str]) -> JsonLines:
+    """Start `nxup args --json` and read its events as they come."""
+    child = subprocess.Popen([NXUP, *args, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, text=True)
+    return JsonLines(child)
+
+
+def run_nxup(args: list[str], env: dict[str, str], *, timeout: float = 60.0, cwd: Path | None = None,
+             prefix: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """Run `nxup args` (after `prefix`, e.g. a command that drops privileges) to its end."""
+    result = subprocess.run([*prefix, NXUP, *args], env=env, check=False, capture_output=True, text=True,
+                            timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
     assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
     return result
+
+
+@pytest.fixture
+def minted(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every set of temporary credentials the sandbox hands to a batch while the test runs."""
+    issued: list[Any] = []
+    mint = sandbox.s3.mint_credentials
+
+    def recording(**kwargs: Any) -> Any:
+        credentials = mint(**kwargs)
+        issued.append(credentials)
+        return credentials
+
+    monkeypatch.setattr(sandbox.s3, "mint_credentials", recording)
+    return issued
+
+
+# -- the transfer manager (Textual app) --------------------------------------------------------
+
+def make_app(sandbox: Sandbox, state_dir: Path, *, start: Callable[[Any], Any] | None,
+             connection: Any = None, **settings: Any) -> Any:
+    """The app on a real engine (the sandbox's server unless `connection` is given), labelled
+    with the connection's URL as `nxup` labels it."""
+    from engine.manager import TransferManager, TransferSettings
+    from engine.nuxeo_batch import ServerConnection
+    from engine.state import StateStore
+    from tui.app import NxupApp
+    from tui.bridge import EventBridge
+
+    info = sandbox.info
+    settings.setdefault("workers", 4)
+    settings.setdefault("part_size", 5 * MIB)
+    settings.setdefault("single_upload_limit", 5 * MIB)
+    connection = connection or ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password)
+    bridge = EventBridge()
+    manager = TransferManager(connection, store=StateStore.open(state_dir), sink=bridge,
+                              settings=TransferSettings(**settings))
+    return NxupApp(manager, bridge, start=(lambda: start(manager)) if start else None,
+                   server_label=connection.url)
+
+
+_SVG_TEXT = re.compile(r'<text [^>]*clip-path="url\(#[\w-]+-line-(\d+)\)"[^>]*>([^<]*)</text>')
+
+
+def screen_text(app: Any) -> str:
+    """What the app shows right now, line by line, from its SVG screenshot."""
+    lines: dict[int, list[str]] = {}
+    for number, fragment in _SVG_TEXT.findall(app.export_screenshot()):
+        lines.setdefault(int(number), []).append(html.unescape(fragment).replace("\xa0", " "))
+    return "\n".join("".join(lines[n]) for n in sorted(lines))
 
 
 # -- stale multipart uploads -------------------------------------------------------------------

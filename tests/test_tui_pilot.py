@@ -4,15 +4,14 @@ the sandbox: every binding changes what S3 and Nuxeo hold, not just the screen."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nuxeo.client import Nuxeo
 
-from conftest import MIB, assert_document_holds, multipart_uploads, new_target_folder, until, write
-from engine.manager import TransferManager, TransferSettings
+from conftest import MIB, assert_document_holds, make_app, multipart_uploads, new_target_folder, until, write
+from engine.manager import TransferManager
 from engine.nuxeo_batch import ServerConnection
 from engine.state import StateStore, UploadStatus
 from sandbox import Sandbox
@@ -26,25 +25,6 @@ from tui.screens.parts import PartsScreen
 from tui.screens.stale import StaleScreen
 
 SIZE = (80, 24)
-
-
-
-
-def make_app(sandbox: Sandbox, state_dir: Path, *, start: Callable[[TransferManager], Any] | None,
-             **settings: Any) -> NxupApp:
-    info = sandbox.info
-    settings.setdefault("workers", 4)
-    settings.setdefault("part_size", 5 * MIB)
-    settings.setdefault("single_upload_limit", 5 * MIB)
-    bridge = EventBridge()
-    manager = TransferManager(
-        ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
-        store=StateStore.open(state_dir), sink=bridge, settings=TransferSettings(**settings),
-    )
-    return NxupApp(manager, bridge, start=(lambda: start(manager)) if start else None,
-                   server_label=info.nuxeo_url)
-
-
 
 
 def row_status(app: NxupApp, file_id: int) -> UploadStatus:

@@ -39,12 +39,15 @@ def _settings(workers: int, part_size: str, single_limit: str, checksum: str, ve
     from engine.s3 import ChecksumAlgorithm
     from engine.units import parse_rate, parse_size
 
-    try:
-        part = parse_size(part_size)
-        single = parse_size(single_limit)
-        rate = parse_rate(limit) if limit else None
-    except ValueError as exc:
-        _fail_usage(str(exc))
+    def parsed(option: str, parse: Callable[[str], Any], text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            _fail_usage(f"{option}: {exc}")
+
+    part = parsed("--part-size", parse_size, part_size)
+    single = parsed("--single-limit", parse_size, single_limit)
+    rate = parsed("--limit", parse_rate, limit) if limit else None
     if not MIN_PART_SIZE <= part <= MAX_PART_SIZE:
         _fail_usage("--part-size must be between 5 MiB and 5 GiB")
     if workers < 1 or workers > 64:
