@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,11 @@ class FileS3:
     clients: S3Clients
     checksum: ChecksumAlgorithm
     limiter: BandwidthLimiter
+    # Calls S3 refused for expired credentials and sent again with fresh ones.
+    credentials_rejected: int = 0
+
+    def __post_init__(self) -> None:
+        self._count_lock = threading.Lock()
 
     # == multipart upload =====================================================================
     def create_multipart(self, transfer: FileTransfer) -> str:
@@ -52,7 +58,7 @@ class FileS3:
         answer = self._call(
             transfer, action="starting the multipart upload", method="create_multipart_upload",
             Bucket=record.bucket, Key=record.object_key, ContentType=content_type_for(transfer.name),
-            **checksum_args(self.checksum),
+            **checksum_args(self.algorithm(transfer)),
         )
         return str(answer["UploadId"])
 
@@ -67,7 +73,7 @@ class FileS3:
         return [
             PartRecord(
                 number=int(part["PartNumber"]), etag=part["ETag"], size=int(part["Size"]),
-                checksum=part.get(self.checksum.response_key) if self.checksum is not ChecksumAlgorithm.NONE else None,
+                checksum=self._checksum_in(part, self.algorithm(transfer)),
             )
             for part in listed
         ]
@@ -86,22 +92,23 @@ class FileS3:
                 transfer, action=f"uploading part {part.number}", method="upload_part",
                 Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
                 PartNumber=part.number, Body=body, ContentLength=part.size,
-                **checksum_args(self.checksum),
+                **checksum_args(self.algorithm(transfer)),
             ),
             body=body,
         )
-        checksum = answer.get(self.checksum.response_key) if self.checksum is not ChecksumAlgorithm.NONE else None
+        checksum = self._checksum_in(answer, self.algorithm(transfer))
         return PartRecord(number=part.number, etag=answer["ETag"], size=part.size, checksum=checksum)
 
     def complete_multipart(self, transfer: FileTransfer) -> str:
         """Join the file's acknowledged parts into the object; returns its ETag."""
         record = transfer.record
+        algorithm = self.algorithm(transfer)
         parts = []
         for number in sorted(transfer.done):
             part = transfer.done[number]
             entry: dict[str, Any] = {"ETag": part.etag, "PartNumber": number}
-            if part.checksum and self.checksum is not ChecksumAlgorithm.NONE:
-                entry[self.checksum.response_key] = part.checksum
+            if part.checksum and algorithm is not ChecksumAlgorithm.NONE:
+                entry[algorithm.response_key] = part.checksum
             parts.append(entry)
         answer = self._call(
             transfer, action="completing the multipart upload", method="complete_multipart_upload",
@@ -138,7 +145,7 @@ class FileS3:
                 Bucket=record.bucket, Key=record.object_key, Body=body,
                 ContentLength=transfer.plan.file_size if transfer.plan else 0,
                 ContentType=content_type_for(transfer.name),
-                **checksum_args(self.checksum),
+                **checksum_args(self.algorithm(transfer)),
             ),
             body=body,
         )
@@ -166,6 +173,16 @@ class FileS3:
             expected = digests[0].hex()
         if etag.strip('"') != expected:
             raise IntegrityError(f"the ETag S3 returned ({etag.strip(chr(34))}) does not match the file ({expected})")
+
+    def algorithm(self, transfer: FileTransfer) -> ChecksumAlgorithm:
+        """The file's checksum algorithm: the one its upload was started with (journaled; a
+        multipart upload keeps it to the end), else this run's."""
+        journaled = transfer.record.checksum_algorithm
+        return ChecksumAlgorithm(journaled) if journaled else self.checksum
+
+    @staticmethod
+    def _checksum_in(answer: dict[str, Any], algorithm: ChecksumAlgorithm) -> str | None:
+        return None if algorithm is ChecksumAlgorithm.NONE else answer.get(algorithm.response_key)
 
     # == signing and retries ==================================================================
     def _client(self, transfer: FileTransfer) -> Any:
@@ -201,6 +218,8 @@ class FileS3:
             except Exception as exc:
                 error = translate_s3_error(exc, action=action)
                 if isinstance(error, CredentialsExpired) and attempt < _CREDENTIAL_RETRIES:
+                    with self._count_lock:
+                        self.credentials_rejected += 1
                     credentials.force_refresh()
                     if rewind is not None:
                         rewind()

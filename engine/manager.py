@@ -174,7 +174,6 @@ class TransferManager:
                 S3Tuning(
                     max_connections=self.settings.workers + 4,
                     max_attempts=self.settings.max_attempts,
-                    checksum=self.settings.checksum,
                 )
             ),
             checksum=self.settings.checksum,
@@ -441,6 +440,11 @@ class TransferManager:
             done_part_numbers=frozenset(transfer.done),
         )
 
+    @property
+    def credentials_rejected(self) -> int:
+        """How many S3 calls were refused for expired credentials, then sent again."""
+        return self._s3.credentials_rejected
+
     def is_idle(self) -> bool:
         """True when nothing is queued or uploading (every file is done, failed, cancelled or paused)."""
         with self._lock:
@@ -653,6 +657,10 @@ class TransferManager:
                 size=info.st_size,
                 mtime_ns=info.st_mtime_ns,
             )
+        if not record.upload_id and record.checksum_algorithm != self.settings.checksum.value:
+            # Nothing started on S3 yet: this run's algorithm applies (a multipart upload keeps
+            # the one it was started with, which is journaled).
+            self._persist(transfer, checksum_algorithm=self.settings.checksum.value)
         self._ensure_folder(record.target)
         # Journaled as being created: an earlier run may have sent the creation.
         transfer.creation_may_have_run = record.stage is Stage.CREATING_DOCUMENT
@@ -821,7 +829,7 @@ class TransferManager:
         """A part S3 holds that the journal does not know (acknowledged as the last run died):
         kept when its ETag is the MD5 of the file's slice and its checksum can be computed
         here (completion needs it, and S3-compatible servers list none); else sent again."""
-        algorithm = self._s3.checksum
+        algorithm = self._s3.algorithm(transfer)
         if part.checksum is None and not can_compute(algorithm):
             return None
         assert transfer.fd is not None

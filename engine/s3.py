@@ -60,7 +60,6 @@ class S3Location:
 class S3Tuning:
     max_connections: int = 16
     max_attempts: int = 5
-    checksum: ChecksumAlgorithm = ChecksumAlgorithm.CRC32
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
 
@@ -129,14 +128,15 @@ class S3Clients:
 
     def _create(self, location: S3Location) -> Any:
         tuning = self.tuning
-        checksum_on = tuning.checksum is not ChecksumAlgorithm.NONE
         config = Config(
             region_name=location.region,
             max_pool_connections=tuning.max_connections,
             retries={"mode": "standard", "max_attempts": tuning.max_attempts},
             connect_timeout=tuning.connect_timeout_s,
             read_timeout=tuning.read_timeout_s,
-            request_checksum_calculation="when_supported" if checksum_on else "when_required",
+            # Checksums only where a call names its algorithm: each file keeps the algorithm its
+            # upload was started with, whatever this run's default.
+            request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             s3={
                 "addressing_style": "path" if location.path_style else "auto",

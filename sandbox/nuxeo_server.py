@@ -99,6 +99,9 @@ class NuxeoServer:
         self.refresh_token = refresh_token
         # The time /complete takes per GiB, as a real server copies the object inside it.
         self.complete_delay_s_per_gib = complete_delay_s_per_gib
+        # Seconds added to the `expiration` handed out with credentials: S3 then rejects
+        # credentials a client still believes valid (clock skew, a revoked role).
+        self.expiration_overstated_s = 0.0
         # The clock batch lifetimes are counted on (epoch seconds).
         self.clock: Callable[[], float] = time.time
         self._documents = Documents(self)

@@ -141,7 +141,7 @@ class Uploads:
             "awsSecretKeyId": creds.access_key_id,
             "awsSecretAccessKey": creds.secret_access_key,
             "awsSessionToken": creds.session_token,
-            "expiration": int(creds.expiration.timestamp() * 1000),
+            "expiration": int((creds.expiration.timestamp() + self._server.expiration_overstated_s) * 1000),
         }
 
     def _batch_json(self, batch: BatchRecord) -> dict[str, Any]:

@@ -102,6 +102,25 @@ def test_server_without_refresh_token_gives_credentials_through_the_batch(
     assert sum(f"/upload/{batch_id}/info" in line for line in lines) >= 1  # ...then read the batch
 
 
+def test_credentials_s3_rejects_before_their_stated_expiry_are_refreshed_and_the_call_sent_again(
+    make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
+) -> None:
+    """The server states an expiry an hour later than S3 enforces: the client sees no reason to
+    refresh, S3 refuses a part, and the engine refreshes and sends that part again."""
+    short_lived.nuxeo.expiration_overstated_s = 3600
+    try:
+        manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=2 * MIB)
+        path = tmp_path / "overstated.bin"
+        content = write(path, 12 * MIB)
+        (file_id,) = manager.add([path], new_target_folder(client)).file_ids
+        assert manager.wait(timeout=60)
+    finally:
+        short_lived.nuxeo.expiration_overstated_s = 0.0
+    assert manager.credentials_rejected >= 1
+    assert Counter(e.number for e in events.of(PartCompleted, file_id)) == {1: 1, 2: 1, 3: 1}
+    assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=content)
+
+
 def test_single_upload_outlasting_its_credentials(
     make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
 ) -> None:
