@@ -1186,6 +1186,11 @@ class TransferManager:
         # once `wait()` returns, the store says DONE (a caller may close it right away) and the
         # sink has seen the completion.
         self._persist(transfer, status=UploadStatus.DONE, doc_uid=doc_uid, error=None, finished_at=time.time())
+        if transfer.control.reason == StopReason.CANCEL:
+            # A cancel that came once every byte was on S3 finishes the file instead of leaving
+            # an object no document holds.
+            self._emit(Notice(transfer.id, message=f"{transfer.path}: cancelled too late: its bytes were all on "
+                                                   "S3, so its upload was finished"))
         with self._lock:
             transfer.status = UploadStatus.DONE
             transfer.finishing = False
