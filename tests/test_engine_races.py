@@ -18,7 +18,6 @@ from conftest import (
     assert_aborted_or_left_for_cleanup,
     assert_document_holds,
     assert_object_is,
-    multipart_uploads,
     poll,
 )
 from engine.events import FileCompleted, FileFailed, FileStarted, Notice, PartCompleted

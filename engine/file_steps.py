@@ -1,0 +1,550 @@
+"""The journey of one file through its journaled stages (see `lifecycle`), and the recoveries
+a real Nuxeo server calls for.
+
+*prepare*: open the file, check it did not change, make sure of its folder, its batch (a new one
+when the server dropped it, keeping the object key), its plan, and which parts S3 still lacks
+(from the journal; from S3's own list only where the credentials may list it). *finish*: the
+single upload or the join of the parts, the registration with Nuxeo (`/complete`), and the
+document, checked for its blob. Each effect that must happen once is journaled before its
+request leaves, so a resumed file starts wherever its journal says it stopped.
+
+The transfer manager schedules (admission, the worker pool, pause, resume, cancel); this module
+decides what each stage does. It runs in the manager's worker threads, under the manager's lock
+where it touches a `FileTransfer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from enum import Enum
+from typing import Any
+
+from .checksums import can_compute, digest_slice
+from .credentials import BatchCredentials
+from .errors import (
+    AccessDenied,
+    AuthenticationError,
+    BatchGone,
+    FileChanged,
+    InputError,
+    IntegrityError,
+    Interrupted,
+    NotFoundError,
+    NxupError,
+    ServerError,
+    ServerUnreachable,
+    UploadGone,
+)
+from .events import Event, FileStarted, Notice
+from .file_s3 import FileS3
+from .inputs import open_for_upload
+from .lifecycle import InvalidTransition, Stage, check_transition, stage_after_new_batch
+from .nuxeo_batch import BatchInfo, CreatedDocument, NuxeoBatchClient
+from .planning import UploadPlan, plan_resumed_upload, plan_upload
+from .settings import TransferSettings
+from .slices import PartCounter
+from .state import PartRecord, StateStore, UploadStatus
+from .transfer import FileTransfer, content_type_for
+
+log = logging.getLogger(__name__)
+
+_MAX_NEW_BATCHES = 3  # per round: a server that drops every batch at once is a failure
+_CREATION_ATTEMPTS = 3
+
+_BATCH_GONE_NOTICE = "its upload batch expired on the server; going on with a new batch (nothing S3 holds is sent again)"
+UPLOAD_GONE_NOTICE = "its multipart upload was gone from S3 (aborted by a clean-up?); sending its parts again"
+_UNKNOWN_UPLOAD_NOTICE = (
+    "nxup stopped while S3 was starting its multipart upload; if S3 started one, it is left to the "
+    "Nuxeo server's clean-up of old uploads (or `nxup stale` with admin keys)"
+)
+_ABORT_DENIED_NOTICE = (
+    "S3 does not let the batch's credentials abort its multipart upload, so it is left to the Nuxeo "
+    "server's clean-up (uploads older than a day, at its start-up); `nxup stale` with admin keys "
+    "removes it now"
+)
+# Stages at which bytes may still have to go to S3.
+_BEFORE_JOINING = frozenset({Stage.NEW, Stage.BATCHED, Stage.STARTING_MULTIPART, Stage.SENDING})
+
+
+class NextStep(Enum):
+    """What follows a file's preparation."""
+
+    PARTS = "parts"  # send the parts S3 lacks
+    FINISH = "finish"  # nothing to send as parts: the single upload, or the stages after the join
+    DONE = "done"  # the document exists; only the bookkeeping of the end is left
+
+
+class NewRound(Exception):
+    """The file goes back to the queue for a new round (prepare, then the parts S3 lacks)."""
+
+
+class FileSteps:
+    """What each stage of a file does; shared by every worker (per-file state lives on the
+    `FileTransfer`)."""
+
+    def __init__(self, *, store: StateStore, nuxeo: NuxeoBatchClient, s3: FileS3, settings: TransferSettings,
+                 emit: Callable[[Event], None], lock: threading.RLock) -> None:
+        self.store = store
+        self.nuxeo = nuxeo
+        self._s3 = s3
+        self.settings = settings
+        self._emit = emit
+        self._lock = lock
+        self._known_folders: set[str] = set()
+
+    def persist(self, transfer: FileTransfer, **fields: Any) -> None:
+        """Write fields of the file's journal row, then its in-memory record."""
+        self.store.update(transfer.id, **fields)
+        for name, value in fields.items():
+            setattr(transfer.record, name, value)
+
+    _persist = persist
+
+    def prepare(self, transfer: FileTransfer) -> NextStep:
+        record = transfer.record
+        if record.stage is Stage.DOCUMENTED and record.doc_uid:
+            # The document exists: only the final bookkeeping was missing (the local file is
+            # not needed any more, and may be gone).
+            return NextStep.DONE
+        fd, info = open_for_upload(record.path)
+        with self._lock:
+            transfer.fd = fd
+        if info.st_size != record.size or info.st_mtime_ns != record.mtime_ns:
+            self.restart(
+                transfer,
+                notice="the file changed since its upload started; uploading it again from the start",
+                size=info.st_size,
+                mtime_ns=info.st_mtime_ns,
+            )
+        if not record.upload_id and record.checksum_algorithm != self.settings.checksum.value:
+            # Nothing started on S3 yet: this run's algorithm applies (a multipart upload keeps
+            # the one it was started with, which is journaled).
+            self._persist(transfer, checksum_algorithm=self.settings.checksum.value)
+        self._ensure_folder(record.target)
+        # Journaled as being created: an earlier run may have sent the creation.
+        transfer.creation_may_have_run = record.stage is Stage.CREATING_DOCUMENT
+        self._attach_batch(transfer)
+        plan = self._plan(transfer)
+        with self._lock:
+            transfer.plan = plan
+            transfer.status = UploadStatus.UPLOADING
+        self._persist(transfer, status=UploadStatus.UPLOADING, error=None)
+        pending: list[int] = []
+        if record.stage not in _BEFORE_JOINING:  # every byte is on S3 already
+            with self._lock:
+                transfer.done_bytes = plan.file_size
+        elif plan.multipart:
+            pending = self._reconcile_multipart(transfer, plan)
+        else:
+            self.advance(transfer, Stage.SENDING)
+        self._emit(
+            FileStarted(
+                transfer.id, path=record.path, size=plan.file_size, multipart=plan.multipart,
+                part_size=plan.part_size, part_count=plan.part_count,
+                parts_already_done=len(transfer.done),
+            )
+        )
+        with self._lock:
+            transfer.pending = sorted(pending)
+        return NextStep.PARTS if pending else NextStep.FINISH
+
+    def _ensure_folder(self, target: str) -> None:
+        # Checked once per folder and run: most files share a handful of folders.
+        if target in self._known_folders:
+            return
+        if self.nuxeo.folder_exists(self.nuxeo.resolve_folder(target)):
+            self._known_folders.add(target)
+            return
+        parent, _, name = target.rstrip("/").rpartition("/")
+        if not name or not parent:
+            raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
+        self._ensure_folder(parent)
+        self.nuxeo.ensure_folder(parent, name)
+        self._known_folders.add(target)
+
+    def _attach_batch(self, transfer: FileTransfer) -> None:
+        record = transfer.record
+        if record.batch_id:
+            try:
+                self._use_batch(transfer, self.nuxeo.batch_info(record.batch_id))
+            except BatchGone:
+                if record.stage is Stage.CREATING_DOCUMENT:
+                    # The server drops the batch at the end of a creation that ran: the creation
+                    # is first sent again under its key, which answers with that document.
+                    return
+                self._replace_batch(transfer)
+            return
+        batch = self.nuxeo.new_batch()
+        self._use_batch(transfer, batch)
+        self.advance(
+            transfer, Stage.BATCHED, batch_id=batch.batch_id, handler=batch.provider,
+            bucket=batch.location.bucket, object_key=batch.base_key + str(uuid.uuid4()),
+        )
+
+    def _replace_batch(self, transfer: FileTransfer) -> None:
+        """Go on with a new batch after the server dropped the file's batch (it expires some
+        hours after its creation). The object key, the multipart upload and the parts S3 holds
+        are kept: a stock server's batch credentials cover the whole bucket, and `/complete`
+        takes any key of it. Only what the old batch held is done again."""
+        record = transfer.record
+        batch = self.nuxeo.new_batch()
+        if record.bucket and batch.location.bucket != record.bucket:
+            self.restart(transfer, notice="its upload batch expired and the server now uses another bucket; uploading it again")
+            self._use_batch(transfer, batch)
+            self.advance(transfer, Stage.BATCHED, batch_id=batch.batch_id, handler=batch.provider,
+                          bucket=batch.location.bucket, object_key=batch.base_key + str(uuid.uuid4()))
+            return
+        self._use_batch(transfer, batch)
+        transfer.batch_replaced = True
+        self.advance(transfer, stage_after_new_batch(record.stage), batch_id=batch.batch_id, handler=batch.provider)
+        self._emit(Notice(transfer.id, message=f"{record.path}: {_BATCH_GONE_NOTICE}"))
+
+    def _use_batch(self, transfer: FileTransfer, batch: BatchInfo) -> None:
+        batch_id = batch.batch_id
+        credentials = BatchCredentials.create(
+            batch.credentials, refresh=lambda: self.nuxeo.refresh_credentials(batch_id)
+        )
+        with self._lock:
+            transfer.batch = batch
+            transfer.credentials = credentials
+
+    def _plan(self, transfer: FileTransfer) -> UploadPlan:
+        record = transfer.record
+        size = record.size or 0
+        if record.upload_id and record.part_size:
+            return plan_resumed_upload(size, part_size=record.part_size)
+        plan = plan_upload(size, single_upload_limit=self.settings.single_upload_limit, part_size=self.settings.part_size)
+        self._persist(transfer, part_size=plan.part_size, part_count=plan.part_count)
+        return plan
+
+    def _reconcile_multipart(self, transfer: FileTransfer, plan: UploadPlan) -> list[int]:
+        """Which parts still need sending. The journal is the truth; where the credentials may
+        list the parts S3 holds (a stock Nuxeo's may not), that list corrects it: a part S3
+        lacks is sent again, a part S3 holds that the journal missed is kept if it holds the
+        file's bytes."""
+        record = transfer.record
+        if record.stage is Stage.STARTING_MULTIPART and not record.upload_id:
+            self._emit(Notice(transfer.id, message=f"{record.path}: {_UNKNOWN_UPLOAD_NOTICE}"))
+            self.advance(transfer, Stage.BATCHED)
+        held: dict[int, PartRecord] = self._held_parts(transfer, plan) if record.upload_id else {}
+        if not record.upload_id:
+            self.advance(transfer, Stage.STARTING_MULTIPART, part_size=plan.part_size, part_count=plan.part_count)
+            upload_id = self._s3.create_multipart(transfer)
+            self.advance(transfer, Stage.SENDING, upload_id=upload_id)
+        with self._lock:
+            transfer.done = held
+            transfer.done_bytes = sum(p.size for p in held.values())
+        return [part.number for part in plan.parts() if part.number not in held]
+
+    def _held_parts(self, transfer: FileTransfer, plan: UploadPlan) -> dict[int, PartRecord]:
+        def fits(part: PartRecord) -> bool:
+            return part.number <= plan.part_count and part.size == plan.part(part.number).size
+
+        journal = self.store.parts(transfer.id)
+        try:
+            listed = self._s3.listed_parts(transfer)
+        except UploadGone:
+            self.forget_upload(transfer, notice=UPLOAD_GONE_NOTICE)
+            return {}
+        if listed is None:
+            held = {number: part for number, part in journal.items() if fits(part)}
+        else:
+            held = {}
+            for part in filter(fits, listed):
+                known = journal.get(part.number)
+                if known is not None and known.etag == part.etag:
+                    held[part.number] = replace(part, checksum=part.checksum or known.checksum)
+                else:
+                    adopted = self._adopt_part(transfer, plan, part)
+                    if adopted is not None:
+                        held[part.number] = adopted
+        if held != journal:
+            self.store.replace_parts(transfer.id, held.values())
+        return held
+
+    def _adopt_part(self, transfer: FileTransfer, plan: UploadPlan, part: PartRecord) -> PartRecord | None:
+        """A part S3 holds that the journal does not know (acknowledged as the last run died):
+        kept when its ETag is the MD5 of the file's slice and its checksum can be computed
+        here (completion needs it, and S3-compatible servers list none); else sent again."""
+        algorithm = self._s3.algorithm(transfer)
+        if part.checksum is None and not can_compute(algorithm):
+            return None
+        assert transfer.fd is not None
+        slice_ = plan.part(part.number)
+        digest = digest_slice(transfer.fd, offset=slice_.offset, size=slice_.size, algorithm=algorithm)
+        if digest.md5_hex != part.etag.strip('"'):
+            return None
+        return replace(part, checksum=part.checksum or digest.checksum)
+
+    def forget_upload(self, transfer: FileTransfer, *, notice: str) -> None:
+        """The multipart upload is gone from S3 (aborted by the server's clean-up of old
+        uploads, or by an admin): its parts are sent again under a new one, same key."""
+        self.store.forget_parts(transfer.id)
+        with self._lock:
+            transfer.done.clear()
+            transfer.done_bytes = 0
+        self.advance(transfer, Stage.BATCHED, upload_id=None, etag=None)
+        self._emit(Notice(transfer.id, message=f"{transfer.path}: {notice}"))
+
+    def _send_single(self, transfer: FileTransfer) -> str:
+        assert transfer.plan is not None and transfer.fd is not None
+        counter = PartCounter(number=1, size=transfer.plan.file_size)
+        with self._lock:
+            transfer.in_flight[1] = counter
+        try:
+            etag = self._s3.put_object(transfer, counter=counter)
+        finally:
+            with self._lock:
+                transfer.in_flight.pop(1, None)
+        with self._lock:
+            transfer.done_bytes = transfer.plan.file_size
+            transfer.done[1] = PartRecord(number=1, etag=etag, size=transfer.plan.file_size)
+        return etag
+
+    def finish(self, transfer: FileTransfer) -> None:
+        """Drive the file from its last part to its document, one journaled stage at a time
+        (a resumed file starts wherever its journal says it stopped)."""
+        record = transfer.record
+        new_batches = 0
+        while record.stage is not Stage.DOCUMENTED:
+            try:
+                self._finish_step(transfer)
+            except BatchGone:
+                new_batches += 1
+                if new_batches > _MAX_NEW_BATCHES:
+                    raise
+                self._replace_batch(transfer)
+        assert record.doc_uid is not None
+
+    def _finish_step(self, transfer: FileTransfer) -> None:
+        record = transfer.record
+        plan = transfer.plan
+        assert plan is not None
+        stage = record.stage
+        if transfer.batch is None and stage is not Stage.CREATING_DOCUMENT:
+            raise BatchGone("the upload batch expired on the server")
+        if stage is Stage.SENDING and plan.multipart:
+            self._check_unchanged(transfer)  # parts read before and after a change must not be joined
+            self.advance(transfer, Stage.JOINING)
+        elif stage is Stage.SENDING:
+            try:
+                etag = self._send_single(transfer)
+            except IntegrityError:
+                self._check_unchanged(transfer)  # a file written to while sent starts over
+                raise
+            self._check_unchanged(transfer)
+            if self.settings.verify_etag:
+                self._s3.verify_etag(transfer, etag=etag)
+            self.advance(transfer, Stage.ON_S3, etag=etag)
+        elif stage is Stage.JOINING:
+            self._join(transfer)
+        elif stage is Stage.ON_S3:
+            self.advance(transfer, Stage.REGISTERING)
+        elif stage is Stage.REGISTERING:
+            self._register(transfer)
+            self.advance(transfer, Stage.REGISTERED)
+        elif stage is Stage.REGISTERED:
+            self.advance(transfer, Stage.CREATING_DOCUMENT, document_key=str(uuid.uuid4()))
+        elif stage is Stage.CREATING_DOCUMENT:
+            self._create_document(transfer)
+        else:
+            raise InvalidTransition(f"nothing finishes an upload at stage {stage.value}")
+
+    def _join(self, transfer: FileTransfer) -> None:
+        """CompleteMultipartUpload, whose intent is journaled: after a crash it is sent again."""
+        try:
+            etag = self._s3.complete_multipart(transfer)
+        except UploadGone:
+            # Joined by a run that died before saving S3's answer, or aborted by a clean-up.
+            # The batch credentials may not read the object: Nuxeo checks it with its own.
+            if self._registered_by_nuxeo(transfer):
+                self.advance(transfer, Stage.REGISTERED)
+                return
+            self.forget_upload(transfer, notice=UPLOAD_GONE_NOTICE)
+            raise NewRound() from None
+        except IntegrityError as error:
+            if error.code != "InvalidPart" or transfer.resent_invalid_parts:
+                raise
+            # S3 lacks parts the journal has: send them again (all of them when S3 may not say
+            # which), once per round.
+            transfer.resent_invalid_parts = True
+            self.store.forget_parts(transfer.id)
+            self.advance(transfer, Stage.SENDING)
+            self._emit(Notice(transfer.id, message=f"{transfer.path}: S3 lacked parts it had acknowledged; sending them again"))
+            raise NewRound() from None
+        if self.settings.verify_etag:
+            self._s3.verify_etag(transfer, etag=etag)
+        self.advance(transfer, Stage.ON_S3, etag=etag)
+
+    def _register(self, transfer: FileTransfer) -> None:
+        record = transfer.record
+        assert transfer.batch is not None
+        self.nuxeo.complete(
+            transfer.batch.batch_id, name=transfer.name, size=transfer.size,
+            key=record.object_key or "", bucket=record.bucket or "", etag=record.etag or "",
+            mime_type=content_type_for(transfer.name),
+        )
+
+    def _registered_by_nuxeo(self, transfer: FileTransfer) -> bool:
+        """Whether the object is whole on S3, asked of Nuxeo: `/complete` registers it if it
+        exists (the server reads it with its own rights), and the batch then says its size."""
+        try:
+            self._register(transfer)
+        except BatchGone:
+            self._replace_batch(transfer)
+            self._register(transfer)
+        except ServerError:
+            return False  # a stock server answers 500 for a key with no object
+        assert transfer.batch is not None
+        return self.nuxeo.registered_size(transfer.batch.batch_id) == transfer.size
+
+    def _create_document(self, transfer: FileTransfer) -> None:
+        record = transfer.record
+        assert record.batch_id is not None and record.document_key is not None
+        batch_id = record.batch_id
+        document = None
+        for attempt in range(1, _CREATION_ATTEMPTS + 1):
+            if transfer.creation_may_have_run:
+                # An earlier request may have made the document and its answer been lost: look
+                # before sending again (the key alone suffices only on servers that keep it).
+                document = self._document_made_earlier(transfer)
+                if document is not None:
+                    break
+            transfer.creation_may_have_run = True
+            try:
+                document = self.nuxeo.create_file_document(
+                    record.target, name=transfer.name, batch_id=batch_id, key=record.document_key
+                )
+                break
+            except NotFoundError:
+                self.nuxeo.batch_info(batch_id)  # BatchGone when the 404 was about the batch
+                raise
+            except (ServerUnreachable, ServerError) as error:
+                if not error.retryable or isinstance(error, AuthenticationError) or attempt == _CREATION_ATTEMPTS:
+                    raise
+                if transfer.control.wait(attempt):
+                    raise Interrupted(transfer.control.reason or "") from error
+        assert document is not None
+        with self._lock:  # the server drops the batch at the end of the creation request
+            transfer.batch = None
+        if document.blob_length is None:
+            # A stock server makes the document without its blob when the batch is gone
+            # (and answers 201): remove it and register the object with a new batch.
+            self.nuxeo.delete_document(document.uid)
+            raise BatchGone("the server created the document without its file")
+        if document.blob_length != transfer.size:
+            self.nuxeo.delete_document(document.uid)
+            raise IntegrityError(
+                f"the document Nuxeo created holds {document.blob_length} bytes, not the file's {transfer.size}"
+            )
+        transfer.document_path = document.path
+        self.advance(transfer, Stage.DOCUMENTED, doc_uid=document.uid)
+
+    def _document_made_earlier(self, transfer: FileTransfer) -> CreatedDocument | None:
+        """A document in the target folder named after the file and holding exactly its size
+        (and its MD5, when S3's ETag of a single upload gives it)."""
+        md5 = (transfer.record.etag or "").strip('"')
+        for found in self.nuxeo.find_file_documents(transfer.record.target, name=transfer.name):
+            if found.blob_length != transfer.size:
+                continue
+            if len(md5) == 32 and found.blob_digest and found.blob_digest != md5:
+                continue
+            return found
+        return None
+
+    def _check_unchanged(self, transfer: FileTransfer) -> None:
+        """The bytes sent are the file's: same size and modification time as when its upload
+        started, and its path still names the file that was read. Raises `FileChanged`."""
+        record = transfer.record
+        assert transfer.fd is not None
+        read = os.fstat(transfer.fd)
+        try:
+            named = os.stat(record.path)
+        except OSError:
+            named = None
+        if (read.st_size, read.st_mtime_ns) != (record.size, record.mtime_ns):
+            raise FileChanged("the file changed while it was being uploaded")
+        if named is None or (named.st_dev, named.st_ino) != (read.st_dev, read.st_ino):
+            raise FileChanged("the file was replaced or removed while it was being uploaded")
+
+    def differs_from_start(self, transfer: FileTransfer) -> bool:
+        try:
+            self._check_unchanged(transfer)
+        except FileChanged:
+            return True
+        return False
+
+    def restart_changed(self, transfer: FileTransfer, change: FileChanged) -> None:
+        try:
+            now = os.stat(transfer.path)
+        except FileNotFoundError:
+            raise InputError("the file was removed while it was being uploaded") from None
+        self.restart(transfer, notice=f"{change}; uploading it again from the start",
+                      size=now.st_size, mtime_ns=now.st_mtime_ns)
+
+    def restart(self, transfer: FileTransfer, *, notice: str, **fields: Any) -> None:
+        """Forget the file's progress and start it over (abort its old multipart upload)."""
+        record = transfer.record
+        self.abort_multipart_quietly(transfer)
+        if record.batch_id:
+            self.drop_quietly(record.batch_id)
+        self.store.forget_parts(transfer.id)
+        with self._lock:
+            transfer.reset_progress()
+            transfer.batch = None
+            transfer.credentials = None
+        self.advance(
+            transfer, Stage.NEW, batch_id=None, bucket=None, object_key=None, upload_id=None,
+            part_size=None, part_count=None, etag=None, document_key=None, **fields,
+        )
+        self._emit(Notice(transfer.id, message=f"{record.path}: {notice}"))
+
+    def advance(self, transfer: FileTransfer, stage: Stage, **fields: Any) -> None:
+        """Journal the file's next stage (with the facts that go with it) before going on."""
+        check_transition(transfer.record.stage, stage)
+        self._persist(transfer, stage=stage, **fields)
+
+    def abort_multipart_quietly(self, transfer: FileTransfer) -> None:
+        """Abort the file's multipart upload where the credentials allow it. A stock Nuxeo's
+        do not: the upload id stays in the journal (so `nxup stale` can name it) and the user
+        is told who removes it."""
+        record = transfer.record
+        if not record.upload_id:
+            return
+        try:
+            if transfer.credentials is None:
+                self._use_batch(transfer, self._batch_for_cleanup(record.batch_id))
+            self._s3.abort_multipart(transfer)
+        except UploadGone:
+            pass
+        except AccessDenied:
+            # Recorded with the upload id kept: `nxup stale` names it as nxup's leftover.
+            self._persist(transfer, error=f"its multipart upload is left on S3: {_ABORT_DENIED_NOTICE}")
+            self._emit(Notice(transfer.id, message=f"{record.path}: {_ABORT_DENIED_NOTICE}"))
+            return
+        except NxupError as error:
+            self._emit(Notice(transfer.id, message=f"{record.path}: could not abort its multipart upload ({error}); `nxup stale` lists it"))
+            return
+        self._persist(transfer, upload_id=None)
+
+    def _batch_for_cleanup(self, batch_id: str | None) -> BatchInfo:
+        if batch_id:
+            try:
+                return self.nuxeo.batch_info(batch_id)
+            except BatchGone:
+                pass
+        return self.nuxeo.new_batch()
+
+    def drop_quietly(self, batch_id: str) -> None:
+        try:
+            self.nuxeo.drop(batch_id)
+        except NxupError as error:
+            log.warning("could not drop batch: %s", error)
+
+
+__all__ = ["FileSteps", "NewRound", "NextStep", "UPLOAD_GONE_NOTICE"]

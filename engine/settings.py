@@ -1,0 +1,28 @@
+"""How the transfer manager works: workers, part sizes, checksums, bandwidth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .planning import DEFAULT_PART_SIZE, DEFAULT_SINGLE_UPLOAD_LIMIT
+from .s3 import ChecksumAlgorithm
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    workers: int = 8
+    max_active_files: int | None = None  # default: 2 × workers
+    single_upload_limit: int = DEFAULT_SINGLE_UPLOAD_LIMIT
+    part_size: int = DEFAULT_PART_SIZE
+    checksum: ChecksumAlgorithm = ChecksumAlgorithm.CRC32
+    verify_etag: bool = False
+    bandwidth_limit: int | None = None
+    max_attempts: int = 5
+    progress_interval_s: float = 0.25
+
+    @property
+    def active_limit(self) -> int:
+        return self.max_active_files or 2 * self.workers
+
+
+__all__ = ["TransferSettings"]
