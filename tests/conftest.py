@@ -350,9 +350,9 @@ def minted(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 # -- the transfer manager (Textual app) --------------------------------------------------------
 
 def make_app(sandbox: Sandbox, state_dir: Path, *, start: Callable[[Any], Any] | None,
-             connection: Any = None, **settings: Any) -> Any:
+             connection: Any = None, notices: list[str] | None = None, **settings: Any) -> Any:
     """The app on a real engine (the sandbox's server unless `connection` is given), labelled
-    with the connection's URL as `nxup` labels it."""
+    with the connection's URL as `nxup` labels it, showing start-up `notices`."""
     from engine.manager import TransferManager, TransferSettings
     from engine.nuxeo_batch import ServerConnection
     from engine.state import StateStore
@@ -368,7 +368,15 @@ def make_app(sandbox: Sandbox, state_dir: Path, *, start: Callable[[Any], Any] |
     manager = TransferManager(connection, store=StateStore.open(state_dir), sink=bridge,
                               settings=TransferSettings(**settings))
     return NxupApp(manager, bridge, start=(lambda: start(manager)) if start else None,
-                   server_label=connection.url)
+                   server_label=connection.url, notices=notices)
+
+
+async def submit_add_dialog(pilot: Any) -> None:
+    """Submit the add dialog with its values as set (enter in the target field)."""
+    await pilot.pause()
+    pilot.app.screen.query_one("#target").focus()
+    await pilot.press("enter")
+    await pilot.pause()
 
 
 _SVG_TEXT = re.compile(r'<text [^>]*clip-path="url\(#[\w-]+-line-(\d+)\)"[^>]*>([^<]*)</text>')
@@ -379,7 +387,7 @@ def screen_text(app: Any) -> str:
     lines: dict[int, list[str]] = {}
     for number, fragment in _SVG_TEXT.findall(app.export_screenshot()):
         lines.setdefault(int(number), []).append(html.unescape(fragment).replace("\xa0", " "))
-    return "\n".join("".join(lines[n]) for n in sorted(lines))
+    return "\n".join("".join(lines[n]).rstrip("\n") for n in sorted(lines))
 
 
 # -- stale multipart uploads -------------------------------------------------------------------

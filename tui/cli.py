@@ -215,11 +215,14 @@ def upload(paths: tuple[str, ...], target: str, url: str | None, user: str | Non
 
 
 def _check_target(target: str) -> None:
-    """A Nuxeo path is Unicode text: bytes that are not UTF-8 (or control characters) in it
+    """A Nuxeo path is Unicode text: bytes that are not UTF-8, or control characters, in it
     can only be a mistake."""
+    import unicodedata
+
+    from engine.inputs import is_utf8
     from tui.text import printable
 
-    if printable(target) != target:
+    if not is_utf8(target) or any(unicodedata.category(char) == "Cc" for char in target):
         _fail_usage(f"--to {printable(target)}: not a Nuxeo folder path (control characters or bytes that are not UTF-8)")
 
 
