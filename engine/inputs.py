@@ -84,7 +84,8 @@ def resolve(given: str) -> Path:
     """The absolute path of what the user named. `..` is resolved as the system does (through
     symbolic links), not by dropping the folder before it; the last component is kept as
     given, so a link to a file is uploaded under the link's name."""
-    absolute = os.path.join(os.getcwd(), given.rstrip("/") or "/")
+    trimmed = given.rstrip("/") or "/"
+    absolute = trimmed if os.path.isabs(trimmed) else os.path.join(os.getcwd(), trimmed)
     head, name = os.path.split(absolute)
     if name in ("", ".", ".."):
         return Path(os.path.realpath(absolute))
@@ -116,7 +117,11 @@ def _expand_one(given: str, target: str) -> Iterator[LocalFile | RejectedPath]:
     except OSError as exc:
         yield RejectedPath(given, describe_os_error(exc))
         return
-    path = resolve(given)
+    try:
+        path = resolve(given)
+    except OSError as exc:  # the working folder was removed
+        yield RejectedPath(given, describe_os_error(exc))
+        return
     if not is_utf8(str(path)):
         if is_utf8(path.name):
             yield RejectedPath(given, NOT_UTF8_PATH)

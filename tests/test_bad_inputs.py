@@ -517,6 +517,21 @@ def test_row_folder_of_2000_files(sandbox: Sandbox, nuxeo: Nuxeo, target_folder:
     assert elapsed < 90
 
 
+def test_row_working_folder_removed(sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tmp_path: Path,
+                                    good: tuple[Path, bytes]) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    # nxup starts in a folder removed under it: relative paths name nothing, absolute ones do.
+    in_removed_folder = ["sh", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', str(gone)]
+    result = run_nxup(["upload", "x.txt", str(good[0]), "--to", target_folder, "--no-tui"],
+                      nxup_env(sandbox.info, tmp_path / "state"), prefix=in_removed_folder)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (failed,) = [line for line in result.stdout.splitlines() if line.startswith("failed")]
+    assert failed.endswith("] x.txt: no such file or directory"), failed
+    (document,) = nuxeo.documents.get_children(path=target_folder)
+    assert_document_holds(nuxeo, document.uid, name=good[0].name, content=good[1])
+
+
 def one_error_line(result: Any) -> str:
     assert result.stdout == ""
     (line,) = [line for line in result.stderr.splitlines() if line.strip()]

@@ -68,8 +68,8 @@ class NxupApp(App[int]):
         self.manager = manager
         self.bridge = bridge
         self.model = TransferModel()
-        self.model.log.extend(notices or [])
-        self._notices = list(notices or [])
+        self._notices = [printable(notice) for notice in notices or []]
+        self.model.log.extend(self._notices)
         self._start = start
         self.target = target
         self.server_label = server_label
