@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 _CHUNK = 64 * 1024
 _MAX_HEAD = 64 * 1024
@@ -360,7 +360,7 @@ class FaultProxy:
             _close(sock)
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> FaultProxy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nuxeo.client import Nuxeo
-
 from conftest import MIB, assert_document_holds, assert_object_is, multipart_uploads
 from faultproxy import Fault, FaultKind, FaultProxy, Flavor, RequestHead, ScriptedFaults
+from nuxeo.client import Nuxeo
+
 from engine.events import FileCompleted, FileFailed, FileProgress, PartCompleted
 from sandbox import Sandbox
 

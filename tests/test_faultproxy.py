@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from nuxeo.client import Nuxeo
-
 from conftest import WORKSPACES
 from faultproxy import Fault, FaultKind, FaultProxy, Flavor, ScriptedFaults
+from nuxeo.client import Nuxeo
+
 from sandbox import Sandbox
 
 
