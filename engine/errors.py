@@ -11,6 +11,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     EndpointConnectionError,
+    HTTPClientError,
     ReadTimeoutError,
 )
 from nuxeo import exceptions as nx
@@ -120,7 +121,7 @@ def translate_s3_error(exc: BaseException, *, action: str) -> NxupError:
             error.code = code
             return error
         return StorageError(f"S3 error while {action}: {code}: {message}", code=code)
-    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, HTTPClientError)):
         return StorageError(f"lost the connection to S3 while {action}", code="connection")
     if isinstance(exc, BotoCoreError):
         return StorageError(f"S3 client error while {action}: {exc}")
@@ -152,6 +153,8 @@ def translate_nuxeo_error(exc: BaseException, *, action: str) -> NxupError:
         return ServerError(f"Nuxeo failed while {action} ({status}){suffix}")
     if isinstance(exc, requests.exceptions.ConnectionError):
         return ServerUnreachable(f"cannot reach the Nuxeo server while {action}")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return ServerUnreachable(f"lost the connection to the Nuxeo server while {action}")
     if isinstance(exc, requests.exceptions.Timeout):
         return ServerUnreachable(f"the Nuxeo server timed out while {action}")
     if isinstance(exc, (ValueError, KeyError)):

@@ -53,14 +53,31 @@ class FileS3:
 
     # == multipart upload =====================================================================
     def create_multipart(self, transfer: FileTransfer) -> str:
-        """Start the file's multipart upload; returns its upload id."""
+        """Start the file's multipart upload; returns its upload id. Sent once: when its answer
+        is lost S3 may have started one, which the caller must account for before asking again."""
         record = transfer.record
         answer = self._call(
             transfer, action="starting the multipart upload", method="create_multipart_upload",
-            Bucket=record.bucket, Key=record.object_key, ContentType=content_type_for(transfer.name),
-            **checksum_args(self.algorithm(transfer)),
+            retried=False, Bucket=record.bucket, Key=record.object_key,
+            ContentType=content_type_for(transfer.name), **checksum_args(self.algorithm(transfer)),
         )
         return str(answer["UploadId"])
+
+    def abort_uploads_of_key(self, transfer: FileTransfer) -> bool:
+        """Abort every multipart upload S3 holds for the file's object key (the key is the
+        file's own: any upload under it is one nxup started). False when the credentials may
+        not list them (a stock Nuxeo's may not)."""
+        record = transfer.record
+        try:
+            answer = self._call(transfer, action="listing multipart uploads", method="list_multipart_uploads",
+                                Bucket=record.bucket, Prefix=record.object_key)
+            for upload in answer.get("Uploads", []):
+                if upload["Key"] == record.object_key:
+                    self._call(transfer, action="aborting a multipart upload", method="abort_multipart_upload",
+                               Bucket=record.bucket, Key=record.object_key, UploadId=upload["UploadId"])
+        except AccessDenied:
+            return False
+        return True
 
     def listed_parts(self, transfer: FileTransfer) -> list[PartRecord] | None:
         """The parts S3 lists for the file's upload, or None when the credentials may not list
@@ -185,13 +202,13 @@ class FileS3:
         return None if algorithm is ChecksumAlgorithm.NONE else answer.get(algorithm.response_key)
 
     # == signing and retries ==================================================================
-    def _client(self, transfer: FileTransfer) -> Any:
+    def _client(self, transfer: FileTransfer, *, retried: bool = True) -> Any:
         assert transfer.batch is not None
-        return self.clients.client(transfer.batch.location)
+        return self.clients.client(transfer.batch.location, retried=retried)
 
-    def _call(self, transfer: FileTransfer, *, action: str, method: str, **kwargs: Any) -> Any:
-        """One S3 call signed with the file's batch credentials."""
-        client = self._client(transfer)
+    def _call(self, transfer: FileTransfer, *, action: str, method: str, retried: bool = True, **kwargs: Any) -> Any:
+        """One S3 call signed with the file's batch credentials (`retried`: see `S3Clients`)."""
+        client = self._client(transfer, retried=retried)
         body = kwargs.get("Body")
         return self._signed(transfer, action, lambda: getattr(client, method)(**kwargs),
                             rewind=None if body is None else lambda: body.seek(0))

@@ -38,6 +38,7 @@ from .errors import (
     NxupError,
     ServerError,
     ServerUnreachable,
+    StorageError,
     UploadGone,
 )
 from .events import Event, FileStarted, Notice
@@ -54,6 +55,9 @@ from .transfer import FileTransfer, content_type_for
 log = logging.getLogger(__name__)
 
 _MAX_NEW_BATCHES = 3  # per round: a server that drops every batch at once is a failure
+_START_ATTEMPTS = 3
+# Failures after which S3 may have acted on a request (its answer lost), unlike a refusal.
+_MAYBE_ACTED = frozenset({"connection", "InternalError", "500", "502", "504"})
 _CREATION_ATTEMPTS = 3
 
 _BATCH_GONE_NOTICE = "its upload batch expired on the server; going on with a new batch (nothing S3 holds is sent again)"
@@ -61,6 +65,10 @@ UPLOAD_GONE_NOTICE = "its multipart upload was gone from S3 (aborted by a clean-
 _UNKNOWN_UPLOAD_NOTICE = (
     "nxup stopped while S3 was starting its multipart upload; if S3 started one, it is left to the "
     "Nuxeo server's clean-up of old uploads (or `nxup stale` with admin keys)"
+)
+_LOST_START_NOTICE = (
+    "S3's answer to starting its multipart upload was lost; if S3 started one, it is left to the Nuxeo "
+    "server's clean-up of old uploads (or `nxup stale` with admin keys)"
 )
 _ABORT_DENIED_NOTICE = (
     "S3 does not let the batch's credentials abort its multipart upload, so it is left to the Nuxeo "
@@ -234,12 +242,27 @@ class FileSteps:
         held: dict[int, PartRecord] = self._held_parts(transfer, plan) if record.upload_id else {}
         if not record.upload_id:
             self.advance(transfer, Stage.STARTING_MULTIPART, part_size=plan.part_size, part_count=plan.part_count)
-            upload_id = self._s3.create_multipart(transfer)
-            self.advance(transfer, Stage.SENDING, upload_id=upload_id)
+            self.advance(transfer, Stage.SENDING, upload_id=self._start_multipart(transfer))
         with self._lock:
             transfer.done = held
             transfer.done_bytes = sum(p.size for p in held.values())
         return [part.number for part in plan.parts() if part.number not in held]
+
+    def _start_multipart(self, transfer: FileTransfer) -> str:
+        """CreateMultipartUpload, sent again (a few times) when its answer is lost, after
+        accounting for the upload S3 may have started: aborted where the credentials may list
+        and abort, else left to the server's clean-up, and the user told."""
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                return self._s3.create_multipart(transfer)
+            except StorageError as error:
+                if not error.retryable or attempt == _START_ATTEMPTS:
+                    raise
+                if error.code in _MAYBE_ACTED and not self._s3.abort_uploads_of_key(transfer):
+                    self._emit(Notice(transfer.id, message=f"{transfer.path}: {_LOST_START_NOTICE}"))
+                if transfer.control.wait(0.5 * attempt):
+                    raise Interrupted(transfer.control.reason or "") from error
+        raise AssertionError("unreachable")
 
     def _held_parts(self, transfer: FileTransfer, plan: UploadPlan) -> dict[int, PartRecord]:
         def fits(part: PartRecord) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -28,8 +29,9 @@ from urllib.parse import quote
 from nuxeo.auth import TokenAuth
 from nuxeo.client import Nuxeo
 from nuxeo.exceptions import HTTPError, NuxeoError
-from nuxeo.models import Batch, Document
-from requests.exceptions import RequestException
+from nuxeo.models import Batch
+from requests.exceptions import ChunkedEncodingError, RequestException
+from requests.exceptions import ConnectionError as RequestsConnectionError
 from urllib3.util.retry import Retry
 
 from .credentials import CredentialSet
@@ -66,6 +68,11 @@ _COMPLETE_TIMEOUT_S = 6 * 3600
 # the first request with that key is still running).
 _REPEATABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _POST_ATTEMPTS = 4
+# GET, PUT and DELETE are sent again when their answer is cut mid-body.
+_IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+_BODY_ATTEMPTS = 3
+# The namespace of folder creations' Idempotency-Keys (see `_create_folder`).
+_FOLDER_KEYS = uuid.UUID("6f1c54a2-3d59-4c0e-9f1b-0b8f5d2a7e11")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +148,21 @@ class NuxeoBatchClient:
         self._nuxeo.client.on_exit()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request, its answer read whole before returning: the client streams bodies, so
+        an answer cut in its middle would otherwise fail later, outside every retry. Idempotent
+        methods are sent again after such a cut."""
         kwargs.setdefault("timeout", _REQUEST_TIMEOUT)
-        return self._nuxeo.client.request(method, path, **kwargs)
+        attempts = _BODY_ATTEMPTS if method in _IDEMPOTENT_METHODS else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._nuxeo.client.request(method, path, **kwargs)
+                response.content  # noqa: B018 (read it all now)
+                return response
+            except (ChunkedEncodingError, RequestsConnectionError):
+                if attempt == attempts:
+                    raise
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
 
     def _post(self, path: str, *, key: str | None = None, headers: dict[str, str] | None = None,
               attempts: int = _POST_ATTEMPTS, **kwargs: Any) -> Any:
@@ -287,16 +307,22 @@ class NuxeoBatchClient:
     def _doc_path(path: str) -> str:
         return quote(path if path.startswith("/") else "/" + path)
 
-    @_nuxeo_call("looking up the target folder")
-    def folder_exists(self, path: str) -> bool:
+    def _document(self, path: str) -> dict[str, Any] | None:
+        """The document at `path`, None if there is none."""
         try:
-            document = self._nuxeo.documents.get(path=self._doc_path(path))
+            return dict(self._request("GET", f"api/v1/path{self._doc_path(path)}").json())
         except HTTPError as exc:
             if exc.status == 404:
-                return False
+                return None
             raise
-        self._folder_types[path] = str(document.type)
-        return "Folderish" in (document.facets or []) or document.type in (
+
+    @_nuxeo_call("looking up the target folder")
+    def folder_exists(self, path: str) -> bool:
+        document = self._document(path)
+        if document is None:
+            return False
+        self._folder_types[path] = str(document.get("type"))
+        return "Folderish" in (document.get("facets") or []) or document.get("type") in (
             "Folder", "Workspace", "WorkspaceRoot", "Domain", "Root", "OrderedFolder"
         )
 
@@ -310,25 +336,30 @@ class NuxeoBatchClient:
                 return known
             real_parent = self._folders.get(parent, parent)
             candidate = real_parent.rstrip("/") + "/" + name
-            try:
-                existing = self._nuxeo.documents.get(path=self._doc_path(candidate))
-                path = str(existing.path)
-            except HTTPError as exc:
-                if exc.status != 404:
-                    raise
-                # A WorkspaceRoot (/default-domain/workspaces) holds Workspaces, not Folders.
-                parent_type = self._folder_types.get(real_parent)
-                if parent_type is None:
-                    parent_type = self._nuxeo.documents.get(path=self._doc_path(real_parent)).type
-                created = self._nuxeo.documents.create(
-                    Document(name=name, type="Workspace" if parent_type == "WorkspaceRoot" else "Folder",
-                             properties={"dc:title": name}),
-                    parent_path=self._doc_path(real_parent),
-                )
-                path = str(created.path)
-                self._folder_types[path] = str(created.type)
+            existing = self._document(candidate)
+            path = str(existing["path"]) if existing is not None else self._create_folder(real_parent, name)
             self._folders[logical] = path
             return path
+
+    def _create_folder(self, parent: str, name: str) -> str:
+        """Create folder `name` in `parent`. The Idempotency-Key is the same for the same folder
+        from any nxup process: a creation that reaches the server late (its sender died, and a
+        resume created the folder meanwhile) gets the first answer, not a second folder."""
+        # A WorkspaceRoot (/default-domain/workspaces) holds Workspaces, not Folders.
+        parent_type = self._folder_types.get(parent)
+        if parent_type is None:
+            parent_type = str((self._document(parent) or {}).get("type"))
+        body = {"entity-type": "document", "name": name, "properties": {"dc:title": name},
+                "type": "Workspace" if parent_type == "WorkspaceRoot" else "Folder"}
+        key = str(uuid.uuid5(_FOLDER_KEYS, f"{self.connection.url}\n{parent}\n{name}"))
+        created = self._post(f"api/v1/path{self._doc_path(parent)}", key=key, data=body).json()
+        path = str(created["path"])
+        if self._document(path) is None:
+            # The answer replayed a creation whose folder was removed since: make it anew.
+            created = self._post(f"api/v1/path{self._doc_path(parent)}", key=str(uuid.uuid4()), data=body).json()
+            path = str(created["path"])
+        self._folder_types[path] = str(created.get("type"))
+        return path
 
     def resolve_folder(self, logical: str) -> str:
         return self._folders.get(logical, logical)

@@ -105,18 +105,21 @@ class S3Clients:
     def __init__(self, tuning: S3Tuning) -> None:
         self.tuning = tuning
         self._lock = threading.Lock()
-        self._clients: dict[S3Location, Any] = {}
+        self._clients: dict[tuple[S3Location, bool], Any] = {}
         self._session = botocore.session.Session()
         self._session.register_component(
             "credential_provider", CredentialResolver(providers=[ThreadCredentialProvider()])
         )
 
-    def client(self, location: S3Location) -> Any:
+    def client(self, location: S3Location, *, retried: bool = True) -> Any:
+        """The client for `location`. With `retried=False`, botocore sends each call once: for a
+        call that S3 may have acted on before its answer was lost (starting a multipart upload),
+        where sending it again blindly would start a second one."""
         with self._lock:
-            client = self._clients.get(location)
+            client = self._clients.get((location, retried))
             if client is None:
-                client = self._create(location)
-                self._clients[location] = client
+                client = self._create(location, retried=retried)
+                self._clients[(location, retried)] = client
             return client
 
     def close(self) -> None:
@@ -126,12 +129,13 @@ class S3Clients:
         for client in clients:
             client.close()
 
-    def _create(self, location: S3Location) -> Any:
+    def _create(self, location: S3Location, *, retried: bool) -> Any:
         tuning = self.tuning
         config = Config(
             region_name=location.region,
             max_pool_connections=tuning.max_connections,
-            retries={"mode": "standard", "max_attempts": tuning.max_attempts},
+            # botocore's `max_attempts` counts retries; `total_max_attempts` counts the first too.
+            retries={"mode": "standard", "total_max_attempts": tuning.max_attempts + 1 if retried else 1},
             connect_timeout=tuning.connect_timeout_s,
             read_timeout=tuning.read_timeout_s,
             # Checksums only where a call names its algorithm: each file keeps the algorithm its

@@ -33,10 +33,16 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .credentials import BatchCredentials, signing_with
-from .errors import BatchGone, NxupError, StorageError, s3_error_code, translate_s3_error
+from .errors import (
+    BatchGone,
+    NxupError,
+    StorageError,
+    s3_error_code,
+    translate_s3_error,
+)
 from .nuxeo_batch import NuxeoBatchClient
-from .s3 import S3Clients, S3Tuning, list_all_parts
 from .owner import Owner
+from .s3 import S3Clients, S3Tuning, list_all_parts
 from .state import UNFINISHED, StateStore, UploadRecord, UploadStatus
 
 Clock = Callable[[], datetime]
