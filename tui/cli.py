@@ -87,11 +87,12 @@ class _Commands(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from engine.state import StateError
+        from tui.text import printable
 
         try:
             return super().invoke(ctx)
         except StateError as exc:
-            click.echo(f"nxup: {exc}", err=True)
+            click.echo(f"nxup: {printable(str(exc))}", err=True)
             sys.exit(EXIT_FAILED)
 
 
