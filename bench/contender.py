@@ -78,7 +78,7 @@ def _instrument(manager: Any, timings: Timings) -> None:
     returns. `new_batch` includes its own `handlers` call (also listed on its own)."""
     nuxeo = manager.nuxeo
     for name in ("handlers", "new_batch", "batch_info", "refresh_credentials", "complete", "registered_size",
-                 "drop", "folder_exists", "ensure_folder", "create_file_document", "delete_document"):
+                 "drop", "folder_kind", "ensure_folder", "create_file_document", "delete_document"):
         original = getattr(nuxeo, name)
 
         def timed_nuxeo(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:

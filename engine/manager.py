@@ -48,7 +48,7 @@ from .events import (
 from .file_s3 import FileS3
 from .file_steps import UPLOAD_GONE_NOTICE, FileSteps, NewRound, NextStep
 from .inputs import LocalFile, RejectedPath, expand
-from .nuxeo_batch import NuxeoBatchClient, ServerConnection
+from .nuxeo_batch import FOLDERISH, NuxeoBatchClient, ServerConnection
 from .owner import Owner
 from .pool import WorkerPool
 from .s3 import S3Clients, S3Tuning
@@ -183,8 +183,11 @@ class TransferManager:
         target = "/" + target.strip("/") if target.strip("/") else "/"
         # Checked once for the whole call: a wrong password, an unreachable server or a missing
         # target folder is one clear error, not one per file. Sub-folders are created later.
-        if not self.nuxeo.folder_exists(target):
+        kind = self.nuxeo.folder_kind(target)
+        if kind is None:
             raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
+        if kind != FOLDERISH:
+            raise NotFoundError(f"the target {target} is a {kind} document, not a folder")
         chunk: list[LocalFile] = []
         for item in expand(paths, target):
             if isinstance(item, RejectedPath):
@@ -620,6 +623,10 @@ class TransferManager:
                 self._stop_for_new_round(transfer, number, file_changed=True)
             else:
                 self._stop_for_failure(transfer, number, exc)
+            return
+        except FileChanged:
+            # The file became shorter under the part being read: it starts over, as one that grew.
+            self._stop_for_new_round(transfer, number, file_changed=True)
             return
         except AccessDenied as exc:
             if not transfer.batch_replaced:

@@ -24,19 +24,19 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from nuxeo.auth import TokenAuth
 from nuxeo.client import Nuxeo
 from nuxeo.exceptions import HTTPError, NuxeoError
 from nuxeo.models import Batch
 from requests.exceptions import ChunkedEncodingError, RequestException
-from requests.exceptions import ConnectionError as RequestsConnectionError
 from urllib3.util.retry import Retry
 
 from .credentials import CredentialSet
 from .errors import (
     BatchGone,
+    InputError,
     NotFoundError,
     NxupError,
     ServerError,
@@ -71,6 +71,7 @@ _POST_ATTEMPTS = 4
 # GET, PUT and DELETE are sent again when their answer is cut mid-body.
 _IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 _BODY_ATTEMPTS = 3
+FOLDERISH = "folderish"  # what `folder_kind` answers for a folder
 # The namespace of folder creations' Idempotency-Keys (see `_create_folder`).
 _FOLDER_KEYS = uuid.UUID("6f1c54a2-3d59-4c0e-9f1b-0b8f5d2a7e11")
 
@@ -128,6 +129,9 @@ class NuxeoBatchClient:
     """Batches, credentials, completion and documents for nxup, on one Nuxeo server."""
 
     def __init__(self, connection: ServerConnection) -> None:
+        if urlsplit(connection.url).password is not None:
+            # Stored and shown everywhere: the login travels apart from the URL.
+            raise InputError("the server URL must not carry a password (give it in NUXEO_PASSWORD)")
         self.connection = connection
         if connection.token:
             auth: Any = TokenAuth(connection.token)
@@ -158,7 +162,7 @@ class NuxeoBatchClient:
                 response = self._nuxeo.client.request(method, path, **kwargs)
                 response.content  # noqa: B018 (read it all now)
                 return response
-            except (ChunkedEncodingError, RequestsConnectionError):
+            except ChunkedEncodingError:  # refusals to connect are urllib3's to retry
                 if attempt == attempts:
                     raise
                 time.sleep(0.2 * attempt)
@@ -317,14 +321,21 @@ class NuxeoBatchClient:
             raise
 
     @_nuxeo_call("looking up the target folder")
-    def folder_exists(self, path: str) -> bool:
+    def folder_kind(self, path: str) -> str | None:
+        """`FOLDERISH` for a folder, the document's type for another document, None when
+        nothing is there."""
         document = self._document(path)
         if document is None:
-            return False
-        self._folder_types[path] = str(document.get("type"))
-        return "Folderish" in (document.get("facets") or []) or document.get("type") in (
+            return None
+        kind = str(document.get("type"))
+        self._folder_types[path] = kind
+        folderish = "Folderish" in (document.get("facets") or []) or kind in (
             "Folder", "Workspace", "WorkspaceRoot", "Domain", "Root", "OrderedFolder"
         )
+        return FOLDERISH if folderish else kind
+
+    def folder_exists(self, path: str) -> bool:
+        return self.folder_kind(path) == FOLDERISH
 
     @_nuxeo_call("creating a folder")
     def ensure_folder(self, parent: str, name: str) -> str:

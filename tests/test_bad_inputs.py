@@ -471,10 +471,12 @@ def test_row_file_that_shrinks_while_read(sandbox: Sandbox, nuxeo: Nuxeo, target
     child = start_nxup(slow_upload(path, good[0], target_folder), nxup_env(sandbox.info, tmp_path / "state"))
     child.wait_for(lambda e: e["event"] == "part_completed")
     os.truncate(path, 6_000_000)
-    assert child.finish() == 1
+    assert child.finish() == 0
     events = child.events
-    assert event_of(events, "failed", path)["reason"] == "the file became shorter while it was being uploaded"
-    assert not [e for e in events if e["event"] == "completed" and e["path"] == str(path)]
+    # As one that grows: started over, and the document holds what the file holds now.
+    assert any(e["event"] == "notice" and "changed" in e["message"] for e in events), events
+    completed = event_of(events, "completed", path)
+    assert_document_holds(nuxeo, completed["document_uid"], name=path.name, content=path.read_bytes())
     assert_good_landed(nuxeo, events, good)
 
 
@@ -554,7 +556,7 @@ def test_row_target_that_is_a_file_document(sandbox: Sandbox, nuxeo: Nuxeo, targ
                       nxup_env(sandbox.info, tmp_path / "state"))
     assert result.returncode == 1
     line = one_error_line(result)
-    assert f"the target folder {document.path} " in line, line
+    assert line.endswith(f"the target {document.path} is a File document, not a folder"), line
     assert [d.title for d in nuxeo.documents.get_children(path=target_folder)] == ["a-file"]
 
 
@@ -574,7 +576,7 @@ def test_row_unreachable_server(sandbox: Sandbox, tmp_path: Path, good: tuple[Pa
     env["NUXEO_URL"] = bare.replace("http://", f"http://{sandbox.info.user}:pw-in-the-url@")
     began = time.monotonic()
     result = run_nxup(["upload", str(good[0]), "--to", "/default-domain/workspaces", "--no-tui"], env, timeout=30)
-    assert time.monotonic() - began < 15  # a few retries with back-off, then one line
+    assert time.monotonic() - began < 10  # a few retries with back-off, then one line (no hang)
     assert result.returncode == 1
     line = one_error_line(result)
     assert line.startswith(f"nxup: {bare}: cannot reach the Nuxeo server"), line
