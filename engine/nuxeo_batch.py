@@ -298,13 +298,17 @@ class NuxeoBatchClient:
         size = answer.get("size") if isinstance(answer, dict) else None
         return int(size) if size is not None else None
 
-    @_nuxeo_call("dropping the upload batch")
-    def drop(self, batch_id: str) -> None:
+    def _delete(self, path: str) -> None:
+        """DELETE `path`; already gone is as good."""
         try:
-            self._request("DELETE", f"api/v1/upload/{batch_id}")
+            self._request("DELETE", path)
         except HTTPError as exc:
             if exc.status != 404:
                 raise
+
+    @_nuxeo_call("dropping the upload batch")
+    def drop(self, batch_id: str) -> None:
+        self._delete(f"api/v1/upload/{batch_id}")
 
     # -- documents -------------------------------------------------------------------------
     @staticmethod
@@ -428,8 +432,4 @@ class NuxeoBatchClient:
 
     @_nuxeo_call("removing a document made without its file")
     def delete_document(self, uid: str) -> None:
-        try:
-            self._request("DELETE", f"api/v1/id/{uid}")
-        except HTTPError as exc:
-            if exc.status != 404:
-                raise
+        self._delete(f"api/v1/id/{uid}")

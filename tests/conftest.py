@@ -130,6 +130,17 @@ class EventLog:
                 self._changed.wait(remaining)
 
 
+def paused_after_first_part(manager: Any, events: EventLog, path: Path, target: str) -> int:
+    """Queue `path` on `manager`, and pause it once S3 acknowledged its first part; its id."""
+    from engine.events import FilePaused, PartCompleted
+
+    (file_id,) = manager.add([path], target).file_ids
+    events.wait_for(PartCompleted, file_id=file_id)
+    manager.pause(file_id)
+    events.wait_for(FilePaused, file_id=file_id)
+    return int(file_id)
+
+
 def write(path: Path, size: int) -> bytes:
     """A file of `size` random bytes (its folders made); returns the content."""
     content = os.urandom(size)
@@ -323,6 +334,26 @@ def start_nxup(args: list[str], env: dict[str, str]) -> JsonLines:
     return JsonLines(child)
 
 
+# One worker, 5 MiB parts, a cap: slow enough to act on the upload mid-way.
+SLOW_UPLOAD = ["--no-tui", "--workers", "1", "--part-size", "5MiB", "--single-limit", "5MiB", "--limit", "8MiB/s"]
+
+
+def start_slow_upload(info: SandboxInfo, state_dir: Path, path: Path, target: str) -> JsonLines:
+    """A real `nxup upload` child sending `path` slowly, with its JSON events."""
+    return start_nxup(["upload", str(path), "--to", target, *SLOW_UPLOAD], nxup_env(info, state_dir))
+
+
+def kill_after_first_part(output: JsonLines) -> None:
+    """SIGKILL the child once S3 acknowledged (and the journal recorded) its first part."""
+    import signal
+
+    try:
+        output.wait_for(lambda event: event["event"] == "part_completed")
+    finally:
+        output.process.send_signal(signal.SIGKILL)
+    output.finish()
+
+
 def run_nxup(args: list[str], env: dict[str, str], *, timeout: float = 60.0, cwd: Path | None = None,
              prefix: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
     """Run `nxup args` (after `prefix`, e.g. a command that drops privileges) to its end."""
@@ -395,23 +426,10 @@ def screen_text(app: Any) -> str:
 def kill_upload_after_first_part(info: SandboxInfo, state_dir: Path, path: Path, target: str) -> Any:
     """Run `nxup upload` on `path` (15 MiB), SIGKILL it once S3 acknowledged its first part, and
     return the state database's record: a real orphan that nxup tracks and can resume."""
-    import signal
-
     from engine.state import StateStore
 
     path.write_bytes(os.urandom(15 * MIB + 11))
-    child = subprocess.Popen(
-        [NXUP, "upload", str(path), "--to", target, "--no-tui", "--json", "--workers", "1",
-         "--part-size", "5MiB", "--single-limit", "5MiB", "--limit", "8MiB/s"],
-        env=nxup_env(info, state_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, text=True,
-    )
-    output = JsonLines(child)
-    try:
-        output.wait_for(lambda event: event["event"] == "part_completed")
-    finally:
-        child.send_signal(signal.SIGKILL)
-    output.finish()
+    kill_after_first_part(start_slow_upload(info, state_dir, path, target))
     with StateStore.open(state_dir) as store:
         (record,) = store.unfinished()
     assert record.upload_id and record.object_key

@@ -4,8 +4,6 @@ of uploads to two servers."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -14,15 +12,15 @@ from typing import Any
 import requests
 from conftest import (
     MIB,
-    NXUP,
     EventLog,
-    JsonLines,
     assert_document_holds,
     info_of,
+    kill_after_first_part,
     new_target_folder,
     nxup_env,
     poll,
     run_nxup,
+    start_slow_upload,
     write,
 )
 from nuxeo.client import Nuxeo
@@ -120,18 +118,7 @@ def test_one_resume_finishes_uploads_to_two_servers(sandbox: Sandbox, permissive
         folder = new_target_folder(make_nuxeo(info))
         path = tmp_path / f"{label}.bin"
         expected[label] = (folder, write(path, 12 * MIB))
-        child = subprocess.Popen(
-            [NXUP, "upload", str(path), "--to", folder, "--no-tui", "--json", "--workers", "1",
-             "--part-size", "5MiB", "--single-limit", "5MiB", "--limit", "8MiB/s"],
-            env=nxup_env(info, state_dir), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL, text=True,
-        )
-        output = JsonLines(child)
-        try:
-            output.wait_for(lambda e: e["event"] == "part_completed")
-        finally:
-            child.send_signal(signal.SIGKILL)
-        output.finish()
+        kill_after_first_part(start_slow_upload(info, state_dir, path, folder))
     with StateStore.open(state_dir) as store:
         assert len(store.unfinished()) == 2
 

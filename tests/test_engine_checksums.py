@@ -10,10 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MIB, EventLog, assert_document_holds, write
+from conftest import (
+    MIB,
+    EventLog,
+    assert_document_holds,
+    paused_after_first_part,
+    write,
+)
 from nuxeo.client import Nuxeo
 
-from engine.events import FileCompleted, FileFailed, FilePaused, PartCompleted
+from engine.events import FileCompleted, FileFailed
 from engine.s3 import ChecksumAlgorithm
 
 MakeManager = Callable[..., tuple[Any, EventLog]]
@@ -32,10 +38,7 @@ def test_resumed_upload_keeps_the_algorithm_it_was_started_with(
     content = write(path, 12 * MIB + 7)
     state_dir = tmp_path / "state"
     manager, events = make_manager(state_dir=state_dir, checksum=first, workers=1, bandwidth_limit=8 * MIB)
-    (file_id,) = manager.add([path], target_folder).file_ids
-    events.wait_for(PartCompleted, file_id=file_id)
-    manager.pause(file_id)
-    events.wait_for(FilePaused, file_id=file_id)
+    file_id = paused_after_first_part(manager, events, path, target_folder)
     manager.shutdown(timeout=10)
     manager.store.close()
 

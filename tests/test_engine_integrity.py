@@ -5,9 +5,7 @@ written or read, and the start-up clean-up next to a running upload."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-import subprocess
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -16,13 +14,13 @@ from typing import Any
 
 from conftest import (
     MIB,
-    NXUP,
     EventLog,
-    JsonLines,
     assert_document_holds,
+    kill_after_first_part,
     multipart_uploads,
     nxup_env,
     run_nxup,
+    start_slow_upload,
     write,
 )
 from nuxeo.client import Nuxeo
@@ -32,24 +30,13 @@ from engine.events import FileCompleted, FileFailed, Notice, PartCompleted
 from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
 from engine.stale import abort_obsolete
 from engine.state import DB_FILENAME, StateStore, UploadStatus
-from sandbox import Sandbox, SandboxInfo
+from sandbox import Sandbox
 
 MakeManager = Callable[..., tuple[Any, EventLog]]
 
 
 def children(nuxeo: Nuxeo, folder: str) -> list[Any]:
     return list(nuxeo.documents.get_children(path=folder))
-
-
-def slow_upload(info: SandboxInfo, state_dir: Path, path: Path, target: str) -> tuple[subprocess.Popen[str], JsonLines]:
-    """A real `nxup upload` child sending `path` slowly, with its JSON events."""
-    child = subprocess.Popen(
-        [NXUP, "upload", str(path), "--to", target, "--no-tui", "--json", "--workers", "1",
-         "--part-size", "5MiB", "--single-limit", "5MiB", "--limit", "6MiB/s"],
-        env=nxup_env(info, state_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, text=True,
-    )
-    return child, JsonLines(child)
 
 
 def test_the_same_file_given_twice_is_one_upload(make_manager: MakeManager, nuxeo: Nuxeo, target_folder: str,
@@ -94,8 +81,9 @@ def test_a_second_process_leaves_uploads_in_use_alone(sandbox: Sandbox, nuxeo: N
     info = sandbox.info
     state_dir = tmp_path / "state"
     path = tmp_path / "shared.bin"
-    content = write(path, 12 * MIB)
-    child, output = slow_upload(info, state_dir, path, target_folder)
+    content = write(path, 30 * MIB)  # about four seconds: time for two more nxup to start
+    output = start_slow_upload(info, state_dir, path, target_folder)
+    child = output.process
     try:
         output.wait_for(lambda e: e["event"] == "started")
         # A resume and a second upload of the same file, while the first process sends it.
@@ -122,7 +110,8 @@ def test_start_up_clean_up_leaves_a_running_upload_alone(sandbox: Sandbox, s3_ad
     state_dir = tmp_path / "state"
     path = tmp_path / "busy.bin"
     write(path, 15 * MIB)
-    child, output = slow_upload(info, state_dir, path, target_folder)
+    output = start_slow_upload(info, state_dir, path, target_folder)
+    child = output.process
     try:
         output.wait_for(lambda e: e["event"] == "part_completed")
         batches = NuxeoBatchClient(ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password))
@@ -191,15 +180,11 @@ def test_a_killed_process_claims_are_free(sandbox: Sandbox, nuxeo: Nuxeo, target
     state_dir = tmp_path / "state"
     path = tmp_path / "orphaned.bin"
     content = write(path, 12 * MIB)
-    child, output = slow_upload(info, state_dir, path, target_folder)
-    try:
-        output.wait_for(lambda e: e["event"] == "part_completed")
-    finally:
-        child.send_signal(signal.SIGKILL)
-    output.finish()
+    output = start_slow_upload(info, state_dir, path, target_folder)
+    kill_after_first_part(output)
     with StateStore.open(state_dir) as store:
         (record,) = store.unfinished()
-        assert record.owner_pid == child.pid and store.owner_of(record.id) is None
+        assert record.owner_pid == output.process.pid and store.owner_of(record.id) is None
     resumed = run_nxup(["resume", "--no-tui"], nxup_env(info, state_dir))
     assert resumed.returncode == 0 and "in use" not in resumed.stdout + resumed.stderr
     (document,) = children(nuxeo, target_folder)

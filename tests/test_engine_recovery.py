@@ -22,12 +22,13 @@ from conftest import (
     assert_document_holds,
     info_of,
     multipart_uploads,
+    paused_after_first_part,
     poll,
     write,
 )
 from nuxeo.client import Nuxeo
 
-from engine.events import FileCompleted, FileFailed, FilePaused, Notice, PartCompleted
+from engine.events import FileCompleted, FileFailed, Notice, PartCompleted
 from engine.lifecycle import Stage
 from engine.nuxeo_batch import BatchInfo, NuxeoBatchClient, ServerConnection
 from engine.state import PartRecord, UploadRecord, UploadStatus
@@ -122,10 +123,7 @@ def test_batch_dropped_while_paused_goes_on_with_a_new_batch(
     manager, events = make_manager(workers=1, bandwidth_limit=10 * MIB)
     path = tmp_path / "lost-batch.bin"
     content = write(path, 12 * MIB)
-    (file_id,) = manager.add([path], target_folder).file_ids
-    events.wait_for(PartCompleted, file_id=file_id)
-    manager.pause(file_id)
-    events.wait_for(FilePaused, file_id=file_id)
+    file_id = paused_after_first_part(manager, events, path, target_folder)
     old = manager.store.get(file_id)
     server.expire_batch(old.batch_id)
 
@@ -277,10 +275,7 @@ def test_multipart_upload_aborted_on_s3_is_sent_again(
     manager, events = make_manager(workers=1, bandwidth_limit=10 * MIB)
     path = tmp_path / "swept.bin"
     content = write(path, 12 * MIB)
-    (file_id,) = manager.add([path], target_folder).file_ids
-    events.wait_for(PartCompleted, file_id=file_id)
-    manager.pause(file_id)
-    events.wait_for(FilePaused, file_id=file_id)
+    file_id = paused_after_first_part(manager, events, path, target_folder)
     old = manager.store.get(file_id)
     s3_admin.abort_multipart_upload(Bucket=old.bucket, Key=old.object_key, UploadId=old.upload_id)
 
