@@ -4,9 +4,9 @@ sandbox's `advertised_s3_endpoint`) or between nxup and the Nuxeo server (as its
 It reads each request's head and frames its body (Content-Length or chunked, `Expect:
 100-continue` honoured), so a fault lands on one request of a keep-alive connection, at a
 chosen point: before the server sees it, mid-body, or after the server acted. A policy
-picks the fault of each request: `RandomFaults` (seeded rates per kind) or `ScriptedFaults`
-(the next requests that match). `counts` says what was really done, so a test can assert
-that each fault happened.
+picks the fault of each request: `RandomFaults` (seeded rates per kind), `ScriptedFaults`
+(the next requests that match) or `Outage` (everything fails for a while). `counts` says what
+was really done, so a test can assert that each fault happened.
 """
 
 from __future__ import annotations
@@ -136,6 +136,32 @@ class ScriptedFaults:
     def left(self) -> int:
         with self._lock:
             return len(self._script)
+
+
+class Outage:
+    """A server down for a while (a restart): from the `after`-th request on, every request gets
+    `fault` for `seconds`; before and after that, `then` decides."""
+
+    def __init__(self, *, after: int, seconds: float, then: Policy = no_faults,
+                 fault: Fault = Fault(FaultKind.ERROR_503)) -> None:
+        self._after = after
+        self._seconds = seconds
+        self._then = then
+        self._fault = fault
+        self._seen = 0
+        self._began: float | None = None
+        self.answered = 0  # requests the outage took
+        self._lock = threading.Lock()
+
+    def __call__(self, head: RequestHead) -> Fault | None:
+        with self._lock:
+            self._seen += 1
+            if self._began is None and self._seen >= self._after:
+                self._began = time.monotonic()
+            if self._began is not None and time.monotonic() - self._began < self._seconds:
+                self.answered += 1
+                return self._fault
+        return self._then(head)
 
 
 class Flavor(StrEnum):
@@ -540,6 +566,7 @@ __all__ = [
     "FaultKind",
     "FaultProxy",
     "Flavor",
+    "Outage",
     "RandomFaults",
     "RequestHead",
     "ScriptedFaults",
