@@ -8,6 +8,7 @@ per-part checksum), bodies streamed from file slices, and botocore's standard re
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,6 +34,11 @@ class ChecksumAlgorithm(StrEnum):
     @property
     def response_key(self) -> str:
         return f"Checksum{self.value}"
+
+    @property
+    def available(self) -> bool:
+        """botocore computes CRC32C only with its CRT extension (`botocore[crt]`)."""
+        return self is not ChecksumAlgorithm.CRC32C or importlib.util.find_spec("awscrt") is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -596,6 +596,8 @@ def test_row_unreachable_server(sandbox: Sandbox, tmp_path: Path, good: tuple[Pa
         ("--workers", "65", "--workers must be between 1 and 64"),
         ("--workers", "x", "'x' is not a valid integer"),
         ("--checksum", "md5", "'md5' is not one of"),
+        # botocore needs its CRT extension for CRC32C, which the install does not carry.
+        ("--checksum", "crc32c", "--checksum crc32c needs botocore's CRT extension"),
         ("--to", os.fsdecode(b"/default-domain/caf\xe9"), "--to /default-domain/caf\\xe9: not a Nuxeo folder path"),
     ],
     ids=lambda value: str(value).encode("unicode_escape", "backslashreplace").decode()[:30],

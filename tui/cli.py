@@ -52,11 +52,15 @@ def _settings(workers: int, part_size: str, single_limit: str, checksum: str, ve
         _fail_usage("--part-size must be between 5 MiB and 5 GiB")
     if workers < 1 or workers > 64:
         _fail_usage("--workers must be between 1 and 64")
+    algorithm = ChecksumAlgorithm(checksum if checksum == "none" else checksum.upper())
+    if not algorithm.available:
+        _fail_usage(f"--checksum {checksum} needs botocore's CRT extension (pip install 'botocore[crt]'); "
+                    "crc32, sha1 and sha256 need nothing more")
     return TransferSettings(
         workers=workers,
         part_size=part,
         single_upload_limit=min(single, 5 * 1024**3),
-        checksum=ChecksumAlgorithm(checksum if checksum == "none" else checksum.upper()),
+        checksum=algorithm,
         verify_etag=verify,
         bandwidth_limit=rate,
     )
