@@ -85,6 +85,22 @@ def batch_s3(batch: BatchInfo) -> Any:
     )
 
 
+def two_parts_on_s3(info: SandboxInfo, content: bytes, *, name: str) -> tuple[BatchInfo, str, str, dict[int, Any]]:
+    """A multipart upload (CRC32) of `content` under a new batch, its first two 5 MiB parts sent
+    with the batch's own credentials: (batch, key, upload id, S3's answer for each part)."""
+    batch = batch_client(info).new_batch()
+    key = batch.base_key + name
+    s3 = batch_s3(batch)
+    upload_id = s3.create_multipart_upload(Bucket=batch.location.bucket, Key=key, ChecksumAlgorithm="CRC32",
+                                           ContentType="application/octet-stream")["UploadId"]
+    answers = {
+        number: s3.upload_part(Bucket=batch.location.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                               Body=content[(number - 1) * 5 * MIB:number * 5 * MIB], ChecksumAlgorithm="CRC32")
+        for number in (1, 2)
+    }
+    return batch, key, upload_id, answers
+
+
 def journaled(manager: Any, info: SandboxInfo, path: Path, target: str, **fields: Any) -> UploadRecord:
     """A journal row as an earlier run of nxup would have left it."""
     stat = path.stat()
@@ -205,22 +221,13 @@ def test_part_s3_holds_but_the_journal_missed(
     they may not, it is sent again. Either way completion works (no InvalidRequest)."""
     path = tmp_path / "half-journaled.bin"
     content = write(path, 12 * MIB + 3)
-    batch = batch_client(server_info).new_batch()
-    key = batch.base_key + "half-journaled"
-    s3 = batch_s3(batch)
-    upload_id = s3.create_multipart_upload(Bucket=batch.location.bucket, Key=key, ChecksumAlgorithm="CRC32",
-                                           ContentType="application/octet-stream")["UploadId"]
-    answers = [
-        s3.upload_part(Bucket=batch.location.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                       Body=content[(number - 1) * 5 * MIB:number * 5 * MIB], ChecksumAlgorithm="CRC32")
-        for number in (1, 2)
-    ]
+    batch, key, upload_id, answers = two_parts_on_s3(server_info, content, name="half-journaled")
     manager, events = make_manager()
     record = journaled(manager, server_info, path, target_folder, batch_id=batch.batch_id,
                        bucket=batch.location.bucket, object_key=key, upload_id=upload_id, part_size=5 * MIB,
                        part_count=3, stage=Stage.SENDING)
-    manager.store.record_part(record.id, PartRecord(number=1, etag=answers[0]["ETag"], size=5 * MIB,
-                                                    checksum=answers[0]["ChecksumCRC32"]))
+    manager.store.record_part(record.id, PartRecord(number=1, etag=answers[1]["ETag"], size=5 * MIB,
+                                                    checksum=answers[1]["ChecksumCRC32"]))
     manager.load_unfinished()
     assert manager.wait(timeout=60)
 
@@ -238,16 +245,7 @@ def test_journaled_part_s3_does_not_hold_is_sent_again(
     join answers InvalidPart and the parts are sent again, once."""
     path = tmp_path / "misjournaled.bin"
     content = write(path, 12 * MIB + 3)
-    batch = batch_client(server_info).new_batch()
-    key = batch.base_key + "misjournaled"
-    s3 = batch_s3(batch)
-    upload_id = s3.create_multipart_upload(Bucket=batch.location.bucket, Key=key, ChecksumAlgorithm="CRC32",
-                                           ContentType="application/octet-stream")["UploadId"]
-    answers = {
-        number: s3.upload_part(Bucket=batch.location.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                               Body=content[(number - 1) * 5 * MIB:number * 5 * MIB], ChecksumAlgorithm="CRC32")
-        for number in (1, 2)
-    }
+    batch, key, upload_id, answers = two_parts_on_s3(server_info, content, name="misjournaled")
     manager, events = make_manager()
     record = journaled(manager, server_info, path, target_folder, batch_id=batch.batch_id,
                        bucket=batch.location.bucket, object_key=key, upload_id=upload_id, part_size=5 * MIB,
