@@ -145,6 +145,8 @@ class FileSteps:
         pending: list[int] = []
         if record.stage not in _BEFORE_JOINING:  # every byte is on S3 already
             with self._lock:
+                if record.stage is Stage.JOINING:  # the join is sent again: with the journal's parts
+                    transfer.done = self.store.parts(transfer.id)
                 transfer.done_bytes = plan.file_size
         elif plan.multipart:
             pending = self._reconcile_multipart(transfer, plan)

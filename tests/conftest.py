@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultproxy import FaultProxy, Flavor
 from nuxeo.client import Nuxeo
 from nuxeo.models import Document
 
@@ -439,3 +440,25 @@ def kill_upload_after_first_part(info: SandboxInfo, state_dir: Path, path: Path,
 def stale_prefix() -> str:
     """A fresh key prefix, so tests never see each other's orphans."""
     return f"stale-{uuid.uuid4().hex[:10]}/"
+
+
+# -- fault proxies ------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Proxies:
+    s3: FaultProxy
+    nuxeo: FaultProxy
+    info: SandboxInfo  # the sandbox's details, with the Nuxeo proxy as the server's URL
+
+
+@pytest.fixture
+def proxies(sandbox: Sandbox) -> Iterator[Proxies]:
+    """Fault proxies in front of S3 and of the Nuxeo server, without faults until a test sets
+    their policies."""
+    s3_proxy = FaultProxy(sandbox.s3.endpoint.removeprefix("http://"), flavor=Flavor.S3)
+    nuxeo_proxy = FaultProxy(f"127.0.0.1:{sandbox.nuxeo.port}", flavor=Flavor.NUXEO)
+    sandbox.nuxeo.advertised_s3_endpoint = s3_proxy.url
+    yield Proxies(s3_proxy, nuxeo_proxy, dataclasses.replace(sandbox.info, nuxeo_url=nuxeo_proxy.url + "/nuxeo"))
+    sandbox.nuxeo.advertised_s3_endpoint = None
+    s3_proxy.close()
+    nuxeo_proxy.close()

@@ -35,6 +35,7 @@ from conftest import (
     MIB,
     NXUP,
     JsonLines,
+    Proxies,
     multipart_uploads,
     new_target_folder,
     nxup_env,
@@ -44,8 +45,6 @@ from conftest import (
 from faultproxy import (
     Fault,
     FaultKind,
-    FaultProxy,
-    Flavor,
     Outage,
     RandomFaults,
     RequestHead,
@@ -206,26 +205,6 @@ def assert_all_landed(files: list[LocalFile], *, root: Path, target: str, state_
 
 
 # -- the soak ------------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class Proxies:
-    s3: FaultProxy
-    nuxeo: FaultProxy
-    info: SandboxInfo  # the sandbox's details, with the Nuxeo proxy as the server's URL
-
-
-@pytest.fixture
-def proxies(sandbox: Sandbox) -> Iterator[Proxies]:
-    """Fault proxies in front of S3 and of the Nuxeo server, without faults until a test sets
-    their policies."""
-    s3_proxy = FaultProxy(sandbox.s3.endpoint.removeprefix("http://"), flavor=Flavor.S3)
-    nuxeo_proxy = FaultProxy(f"127.0.0.1:{sandbox.nuxeo.port}", flavor=Flavor.NUXEO)
-    sandbox.nuxeo.advertised_s3_endpoint = s3_proxy.url
-    yield Proxies(s3_proxy, nuxeo_proxy, dataclasses.replace(sandbox.info, nuxeo_url=nuxeo_proxy.url + "/nuxeo"))
-    sandbox.nuxeo.advertised_s3_endpoint = None
-    s3_proxy.close()
-    nuxeo_proxy.close()
-
 
 def upload_until_queued(args: list[str], env: dict[str, str], *, timeout: float) -> subprocess.CompletedProcess[str]:
     """`nxup upload`, again if it failed before queuing anything (its one look-up of the target
