@@ -139,7 +139,8 @@ class Reporter:
             f"{tally.failed} failed, {tally.cancelled} cancelled, {tally.paused} paused"
         )
         if self.json_lines:
-            self._emit(json_line({"event": "summary", **dataclasses.asdict(tally), "elapsed_s": round(elapsed_s, 3)}))
+            self._emit(json_line({"event": "summary", "time": round(time.time(), 3), **dataclasses.asdict(tally),
+                                  "elapsed_s": round(elapsed_s, 3)}))
         else:
             self._emit(text)
         return text
