@@ -82,6 +82,13 @@ class IntegrityError(StorageError):
     retryable = False
 
 
+class StateError(NxupError):
+    """The state database cannot be used or written (written by a newer nxup, not a database,
+    locked by another program, disk full...). `str()` names the file and what to do."""
+
+    retryable = False
+
+
 class Interrupted(Exception):
     """Raised inside a body read when the file was paused or cancelled: stops the send at once.
 
@@ -191,6 +198,7 @@ __all__ = [
     "NxupError",
     "ServerError",
     "ServerUnreachable",
+    "StateError",
     "StorageError",
     "UploadGone",
     "describe_os_error",

@@ -17,21 +17,21 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import platformdirs
 
-from .errors import NxupError
+from .errors import StateError
 from .lifecycle import Stage
 from .owner import Owner
+from .records import UNFINISHED, PartRecord, UploadRecord, UploadStatus
+from .state_schema import migrate
 
 STATE_DIR_ENV = "NXUP_STATE_DIR"
 DB_FILENAME = "state.db"
-SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 
 # SQLite creates these next to the database in WAL mode; they hold the same data, so they get
@@ -39,161 +39,12 @@ BUSY_TIMEOUT_MS = 5000
 _SIDE_FILE_SUFFIXES = ("-wal", "-shm")
 
 
-class StateError(NxupError):
-    """The state database cannot be used or written (written by a newer nxup, not a database,
-    locked by another program, disk full...). `str()` names the file and what to do."""
-
-    retryable = False
-
-
 class UnknownUpload(KeyError):
     """No upload has this id (it was deleted, or never existed)."""
 
 
-class UploadStatus(StrEnum):
-    QUEUED = "queued"
-    UPLOADING = "uploading"
-    PAUSED = "paused"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-# What `nxup resume` picks up; FAILED is included so that a failed upload is retried.
-UNFINISHED: frozenset[UploadStatus] = frozenset(
-    {UploadStatus.QUEUED, UploadStatus.UPLOADING, UploadStatus.PAUSED, UploadStatus.FAILED}
-)
-
-
-@dataclass(slots=True, kw_only=True)
-class UploadRecord:
-    """One row of `uploads`.
-
-    `id` is the row's id in this store; `upload_id` is the S3 multipart UploadId (None for a
-    single upload, or before the multipart upload is created).
-    """
-
-    id: int | None = None
-    path: str  # absolute local path
-    size: int | None = None
-    mtime_ns: int | None = None
-    server_url: str
-    user: str | None = None
-    target: str  # Nuxeo path of the parent folder
-    doc_name: str | None = None  # title of the document to create
-    status: UploadStatus = UploadStatus.QUEUED
-    batch_id: str | None = None
-    handler: str | None = None
-    bucket: str | None = None
-    object_key: str | None = None
-    upload_id: str | None = None
-    part_size: int | None = None
-    part_count: int | None = None
-    checksum_algorithm: str | None = None
-    etag: str | None = None  # final ETag once the object exists on S3
-    stage: Stage = Stage.NEW  # how far the upload's side effects went (see `lifecycle`)
-    document_key: str | None = None  # Idempotency-Key of the document creation, once sent
-    doc_uid: str | None = None  # document the blob was attached to
-    # The nxup process working on it (see `owner`); a claim of a dead process is free.
-    owner_pid: int | None = None
-    owner_started: int | None = None
-    error: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    finished_at: float | None = None
-
-    def __post_init__(self) -> None:
-        # Rows and callers may pass the plain string; keep the fields enums either way.
-        self.status = UploadStatus(self.status)
-        self.stage = Stage(self.stage)
-
-
-@dataclass(frozen=True, slots=True)
-class PartRecord:
-    """A part S3 has acknowledged."""
-
-    number: int
-    etag: str
-    size: int
-    checksum: str | None = None
-
-
 _COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UploadRecord))
 _UPDATABLE: frozenset[str] = frozenset(_COLUMNS) - {"id"}
-
-_SCHEMA = (
-    # AUTOINCREMENT so that an id is never reused: a worker still holding the id of a deleted
-    # upload must not write parts into a newer one.
-    """
-    CREATE TABLE uploads (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        path TEXT NOT NULL,
-        size INTEGER,
-        mtime_ns INTEGER,
-        server_url TEXT NOT NULL,
-        user TEXT,
-        target TEXT NOT NULL,
-        doc_name TEXT,
-        status TEXT NOT NULL
-            CHECK (status IN ('queued', 'uploading', 'paused', 'done', 'failed', 'cancelled')),
-        batch_id TEXT,
-        handler TEXT,
-        bucket TEXT,
-        object_key TEXT,
-        upload_id TEXT,
-        part_size INTEGER,
-        part_count INTEGER,
-        checksum_algorithm TEXT,
-        etag TEXT,
-        stage TEXT NOT NULL DEFAULT 'new',
-        document_key TEXT,
-        doc_uid TEXT,
-        owner_pid INTEGER,
-        owner_started INTEGER,
-        error TEXT,
-        created_at REAL,
-        updated_at REAL,
-        finished_at REAL
-    )
-    """,
-    """
-    CREATE TABLE parts (
-        upload INTEGER NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
-        number INTEGER NOT NULL CHECK (number >= 1),
-        etag TEXT NOT NULL,
-        size INTEGER NOT NULL CHECK (size >= 0),
-        checksum TEXT,
-        saved_at REAL,
-        PRIMARY KEY (upload, number)
-    )
-    """,
-    "CREATE INDEX uploads_status ON uploads(status)",
-    # Adding a file looks for an unfinished upload of the same path: without this index,
-    # queueing n files costs n full scans.
-    "CREATE INDEX uploads_path ON uploads(path)",
-)
-
-
-# Version 1 kept a `completed` flag for Nuxeo's /complete (the stage says it, and more), and
-# knew neither owners nor when parts were saved.
-_FROM_VERSION_1 = (
-    "ALTER TABLE uploads ADD COLUMN stage TEXT NOT NULL DEFAULT 'new'",
-    "ALTER TABLE uploads ADD COLUMN document_key TEXT",
-    "ALTER TABLE uploads ADD COLUMN owner_pid INTEGER",
-    "ALTER TABLE uploads ADD COLUMN owner_started INTEGER",
-    "ALTER TABLE parts ADD COLUMN saved_at REAL",
-    """
-    UPDATE uploads SET stage = CASE
-        WHEN doc_uid IS NOT NULL THEN 'documented'
-        WHEN completed = 1 THEN 'registered'
-        WHEN etag IS NOT NULL THEN 'on_s3'
-        WHEN upload_id IS NOT NULL THEN 'sending'
-        WHEN object_key IS NOT NULL THEN 'batched'
-        ELSE 'new' END
-    """,
-    "ALTER TABLE uploads DROP COLUMN completed",
-)
-
 
 def default_state_dir() -> Path:
     """Where the state database lives: $NXUP_STATE_DIR, else the platform's user state dir."""
@@ -259,7 +110,7 @@ class StateStore:
             connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             # Off by default in SQLite, and needed for parts to go with their upload.
             connection.execute("PRAGMA foreign_keys=ON")
-            _migrate(connection, path)
+            migrate(connection, path, elsewhere=f"set {STATE_DIR_ENV} to another directory")
             # SQLite gives the -wal and -shm files the database file's permissions, but they
             # may predate this run; chmod rather than change the umask, which is process-wide
             # and would race with other threads creating files.
@@ -518,31 +369,6 @@ class StateStore:
         return [_from_row(row) for row in rows]
 
 
-def _migrate(connection: sqlite3.Connection, path: Path) -> None:
-    # BEGIN IMMEDIATE takes the write lock before reading the version, so two processes opening
-    # a new database at once cannot both create the schema.
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            for statement in _SCHEMA:
-                connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif version == 1:
-            for statement in _FROM_VERSION_1:
-                connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif version > SCHEMA_VERSION:
-            raise StateError(
-                f"{path} has schema version {version}, newer than this nxup understands "
-                f"({SCHEMA_VERSION}); upgrade nxup or set {STATE_DIR_ENV} to another directory"
-            )
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-
-
 def _make_private(path: Path) -> None:
     for candidate in (path, *(path.with_name(path.name + s) for s in _SIDE_FILE_SUFFIXES)):
         try:
@@ -570,3 +396,17 @@ def _to_row(record: UploadRecord) -> dict[str, Any]:
 
 def _from_row(row: sqlite3.Row) -> UploadRecord:
     return UploadRecord(**{name: row[name] for name in _COLUMNS})
+
+
+__all__ = [
+    "DB_FILENAME",
+    "STATE_DIR_ENV",
+    "UNFINISHED",
+    "PartRecord",
+    "StateError",
+    "StateStore",
+    "UnknownUpload",
+    "UploadRecord",
+    "UploadStatus",
+    "default_state_dir",
+]

@@ -1,0 +1,80 @@
+"""What the journal holds: one record per upload, one per part S3 acknowledged, and the
+scheduling status of an upload (where the stage, in `lifecycle`, says how far its effects went)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .lifecycle import Stage
+
+
+class UploadStatus(StrEnum):
+    QUEUED = "queued"
+    UPLOADING = "uploading"
+    PAUSED = "paused"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# What `nxup resume` picks up; FAILED is included so that a failed upload is retried.
+UNFINISHED: frozenset[UploadStatus] = frozenset(
+    {UploadStatus.QUEUED, UploadStatus.UPLOADING, UploadStatus.PAUSED, UploadStatus.FAILED}
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class UploadRecord:
+    """One row of `uploads`.
+
+    `id` is the row's id in this store; `upload_id` is the S3 multipart UploadId (None for a
+    single upload, or before the multipart upload is created).
+    """
+
+    id: int | None = None
+    path: str  # absolute local path
+    size: int | None = None
+    mtime_ns: int | None = None
+    server_url: str
+    user: str | None = None
+    target: str  # Nuxeo path of the parent folder
+    doc_name: str | None = None  # title of the document to create
+    status: UploadStatus = UploadStatus.QUEUED
+    batch_id: str | None = None
+    handler: str | None = None
+    bucket: str | None = None
+    object_key: str | None = None
+    upload_id: str | None = None
+    part_size: int | None = None
+    part_count: int | None = None
+    checksum_algorithm: str | None = None
+    etag: str | None = None  # final ETag once the object exists on S3
+    stage: Stage = Stage.NEW  # how far the upload's side effects went (see `lifecycle`)
+    document_key: str | None = None  # Idempotency-Key of the document creation, once sent
+    doc_uid: str | None = None  # document the blob was attached to
+    # The nxup process working on it (see `owner`); a claim of a dead process is free.
+    owner_pid: int | None = None
+    owner_started: int | None = None
+    error: str | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+    finished_at: float | None = None
+
+    def __post_init__(self) -> None:
+        # Rows and callers may pass the plain string; keep the fields enums either way.
+        self.status = UploadStatus(self.status)
+        self.stage = Stage(self.stage)
+
+
+@dataclass(frozen=True, slots=True)
+class PartRecord:
+    """A part S3 has acknowledged."""
+
+    number: int
+    etag: str
+    size: int
+    checksum: str | None = None
+
+
+__all__ = ["PartRecord", "UNFINISHED", "UploadRecord", "UploadStatus"]

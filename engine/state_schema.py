@@ -1,0 +1,113 @@
+"""The state database's tables, and the steps from each older version to the current one."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .errors import StateError
+
+SCHEMA_VERSION = 2
+
+_SCHEMA = (
+    # AUTOINCREMENT so that an id is never reused: a worker still holding the id of a deleted
+    # upload must not write parts into a newer one.
+    """
+    CREATE TABLE uploads (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        path TEXT NOT NULL,
+        size INTEGER,
+        mtime_ns INTEGER,
+        server_url TEXT NOT NULL,
+        user TEXT,
+        target TEXT NOT NULL,
+        doc_name TEXT,
+        status TEXT NOT NULL
+            CHECK (status IN ('queued', 'uploading', 'paused', 'done', 'failed', 'cancelled')),
+        batch_id TEXT,
+        handler TEXT,
+        bucket TEXT,
+        object_key TEXT,
+        upload_id TEXT,
+        part_size INTEGER,
+        part_count INTEGER,
+        checksum_algorithm TEXT,
+        etag TEXT,
+        stage TEXT NOT NULL DEFAULT 'new',
+        document_key TEXT,
+        doc_uid TEXT,
+        owner_pid INTEGER,
+        owner_started INTEGER,
+        error TEXT,
+        created_at REAL,
+        updated_at REAL,
+        finished_at REAL
+    )
+    """,
+    """
+    CREATE TABLE parts (
+        upload INTEGER NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL CHECK (number >= 1),
+        etag TEXT NOT NULL,
+        size INTEGER NOT NULL CHECK (size >= 0),
+        checksum TEXT,
+        saved_at REAL,
+        PRIMARY KEY (upload, number)
+    )
+    """,
+    "CREATE INDEX uploads_status ON uploads(status)",
+    # Adding a file looks for an unfinished upload of the same path: without this index,
+    # queueing n files costs n full scans.
+    "CREATE INDEX uploads_path ON uploads(path)",
+)
+
+
+# Version 1 kept a `completed` flag for Nuxeo's /complete (the stage says it, and more), and
+# knew neither owners nor when parts were saved.
+_FROM_VERSION_1 = (
+    "ALTER TABLE uploads ADD COLUMN stage TEXT NOT NULL DEFAULT 'new'",
+    "ALTER TABLE uploads ADD COLUMN document_key TEXT",
+    "ALTER TABLE uploads ADD COLUMN owner_pid INTEGER",
+    "ALTER TABLE uploads ADD COLUMN owner_started INTEGER",
+    "ALTER TABLE parts ADD COLUMN saved_at REAL",
+    """
+    UPDATE uploads SET stage = CASE
+        WHEN doc_uid IS NOT NULL THEN 'documented'
+        WHEN completed = 1 THEN 'registered'
+        WHEN etag IS NOT NULL THEN 'on_s3'
+        WHEN upload_id IS NOT NULL THEN 'sending'
+        WHEN object_key IS NOT NULL THEN 'batched'
+        ELSE 'new' END
+    """,
+    "ALTER TABLE uploads DROP COLUMN completed",
+)
+
+
+def migrate(connection: sqlite3.Connection, path: Path, *, elsewhere: str) -> None:
+    """Create the schema, or bring an older one up to date; `elsewhere` says how to use
+    another database when this one is newer than this nxup."""
+    # BEGIN IMMEDIATE takes the write lock before reading the version, so two processes opening
+    # a new database at once cannot both create the schema.
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            for statement in _SCHEMA:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version == 1:
+            for statement in _FROM_VERSION_1:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version > SCHEMA_VERSION:
+            raise StateError(
+                f"{path} has schema version {version}, newer than this nxup understands "
+                f"({SCHEMA_VERSION}); upgrade nxup or {elsewhere}"
+            )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+__all__ = ["SCHEMA_VERSION", "migrate"]
