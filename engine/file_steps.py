@@ -111,8 +111,6 @@ class FileSteps:
         for name, value in fields.items():
             setattr(transfer.record, name, value)
 
-    _persist = persist
-
     def prepare(self, transfer: FileTransfer) -> NextStep:
         record = transfer.record
         if record.stage is Stage.DOCUMENTED and record.doc_uid:
@@ -132,7 +130,7 @@ class FileSteps:
         if not record.upload_id and record.checksum_algorithm != self.settings.checksum.value:
             # Nothing started on S3 yet: this run's algorithm applies (a multipart upload keeps
             # the one it was started with, which is journaled).
-            self._persist(transfer, checksum_algorithm=self.settings.checksum.value)
+            self.persist(transfer, checksum_algorithm=self.settings.checksum.value)
         self._ensure_folder(record.target)
         # Journaled as being created: an earlier run may have sent the creation.
         transfer.creation_may_have_run = record.stage is Stage.CREATING_DOCUMENT
@@ -141,7 +139,7 @@ class FileSteps:
         with self._lock:
             transfer.plan = plan
             transfer.status = UploadStatus.UPLOADING
-        self._persist(transfer, status=UploadStatus.UPLOADING, error=None)
+        self.persist(transfer, status=UploadStatus.UPLOADING, error=None)
         pending: list[int] = []
         if record.stage not in _BEFORE_JOINING:  # every byte is on S3 already
             with self._lock:
@@ -229,7 +227,7 @@ class FileSteps:
         if record.upload_id and record.part_size:
             return plan_resumed_upload(size, part_size=record.part_size)
         plan = plan_upload(size, single_upload_limit=self.settings.single_upload_limit, part_size=self.settings.part_size)
-        self._persist(transfer, part_size=plan.part_size, part_count=plan.part_count)
+        self.persist(transfer, part_size=plan.part_size, part_count=plan.part_count)
         return plan
 
     def _reconcile_multipart(self, transfer: FileTransfer, plan: UploadPlan) -> list[int]:
@@ -532,7 +530,7 @@ class FileSteps:
     def advance(self, transfer: FileTransfer, stage: Stage, **fields: Any) -> None:
         """Journal the file's next stage (with the facts that go with it) before going on."""
         check_transition(transfer.record.stage, stage)
-        self._persist(transfer, stage=stage, **fields)
+        self.persist(transfer, stage=stage, **fields)
 
     def abort_multipart_quietly(self, transfer: FileTransfer) -> None:
         """Abort the file's multipart upload where the credentials allow it. A stock Nuxeo's
@@ -549,13 +547,13 @@ class FileSteps:
             pass
         except AccessDenied:
             # Recorded with the upload id kept: `nxup stale` names it as nxup's leftover.
-            self._persist(transfer, error=f"its multipart upload is left on S3: {_ABORT_DENIED_NOTICE}")
+            self.persist(transfer, error=f"its multipart upload is left on S3: {_ABORT_DENIED_NOTICE}")
             self._emit(Notice(transfer.id, message=f"{record.path}: {_ABORT_DENIED_NOTICE}"))
             return
         except NxupError as error:
             self._emit(Notice(transfer.id, message=f"{record.path}: could not abort its multipart upload ({error}); `nxup stale` lists it"))
             return
-        self._persist(transfer, upload_id=None)
+        self.persist(transfer, upload_id=None)
 
     def _batch_for_cleanup(self, batch_id: str | None) -> BatchInfo:
         if batch_id:

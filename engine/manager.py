@@ -55,7 +55,7 @@ from .s3 import S3Clients, S3Tuning
 from .settings import TransferSettings
 from .slices import PartCounter, StopReason
 from .state import StateError, StateStore, UploadRecord, UploadStatus
-from .transfer import FileTransfer
+from .transfer import FileTransfer, NewRoundCause
 
 log = logging.getLogger(__name__)
 
@@ -614,19 +614,20 @@ class TransferManager:
         except (UploadGone, BatchGone) as exc:
             # Recoverable without the user: once the other parts have stopped, a new round
             # takes a new batch or a new multipart upload and sends what S3 lacks.
-            self._stop_for_new_round(transfer, number, upload_lost=isinstance(exc, UploadGone))
+            cause = NewRoundCause.UPLOAD_GONE if isinstance(exc, UploadGone) else NewRoundCause.BATCH_GONE
+            self._stop_for_new_round(transfer, number, cause)
             return
         except IntegrityError as exc:
             # S3 found the part's bytes differ from their checksum: the file was written to
             # while it was read (then it starts over), or the bytes were damaged on the way.
             if self._steps.differs_from_start(transfer):
-                self._stop_for_new_round(transfer, number, file_changed=True)
+                self._stop_for_new_round(transfer, number, NewRoundCause.FILE_CHANGED)
             else:
                 self._stop_for_failure(transfer, number, exc)
             return
         except FileChanged:
             # The file became shorter under the part being read: it starts over, as one that grew.
-            self._stop_for_new_round(transfer, number, file_changed=True)
+            self._stop_for_new_round(transfer, number, NewRoundCause.FILE_CHANGED)
             return
         except AccessDenied as exc:
             if not transfer.batch_replaced:
@@ -634,7 +635,7 @@ class TransferManager:
                 return
             # A deployment whose batch credentials cover only their own batch's prefix: the
             # new batch may not go on with the old key, so the file starts over under a new one.
-            self._stop_for_new_round(transfer, number, key_denied=True)
+            self._stop_for_new_round(transfer, number, NewRoundCause.KEY_DENIED)
             return
         except Exception as exc:
             self._stop_for_failure(transfer, number, exc)
@@ -662,28 +663,23 @@ class TransferManager:
         with self._lock:
             self._settle_if_idle(transfer)
 
-    def _stop_for_new_round(self, transfer: FileTransfer, number: int, *, upload_lost: bool = False,
-                            key_denied: bool = False, file_changed: bool = False) -> None:
+    def _stop_for_new_round(self, transfer: FileTransfer, number: int, cause: NewRoundCause) -> None:
         with self._lock:
             transfer.in_flight.pop(number, None)
             transfer.pending.append(number)
-            transfer.upload_lost = transfer.upload_lost or upload_lost
-            transfer.key_denied = transfer.key_denied or key_denied
-            transfer.file_changed = transfer.file_changed or file_changed
+            transfer.new_round_cause = max(cause, transfer.new_round_cause or cause)
             transfer.control.interrupt(_NEW_ROUND)
             self._settle_if_idle(transfer)
 
     def _start_new_round(self, transfer: FileTransfer) -> None:
         """After a part found the batch or the multipart upload gone (see `_send_part`)."""
+        cause, transfer.new_round_cause = transfer.new_round_cause, None
         try:
-            if transfer.file_changed:
-                transfer.file_changed = transfer.key_denied = transfer.upload_lost = False
+            if cause is NewRoundCause.FILE_CHANGED:
                 self._steps.restart_changed(transfer, FileChanged("the file changed while it was being uploaded"))
-            elif transfer.key_denied:
-                transfer.key_denied = transfer.upload_lost = False
+            elif cause is NewRoundCause.KEY_DENIED:
                 self._steps.restart(transfer, notice="the new upload batch may not write to the old one's key; uploading it again")
-            elif transfer.upload_lost:
-                transfer.upload_lost = False
+            elif cause is NewRoundCause.UPLOAD_GONE:
                 self._steps.forget_upload(transfer, notice=UPLOAD_GONE_NOTICE)
         except Exception as exc:
             with self._lock:

@@ -5,12 +5,23 @@ from __future__ import annotations
 import mimetypes
 import os
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 from .credentials import BatchCredentials
 from .nuxeo_batch import BatchInfo
 from .planning import UploadPlan
 from .slices import PartCounter, TransferControl
 from .state import PartRecord, UploadRecord, UploadStatus
+
+
+class NewRoundCause(IntEnum):
+    """What a part found that the file recovers from by a new round; a stronger cause's recovery
+    covers a weaker one's (starting over also replaces a lost upload)."""
+
+    BATCH_GONE = 0  # prepare takes a new batch
+    UPLOAD_GONE = 1  # the multipart upload is gone from S3: its parts go again under a new one
+    KEY_DENIED = 2  # a new batch may not write to the old key: start over under a new key
+    FILE_CHANGED = 3  # the file changed while read: start over
 
 
 def content_type_for(name: str) -> str:
@@ -41,10 +52,9 @@ class FileTransfer:
     # submitted with and does nothing if the file has moved on since.
     generation: int = 0
     resume_requested: bool = False  # resumed while a pause was still winding down
-    upload_lost: bool = False  # a part found the multipart upload gone from S3
     batch_replaced: bool = False  # the batch expired and another took over its object key
-    key_denied: bool = False  # ...and S3 refused the new batch's credentials on that key
-    file_changed: bool = False  # S3 refused a part whose bytes changed while they were read
+    # Why the parts stopped for a new round (the strongest cause seen, see `NewRoundCause`).
+    new_round_cause: NewRoundCause | None = None
     resent_invalid_parts: bool = False  # S3 refused the join for missing parts once already
     document_path: str = ""
     creation_may_have_run: bool = False  # a document creation was sent (here or by a dead run)
