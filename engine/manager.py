@@ -46,7 +46,8 @@ from .events import (
     PartProgress,
 )
 from .file_s3 import FileS3
-from .file_steps import UPLOAD_GONE_NOTICE, FileSteps, NewRound, NextStep
+from .file_steps import FileSteps, NextStep
+from .finishing import UPLOAD_GONE_NOTICE, NewRound
 from .inputs import LocalFile, RejectedPath, expand
 from .nuxeo_batch import FOLDERISH, NuxeoBatchClient, ServerConnection
 from .owner import Owner
