@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import InputError, describe_os_error
-from .planning import FileTooLarge, MAX_OBJECT_SIZE
+from .planning import MAX_OBJECT_SIZE, FileTooLarge
 
 
 @dataclass(frozen=True, slots=True)
