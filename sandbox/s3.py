@@ -44,6 +44,7 @@ START_TIMEOUT_S = 30.0
 # weed stops in 2–4 s; with a client still connected it can wait far longer, so it is
 # killed after this (its data dir is throwaway unless the user gave one).
 STOP_TIMEOUT_S = 6.0
+START_ATTEMPTS = 3
 
 # Every port `weed mini` opens; all are chosen free so several sandboxes can run side by side.
 _PORT_FLAGS = (
@@ -62,6 +63,10 @@ _PORT_FLAGS = (
 
 class SandboxError(RuntimeError):
     """The sandbox could not start or misbehaved."""
+
+
+class PortTakenError(SandboxError):
+    """A port chosen for SeaweedFS was taken by another process before SeaweedFS bound it."""
 
 
 class AccessPolicy(StrEnum):
@@ -85,10 +90,50 @@ class TemporaryCredentials:
     expiration: datetime
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
+    """A port free now, chosen outside the kernel's ephemeral range where possible.
+
+    A port the kernel hands out for "any free port" is also one it may hand to the next
+    outgoing connection before the server binds it; ports below that range are only ever
+    taken by explicit binds.
+    """
+    low, _high = _ephemeral_range()
+    if low > 12000:
+        for _ in range(50):
+            port = secrets.randbelow(low - 11000) + 10000
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _names_a_taken_port(log: str) -> bool:
+    # weed checks its ports before binding ("Port allocation failed") and may still lose one
+    # between that check and the bind ("address already in use").
+    return "Port allocation failed" in log or "address already in use" in log
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        # weed derives no ports of its own here, but two flags must never share one.
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def find_weed() -> str:
@@ -135,11 +180,14 @@ class SeaweedS3:
         self.region = REGION
         self.credential_ttl_s = credential_ttl_s
         self._own_dir = data_dir is None
-        self.root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="nxup-s3-"))
+        self.root = (
+            Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="nxup-s3-"))
+        )
         self.access_key_id = "OP" + secrets.token_hex(9).upper()
         self.secret_access_key = secrets.token_urlsafe(30)
         self.ports = {flag: 0 for flag in _PORT_FLAGS}
         self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
         self._sts: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -158,7 +206,10 @@ class SeaweedS3:
                 {
                     "name": OPERATOR_NAME,
                     "credentials": [
-                        {"accessKey": self.access_key_id, "secretKey": self.secret_access_key}
+                        {
+                            "accessKey": self.access_key_id,
+                            "secretKey": self.secret_access_key,
+                        }
                     ],
                     "actions": ["Admin", "Read", "List", "Tagging", "Write"],
                 }
@@ -191,12 +242,23 @@ class SeaweedS3:
         return path
 
     def start(self) -> "SeaweedS3":
+        # A port found free can still be taken by someone else before weed binds it; that
+        # shows as an early exit naming the address, and a new set of ports settles it.
+        for attempt in range(START_ATTEMPTS):
+            try:
+                return self._start_once()
+            except PortTakenError:
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> "SeaweedS3":
         weed = find_weed()
         self.root.mkdir(parents=True, exist_ok=True)
         data = self.root / "data"
         data.mkdir(exist_ok=True)
         config = self._write_config()
-        self.ports = {flag: free_port() for flag in _PORT_FLAGS}
+        self.ports = dict(zip(_PORT_FLAGS, _free_ports(len(_PORT_FLAGS)), strict=True))
         cmd = [
             weed,
             "mini",
@@ -219,6 +281,7 @@ class SeaweedS3:
         private_tmp.mkdir(exist_ok=True)
         env = {**os.environ, "TMPDIR": str(private_tmp)}
         log = open(self.log_path, "ab")
+        self._log_offset = log.tell()
         try:
             self.process = subprocess.Popen(
                 cmd,
@@ -245,6 +308,14 @@ class SeaweedS3:
         )
         return self
 
+    def _log_of_this_start(self) -> str:
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(self._log_offset)
+                return handle.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     def _log_tail(self, limit: int = 2000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-limit:]
@@ -258,7 +329,12 @@ class SeaweedS3:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise SandboxError(
+                error = (
+                    PortTakenError
+                    if _names_a_taken_port(self._log_of_this_start())
+                    else SandboxError
+                )
+                raise error(
                     f"SeaweedFS exited with code {self.process.returncode}: {self._log_tail()}"
                 )
             try:
@@ -277,7 +353,9 @@ class SeaweedS3:
             except BotoCoreError as exc:
                 last_error = exc
             time.sleep(0.05)
-        raise SandboxError(f"SeaweedFS did not answer within {START_TIMEOUT_S:.0f} s: {last_error}")
+        raise SandboxError(
+            f"SeaweedFS did not answer within {START_TIMEOUT_S:.0f} s: {last_error}"
+        )
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -363,9 +441,14 @@ class SeaweedS3:
         )
 
 
-def _policy(name: str, effect: str, actions: list[str], resources: list[str]) -> dict[str, Any]:
+def _policy(
+    name: str, effect: str, actions: list[str], resources: list[str]
+) -> dict[str, Any]:
     statement = {"Effect": effect, "Action": actions, "Resource": resources}
-    return {"name": name, "document": {"Version": "2012-10-17", "Statement": [statement]}}
+    return {
+        "name": name,
+        "document": {"Version": "2012-10-17", "Statement": [statement]},
+    }
 
 
 def _role(name: str, policies: list[str]) -> dict[str, Any]:

@@ -296,3 +296,29 @@ def test_default_handler_first_and_clean_stop(make_nuxeo: Callable[..., Nuxeo]) 
         assert not process.is_running()
     assert not any(port_is_open(port) for port in ports)
     assert not data_dir.exists()
+
+
+def test_seaweed_starts_on_new_ports_when_one_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process binding a port between its choice and SeaweedFS's bind costs a retry."""
+    import sandbox.s3 as s3_module
+
+    choose_ports = s3_module._free_ports
+    chosen: list[list[int]] = []
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+
+        def first_choice_collides(count: int) -> list[int]:
+            ports = choose_ports(count)
+            if not chosen:
+                ports[s3_module._PORT_FLAGS.index("filer.port")] = taken
+            chosen.append(ports)
+            return ports
+
+        monkeypatch.setattr(s3_module, "_free_ports", first_choice_collides)
+        with s3_module.SeaweedS3() as s3:
+            s3.admin_client().put_object(Bucket=s3.bucket, Key="k", Body=b"x")
+            assert s3.admin_client().get_object(Bucket=s3.bucket, Key="k")["Body"].read() == b"x"
+            assert taken not in s3.ports.values()
+    assert len(chosen) == 2
