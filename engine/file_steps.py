@@ -45,7 +45,8 @@ from .lifecycle import Stage, check_transition, stage_after_new_batch
 from .nuxeo_batch import BatchInfo, NuxeoBatchClient
 from .planning import UploadPlan, plan_resumed_upload, plan_upload
 from .settings import TransferSettings
-from .state import PartRecord, StateStore, UploadStatus
+from .shared_batches import SharedBatches
+from .state import PartRecord, StateError, StateStore, UploadStatus
 from .transfer import FileTransfer
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class FileSteps(Finishing):
         self._emit = emit
         self._lock = lock
         self._known_folders: set[str] = set()
+        self.shared_batches = SharedBatches(new_batch=nuxeo.new_batch, credentials_for=self._credentials_for,
+                                            capacity=settings.files_per_batch)
 
     def persist(self, transfer: FileTransfer, **fields: Any) -> None:
         """Write fields of the file's journal row, then its in-memory record."""
@@ -176,10 +179,18 @@ class FileSteps(Finishing):
                     return
                 self._replace_batch(transfer)
             return
-        batch = self.nuxeo.new_batch()
-        self._use_batch(transfer, batch)
+        if (record.size or 0) <= self.settings.single_upload_limit:
+            # A small file: one of the files of a shared batch.
+            slot = self.shared_batches.take(transfer.id)
+            batch, file_idx = slot.batch, slot.file_idx
+            with self._lock:
+                transfer.batch = batch
+                transfer.credentials = slot.credentials
+        else:
+            batch, file_idx = self.nuxeo.new_batch(), 0
+            self._use_batch(transfer, batch)
         self.advance(
-            transfer, Stage.BATCHED, batch_id=batch.batch_id, handler=batch.provider,
+            transfer, Stage.BATCHED, batch_id=batch.batch_id, file_idx=file_idx, handler=batch.provider,
             bucket=batch.location.bucket, object_key=batch.base_key + str(uuid.uuid4()),
         )
 
@@ -193,19 +204,21 @@ class FileSteps(Finishing):
         if record.bucket and batch.location.bucket != record.bucket:
             self.restart(transfer, notice="its upload batch expired and the server now uses another bucket; uploading it again")
             self._use_batch(transfer, batch)
-            self.advance(transfer, Stage.BATCHED, batch_id=batch.batch_id, handler=batch.provider,
+            self.advance(transfer, Stage.BATCHED, batch_id=batch.batch_id, file_idx=0, handler=batch.provider,
                           bucket=batch.location.bucket, object_key=batch.base_key + str(uuid.uuid4()))
             return
         self._use_batch(transfer, batch)
         transfer.batch_replaced = True
-        self.advance(transfer, stage_after_new_batch(record.stage), batch_id=batch.batch_id, handler=batch.provider)
+        self.advance(transfer, stage_after_new_batch(record.stage), batch_id=batch.batch_id, file_idx=0,
+                     handler=batch.provider)
         self._emit(Notice(transfer.id, message=f"{record.path}: {_BATCH_GONE_NOTICE}"))
 
-    def _use_batch(self, transfer: FileTransfer, batch: BatchInfo) -> None:
+    def _credentials_for(self, batch: BatchInfo) -> BatchCredentials:
         batch_id = batch.batch_id
-        credentials = BatchCredentials.create(
-            batch.credentials, refresh=lambda: self.nuxeo.refresh_credentials(batch_id)
-        )
+        return BatchCredentials.create(batch.credentials, refresh=lambda: self.nuxeo.refresh_credentials(batch_id))
+
+    def _use_batch(self, transfer: FileTransfer, batch: BatchInfo) -> None:
+        credentials = self._credentials_for(batch)
         with self._lock:
             transfer.batch = batch
             transfer.credentials = credentials
@@ -315,15 +328,14 @@ class FileSteps(Finishing):
         """Forget the file's progress and start it over (abort its old multipart upload)."""
         record = transfer.record
         self.abort_multipart_quietly(transfer)
-        if record.batch_id:
-            self.drop_quietly(record.batch_id)
+        self.done_with_batch(transfer, more_coming=True)
         self.store.forget_parts(transfer.id)
         with self._lock:
             transfer.reset_progress()
             transfer.batch = None
             transfer.credentials = None
         self.advance(
-            transfer, Stage.NEW, batch_id=None, bucket=None, object_key=None, upload_id=None,
+            transfer, Stage.NEW, batch_id=None, file_idx=0, bucket=None, object_key=None, upload_id=None,
             part_size=None, part_count=None, etag=None, document_key=None, **fields,
         )
         self._emit(Notice(transfer.id, message=f"{record.path}: {notice}"))
@@ -363,6 +375,25 @@ class FileSteps(Finishing):
             except BatchGone:
                 pass
         return self.nuxeo.new_batch()
+
+    def done_with_batch(self, transfer: FileTransfer, *, more_coming: bool) -> None:
+        """The file no longer needs its batch (its document is made, it was cancelled, or it
+        starts over): the batch is dropped unless other files use it."""
+        batch_id = transfer.record.batch_id
+        if not batch_id or not self.shared_batches.release(transfer.id, batch_id, more_coming=more_coming):
+            return
+        try:
+            if self.store.batch_in_use(batch_id, besides=transfer.id):
+                return
+        except StateError as error:  # left to the server's expiry of batches
+            log.warning("%s", error)
+            return
+        self.drop_quietly(batch_id)
+
+    def drop_idle_batches(self) -> None:
+        """At the end of a run: drop the shared batches every file is done with."""
+        for batch_id in self.shared_batches.close():
+            self.drop_quietly(batch_id)
 
     def drop_quietly(self, batch_id: str) -> None:
         try:

@@ -141,7 +141,7 @@ class Finishing:
         self.nuxeo.complete(
             transfer.batch.batch_id, name=transfer.name, size=transfer.size,
             key=record.object_key or "", bucket=record.bucket or "", etag=record.etag or "",
-            mime_type=content_type_for(transfer.name),
+            mime_type=content_type_for(transfer.name), file_idx=record.file_idx,
         )
 
     def _registered_by_nuxeo(self: FileSteps, transfer: FileTransfer) -> bool:
@@ -155,7 +155,7 @@ class Finishing:
         except ServerError:
             return False  # a stock server answers 500 for a key with no object
         assert transfer.batch is not None
-        return self.nuxeo.registered_size(transfer.batch.batch_id) == transfer.size
+        return self.nuxeo.registered_size(transfer.batch.batch_id, transfer.record.file_idx) == transfer.size
 
     def _create_document(self: FileSteps, transfer: FileTransfer) -> None:
         record = transfer.record
@@ -172,7 +172,8 @@ class Finishing:
             transfer.creation_may_have_run = True
             try:
                 document = self.nuxeo.create_file_document(
-                    record.target, name=transfer.name, batch_id=batch_id, key=record.document_key
+                    record.target, name=transfer.name, batch_id=batch_id, key=record.document_key,
+                    file_idx=record.file_idx,
                 )
                 break
             except NotFoundError:
@@ -184,7 +185,7 @@ class Finishing:
                 if transfer.control.wait(attempt):
                     raise Interrupted(transfer.control.reason or "") from error
         assert document is not None
-        with self._lock:  # the server drops the batch at the end of the creation request
+        with self._lock:  # the file is done with its batch (which others may share)
             transfer.batch = None
         if document.blob_length is None:
             # A stock server makes the document without its blob when the batch is gone

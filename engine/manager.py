@@ -163,6 +163,7 @@ class TransferManager:
                 self._changed.wait(remaining)
         self._closed.set()
         self._pool.stop(timeout=max(1.0, deadline - time.monotonic()))
+        self._steps.drop_idle_batches()
         self._ticker.join(timeout=2)
         with self._lock:
             for transfer in self._files.values():
@@ -456,6 +457,11 @@ class TransferManager:
                 self._fail(transfer, exc)
             self._admit()
 
+    def _files_await_a_batch(self) -> bool:
+        """Whether files queued or being prepared may still take an index of a shared batch."""
+        with self._lock:
+            return bool(self._waiting) or any(self._files[i].record.batch_id is None for i in self._admitted)
+
     def _release(self, transfer: FileTransfer) -> None:
         """Give back the file's admission slot and open descriptor (lock held)."""
         transfer.close_file()
@@ -732,6 +738,7 @@ class TransferManager:
         # once `wait()` returns, the store says DONE (a caller may close it right away) and the
         # sink has seen the completion.
         self._persist(transfer, status=UploadStatus.DONE, doc_uid=doc_uid, error=None, finished_at=time.time())
+        self._steps.done_with_batch(transfer, more_coming=self._files_await_a_batch())
         if transfer.control.reason == StopReason.CANCEL:
             # A cancel that came once every byte was on S3 finishes the file instead of leaving
             # an object no document holds.
@@ -753,8 +760,7 @@ class TransferManager:
     # == cancel ===============================================================================
     def _abort(self, transfer: FileTransfer) -> None:
         self._steps.abort_multipart_quietly(transfer)
-        if transfer.record.batch_id:
-            self._steps.drop_quietly(transfer.record.batch_id)
+        self._steps.done_with_batch(transfer, more_coming=self._files_await_a_batch())
         self.store.forget_parts(transfer.id)
         # As in `_finish_done`: stored and announced before the file stops counting as working.
         self._persist(transfer, status=UploadStatus.CANCELLED, finished_at=time.time())

@@ -385,7 +385,8 @@ class NuxeoBatchClient:
         """A File document named after the file, holding the batch's blob. `key` is the
         creation's Idempotency-Key: the same key again gets the same document, not a second.
         A server whose batch is gone makes the document without the blob (and answers 201):
-        the caller must check `blob_length`."""
+        the caller must check `blob_length`. The batch is kept (`X-Batch-No-Drop`): other
+        files may share it, and the caller drops it when none is left."""
         body = {
             "entity-type": "document",
             "name": name,
@@ -397,7 +398,7 @@ class NuxeoBatchClient:
         }
         try:
             answer = self._post(f"api/v1/path{self._doc_path(self.resolve_folder(parent))}", key=key,
-                                data=body, attempts=1).json()
+                                headers={"X-Batch-No-Drop": "true"}, data=body, attempts=1).json()
         except HTTPError as exc:
             if exc.status == 404:
                 raise NotFoundError(f"the target folder {parent} does not exist on Nuxeo") from exc

@@ -42,6 +42,7 @@ class UploadRecord:
     doc_name: str | None = None  # title of the document to create
     status: UploadStatus = UploadStatus.QUEUED
     batch_id: str | None = None
+    file_idx: int = 0  # the file's index in its batch (small files share one batch)
     handler: str | None = None
     bucket: str | None = None
     object_key: str | None = None

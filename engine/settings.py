@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .planning import DEFAULT_PART_SIZE, DEFAULT_SINGLE_UPLOAD_LIMIT
 from .s3 import ChecksumAlgorithm
+from .shared_batches import DEFAULT_FILES_PER_BATCH
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,8 @@ class TransferSettings:
     bandwidth_limit: int | None = None
     max_attempts: int = 5
     progress_interval_s: float = 0.25
+    # Small files (single uploads) share a batch, up to this many each (see `shared_batches`).
+    files_per_batch: int = DEFAULT_FILES_PER_BATCH
 
     @property
     def active_limit(self) -> int:

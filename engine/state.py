@@ -329,6 +329,17 @@ class StateStore:
                 (owner.pid, owner.started),
             )
 
+    def batch_in_use(self, batch_id: str, *, besides: int) -> bool:
+        """Whether an unfinished upload other than `besides` uses batch `batch_id` (small
+        files share batches; one of them ending must not drop the others' batch)."""
+        with self._locked() as conn:
+            row = conn.execute(
+                f"SELECT 1 FROM uploads WHERE batch_id = ? AND id != ? AND status IN ({_status_list(UNFINISHED)})"
+                " LIMIT 1",
+                (batch_id, besides),
+            ).fetchone()
+        return row is not None
+
     def forget_parts(self, upload_id: int) -> None:
         """Drop every recorded part, e.g. when the multipart upload is restarted from scratch."""
         with self._locked() as conn:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import StateError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = (
     # AUTOINCREMENT so that an id is never reused: a worker still holding the id of a deleted
@@ -25,6 +25,7 @@ _SCHEMA = (
         status TEXT NOT NULL
             CHECK (status IN ('queued', 'uploading', 'paused', 'done', 'failed', 'cancelled')),
         batch_id TEXT,
+        file_idx INTEGER NOT NULL DEFAULT 0,
         handler TEXT,
         bucket TEXT,
         object_key TEXT,
@@ -59,6 +60,8 @@ _SCHEMA = (
     # Adding a file looks for an unfinished upload of the same path: without this index,
     # queueing n files costs n full scans.
     "CREATE INDEX uploads_path ON uploads(path)",
+    # A batch is dropped once no unfinished upload uses it: asked as each file of it ends.
+    "CREATE INDEX uploads_batch ON uploads(batch_id)",
 )
 
 
@@ -82,6 +85,15 @@ _FROM_VERSION_1 = (
     "ALTER TABLE uploads DROP COLUMN completed",
 )
 
+# Version 2 gave every upload a batch of its own (its file was always index 0 of it).
+_FROM_VERSION_2 = (
+    "ALTER TABLE uploads ADD COLUMN file_idx INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX uploads_batch ON uploads(batch_id)",
+)
+
+# The steps from each older version, applied in turn.
+_UPGRADES = {1: _FROM_VERSION_1, 2: _FROM_VERSION_2}
+
 
 def migrate(connection: sqlite3.Connection, path: Path, *, elsewhere: str) -> None:
     """Create the schema, or bring an older one up to date; `elsewhere` says how to use
@@ -95,9 +107,10 @@ def migrate(connection: sqlite3.Connection, path: Path, *, elsewhere: str) -> No
             for statement in _SCHEMA:
                 connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif version == 1:
-            for statement in _FROM_VERSION_1:
-                connection.execute(statement)
+        elif version < SCHEMA_VERSION:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _UPGRADES[step]:
+                    connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:
             raise StateError(

@@ -326,7 +326,13 @@ class Store:
         ]
 
     def batch_file(self, batch_id: str, idx: int) -> BatchFile | None:
-        return next((f for f in self.batch_files(batch_id) if f.idx == idx), None)
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT etag, blob FROM batch_files WHERE batch_id = ? AND idx = ?", (batch_id, idx)
+            ).fetchone()
+        if row is None:
+            return None
+        return BatchFile(batch_id, idx, row[0], StoredBlob.from_dict(json.loads(row[1])))
 
     def put_batch_file(self, entry: BatchFile, *, now: float) -> bool:
         """Record the file and touch its batch; False when the batch was dropped meanwhile."""

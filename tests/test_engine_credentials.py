@@ -66,8 +66,9 @@ def assert_landed(manager: Any, events: EventLog, client: Nuxeo, s3: Any, file_i
 def test_multipart_upload_outlasting_several_credential_lifetimes(
     make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
 ) -> None:
-    # 12 MiB at 2 MiB/s, one part at a time: the upload lasts two credential lifetimes.
-    manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=2 * MIB)
+    # 12 MiB at 1.5 MiB/s (8 s, less the limiter's first burst), one part at a time: the upload
+    # lasts more than two credential lifetimes.
+    manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=3 * MIB // 2)
     path = tmp_path / "long.bin"
     content = write(path, 12 * MIB)
     began = time.monotonic()
@@ -86,7 +87,7 @@ def test_server_without_refresh_token_gives_credentials_through_the_batch(
     description, which a Nuxeo server mints afresh on every read."""
     short_lived.nuxeo.refresh_token = False
     try:
-        manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=2 * MIB)
+        manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=3 * MIB // 2)
         path = tmp_path / "no-refresh.bin"
         content = write(path, 12 * MIB)
         began = time.monotonic()

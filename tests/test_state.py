@@ -17,6 +17,7 @@ import pytest
 
 import engine
 from engine.lifecycle import Stage
+from engine.state_schema import SCHEMA_VERSION
 from engine.state import (
     DB_FILENAME,
     UNFINISHED,
@@ -119,7 +120,7 @@ def test_sqlite_settings(store: StateStore) -> None:
     conn = sqlite3.connect(store.path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     finally:
         conn.close()
     # Per-connection settings, read through the store's own connection.
@@ -149,7 +150,7 @@ def test_schema_holds_no_secrets(store: StateStore) -> None:
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     StateStore.open(tmp_path).close()
     conn = sqlite3.connect(tmp_path / DB_FILENAME)
-    conn.execute("PRAGMA user_version = 3")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(StateError, match="newer"):
         StateStore.open(tmp_path)
@@ -187,7 +188,9 @@ def test_version_1_database_gets_stages_from_its_flags(tmp_path: Path) -> None:
     conn.close()
     with StateStore.open(tmp_path) as store:
         assert [record.stage for record in store.unfinished()] == [stage for _, stage in rows]
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        # Each file had a batch of its own then: index 0 of it.
+        assert {record.file_idx for record in store.unfinished()} == {0}
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_reopening_keeps_the_data(tmp_path: Path) -> None:
