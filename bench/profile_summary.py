@@ -1,6 +1,6 @@
 """Summarize py-spy raw (collapsed) stacks: top functions by self and by inclusive samples.
 
-    /work/venv/bin/python -m bench.profile_summary /tmp/nxup-bench-profiles/nxup-large.txt
+.venv/bin/python -m bench.profile_summary PROFILE.txt   # as written by `python -m bench --profile`
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+_ROOT = str(Path(__file__).resolve().parent.parent) + "/"
+_STDLIB = re.compile(r"^.*/lib/python3\.\d+/")
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -17,11 +19,9 @@ def _short(frame: str) -> str:
     match = _FRAME.match(frame.strip())
     if not match:
         return frame.strip()
-    path = match["file"]
-    for marker in ("site-packages/", "lib/python3.11/", "/work/main/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
+    path = _STDLIB.sub("", match["file"].split("site-packages/", 1)[-1]).removeprefix(
+        _ROOT
+    )
     return f"{match['func']} ({path})"
 
 
@@ -35,7 +35,11 @@ def summarize(path: Path, *, top: int = 25) -> str:
             continue
         count = int(count_text)
         frames = [_short(f) for f in stack.split(";")]
-        frames = [f for f in frames if not f.startswith("process ") and not f.startswith("thread ")]
+        frames = [
+            f
+            for f in frames
+            if not f.startswith("process ") and not f.startswith("thread ")
+        ]
         if not frames:
             continue
         total += count

@@ -1,6 +1,6 @@
 """How long `nxup stale` takes with 10,000 orphaned multipart uploads on the local sandbox.
 
-    /work/venv/bin/python -m bench.stale_listing [--uploads 10000] [--parts-every 10]
+    .venv/bin/python -m bench.stale_listing [--uploads 10000] [--parts-every 10]
 
 Creates the uploads under a fresh prefix (one 1 KiB part on every Nth), then measures, median
 of --reps runs: the listing alone (ListMultipartUploads pages), the listing plus parts counting
@@ -27,7 +27,13 @@ def create(s3: Any, bucket: str, prefix: str, count: int, parts_every: int) -> N
         key = f"{prefix}f{index:06d}"
         upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
         if parts_every and index % parts_every == 0:
-            s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b"x" * 1024)
+            s3.upload_part(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=1,
+                Body=b"x" * 1024,
+            )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(one, range(count)))
@@ -42,7 +48,9 @@ def timed(run: Callable[[], Any], reps: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def screen_times(running: Any, prefix: str, count: int, state_dir: Path) -> dict[str, float]:
+def screen_times(
+    running: Any, prefix: str, count: int, state_dir: Path
+) -> dict[str, float]:
     from engine.manager import TransferManager
     from engine.nuxeo_batch import ServerConnection
     from engine.stale import S3AdminConfig
@@ -53,11 +61,21 @@ def screen_times(running: Any, prefix: str, count: int, state_dir: Path) -> dict
 
     info = running.info
     bridge = EventBridge()
-    manager = TransferManager(ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
-                              store=StateStore.open(state_dir), sink=bridge)
-    source = StaleSource(S3AdminConfig(bucket=info.bucket, endpoint=info.s3_endpoint, region=info.region,
-                                       access_key_id=info.s3_access_key_id,
-                                       secret_access_key=info.s3_secret_access_key), prefix=prefix)
+    manager = TransferManager(
+        ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
+        store=StateStore.open(state_dir),
+        sink=bridge,
+    )
+    source = StaleSource(
+        S3AdminConfig(
+            bucket=info.bucket,
+            endpoint=info.s3_endpoint,
+            region=info.region,
+            access_key_id=info.s3_access_key_id,
+            secret_access_key=info.s3_secret_access_key,
+        ),
+        prefix=prefix,
+    )
     app = NxupApp(manager, bridge, stale_source=source)
     result: dict[str, float] = {}
 
@@ -80,13 +98,17 @@ def screen_times(running: Any, prefix: str, count: int, state_dir: Path) -> dict
                 finished[by] = time.perf_counter()
 
             screen.action_sort = timed_sort  # type: ignore[method-assign]
-            for turn, (key, by) in enumerate((("a", "age"), ("z", "size"), ("a", "age")), start=1):
+            for turn, (key, by) in enumerate(
+                (("a", "age"), ("z", "size"), ("a", "age")), start=1
+            ):
                 pressed = time.perf_counter()
                 finished.pop(by, None)
                 await pilot.press(key)
                 while by not in finished:
                     await pilot.pause(0.01)
-                result[f"screen: key {turn} '{key}' (re-sort) while counting (s)"] = finished[by] - pressed
+                result[f"screen: key {turn} '{key}' (re-sort) while counting (s)"] = (
+                    finished[by] - pressed
+                )
             while screen.loading:
                 await pilot.pause(0.05)
             result["screen: parts counted (s)"] = time.perf_counter() - started
@@ -107,26 +129,41 @@ def main() -> None:
     from engine.stale import StaleScanner
     from sandbox import Sandbox
 
-    with Sandbox() as running, tempfile.TemporaryDirectory(prefix="nxup-bench-stale-") as scratch:
+    with (
+        Sandbox() as running,
+        tempfile.TemporaryDirectory(prefix="nxup-bench-stale-") as scratch,
+    ):
         s3, bucket = running.s3.admin_client(), running.info.bucket
         prefix = f"bench-{uuid.uuid4().hex[:8]}/"
         started = time.perf_counter()
         create(s3, bucket, prefix, args.uploads, args.parts_every)
-        print(f"created {args.uploads:,} uploads in {time.perf_counter() - started:.1f} s")
+        print(
+            f"created {args.uploads:,} uploads in {time.perf_counter() - started:.1f} s"
+        )
         scanner = StaleScanner(s3, bucket)
         rows = []
-        listing, found = timed(lambda: scanner.list(prefix, count_parts=False), args.reps)
+        listing, found = timed(
+            lambda: scanner.list(prefix, count_parts=False), args.reps
+        )
         assert len(found) == args.uploads, len(found)
         rows.append(("list only (ListMultipartUploads pages)", listing))
-        counting, found = timed(lambda: scanner.list(prefix, count_parts=True), args.reps)
-        assert sum(u.parts or 0 for u in found) == len(range(0, args.uploads, args.parts_every or args.uploads))
+        counting, found = timed(
+            lambda: scanner.list(prefix, count_parts=True), args.reps
+        )
+        assert sum(u.parts or 0 for u in found) == len(
+            range(0, args.uploads, args.parts_every or args.uploads)
+        )
         rows.append(("list + count parts (8 threads)", counting))
-        for name, seconds in screen_times(running, prefix, args.uploads, Path(scratch) / "state").items():
+        for name, seconds in screen_times(
+            running, prefix, args.uploads, Path(scratch) / "state"
+        ).items():
             rows.append((name, seconds))
         aborting, report = timed(lambda: scanner.abort(found), 1)
         assert not report.failed
         rows.append(("abort all (8 threads)", aborting))
-        print(f"\n{args.uploads:,} uploads, median of {args.reps} (screen and abort: one run)")
+        print(
+            f"\n{args.uploads:,} uploads, median of {args.reps} (screen and abort: one run)"
+        )
         for name, seconds in rows:
             print(f"  {name:<45} {seconds:7.2f} s")
 

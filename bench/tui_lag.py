@@ -6,7 +6,7 @@ plus a few large ones, and measures while uploads run:
 - event-loop lag: a 20 ms timer's worst and 99th-percentile lateness;
 - key latency: time for a `space` (pause/resume) press to be handled.
 
-    python -m bench.tui_lag --files 10000
+    .venv/bin/python -m bench.tui_lag --files 10000
 """
 
 from __future__ import annotations
@@ -69,7 +69,9 @@ async def measure(app: NxupApp, expected: int, seconds: float) -> dict[str, floa
                 await asyncio.sleep(0.001)
             presses.append(time.monotonic() - t0)
             await asyncio.sleep(0.05)
-        uploading = sum(1 for r in app.model.rows.values() if r.status.value == "uploading")
+        uploading = sum(
+            1 for r in app.model.rows.values() if r.status.value == "uploading"
+        )
         done = sum(1 for r in app.model.rows.values() if r.status.value == "done")
         app.manager.shutdown()
     lateness.sort()
@@ -86,9 +88,16 @@ async def measure(app: NxupApp, expected: int, seconds: float) -> dict[str, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=15.0, help="how long to measure lag while uploading")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=15.0,
+        help="how long to measure lag while uploading",
+    )
     args = parser.parse_args()
     with SandboxProcess() as running, tempfile.TemporaryDirectory() as scratch:
         info = running.info
@@ -96,11 +105,20 @@ def main() -> None:
         make_files(root, args.files)
         bridge = EventBridge()
         manager = TransferManager(
-            ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
-            store=StateStore.open(Path(scratch) / "state"), sink=bridge,
+            ServerConnection(
+                url=info.nuxeo_url, user=info.user, password=info.password
+            ),
+            store=StateStore.open(Path(scratch) / "state"),
+            sink=bridge,
             settings=TransferSettings(workers=8),
         )
-        app = NxupApp(manager, bridge, start=lambda: manager.add(sorted(root.iterdir()), "/default-domain/workspaces"))
+        app = NxupApp(
+            manager,
+            bridge,
+            start=lambda: manager.add(
+                sorted(root.iterdir()), "/default-domain/workspaces"
+            ),
+        )
         result = asyncio.run(measure(app, args.files + 2, args.seconds))
         manager.store.close()
     for name, value in result.items():
