@@ -283,6 +283,7 @@ def progress_line(scenario: Any, result: dict[str, Any]) -> str:
     line = (
         f"{head} {result['wall_s']:7.2f} s {result['rate']:8.1f} {scenario.unit:<7} cpu {result['cpu_s']:6.2f} s"
         f"  rss {result['rss_peak_mib']:5.0f} MiB  weed {result['weed_cpu_s']:5.1f} s  nuxeo {result['nuxeo_cpu_s']:5.1f} s"
+        f"  others {result['other_cpu_s']:5.1f} s"
     )
     return line + (f"  FAILED: {result['error']}" if result.get("error") else "  ok")
 

@@ -56,9 +56,9 @@ def table(
     rows = [
         (
             "| scenario | contender | rate: median (min–max) | nxup ÷ it | client CPU s | peak RSS MiB "
-            "| SeaweedFS CPU s | Nuxeo server CPU s | runs |"
+            "| SeaweedFS CPU s | Nuxeo server CPU s | other CPU s | runs |"
         ),
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario in scenarios:
         nxup = _median([r["rate"] for r in _ok(runs, scenario.key, NXUP)])
@@ -78,6 +78,7 @@ def table(
                 f"| {_number(nxup / _median(rates)) if rates else '–'} "
                 f"| {_number(_median([r['cpu_s'] for r in ok]))} | {_number(_median([r['rss_peak_mib'] for r in ok]))} "
                 f"| {_number(_median([r['weed_cpu_s'] for r in ok]))} | {_number(_median([r['nuxeo_cpu_s'] for r in ok]))} "
+                f"| {_number(_median([r.get('other_cpu_s', math.nan) for r in ok]))} "
                 f"| {len(ok)}{f' ({failed} failed)' if failed else ''} |"
             )
     return "\n".join(rows)

@@ -29,6 +29,12 @@ from .contenders import ROOT, TARGET, Contender, Destination, clean_env
 from .scenarios import Made, Scenario, stage
 
 
+def busy_cpu() -> float:
+    """CPU seconds the whole machine has spent busy since it started."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
 def rotate(items: list[Any], k: int) -> list[Any]:
     k %= len(items)
     return items[k:] + items[:k]
@@ -234,7 +240,7 @@ class Session:
         env = clean_env(NXUP_BENCH_LAUNCH=json.dumps(launch), PYTHONPATH=str(ROOT))
         weed = psutil.Process(running.s3.process.pid)
         calls.take()
-        weed0, own0 = sum(weed.cpu_times()[:2]), os.times()
+        machine0, weed0, own0 = busy_cpu(), sum(weed.cpu_times()[:2]), os.times()
         child = subprocess.run(
             [sys.executable, "-m", "bench.measure"],
             cwd=ROOT,
@@ -243,7 +249,7 @@ class Session:
             text=True,
             check=False,
         )
-        own1, weed1 = os.times(), sum(weed.cpu_times()[:2])
+        own1, weed1, machine1 = os.times(), sum(weed.cpu_times()[:2]), busy_cpu()
         served = calls.take()
         lines = [line for line in child.stdout.splitlines() if line.startswith("{")]
         if not lines:
@@ -253,6 +259,16 @@ class Session:
         result: dict[str, Any] = json.loads(lines[-1])
         result["nuxeo_cpu_s"] = (own1.user + own1.system) - (own0.user + own0.system)
         result["weed_cpu_s"] = weed1 - weed0
+        # What the rest of the machine used meanwhile (other work, the measuring process, a
+        # latency proxy): noise when it is large.
+        result["other_cpu_s"] = max(
+            0.0,
+            machine1
+            - machine0
+            - result["cpu_s"]
+            - result["weed_cpu_s"]
+            - result["nuxeo_cpu_s"],
+        )
         result["server"] = summarize_calls(served, result["started"], result["ended"])
         if result["timed_out"]:
             result["error"] = f"timed out after {self.context.timeout_s:.0f} s"
