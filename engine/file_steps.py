@@ -19,7 +19,8 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from enum import Enum
 from typing import Any
@@ -98,10 +99,42 @@ class FileSteps(Finishing):
                                             capacity=settings.files_per_batch)
 
     def persist(self, transfer: FileTransfer, **fields: Any) -> None:
-        """Write fields of the file's journal row, then its in-memory record."""
-        self.store.update(transfer.id, **fields)
+        """Write fields of the file's journal row, then its in-memory record (held back, inside
+        `writes_held`, until the next `save_held`)."""
+        if transfer.unsaved_by == threading.get_ident():
+            transfer.unsaved.update(fields)
+        else:
+            self.store.update(transfer.id, **fields)
         for name, value in fields.items():
             setattr(transfer.record, name, value)
+
+    @contextmanager
+    def writes_held(self, transfer: FileTransfer) -> Iterator[None]:
+        """Journal writes of this thread for the file, held back and written as one.
+
+        Stages with no request between them (the batch and plan chosen, then sending; the
+        object on S3, then registering it) need not each be written: only what a request
+        depends on must be in the journal before that request leaves, so whoever sends one
+        inside the block calls `save_held` first. Whatever is held is written at the end of
+        the block, failure or not."""
+        if transfer.unsaved_by is not None:  # already held by an enclosing block
+            yield
+            return
+        transfer.unsaved_by = threading.get_ident()
+        try:
+            yield
+        finally:
+            try:
+                self.save_held(transfer)
+            finally:
+                transfer.unsaved_by = None
+                transfer.unsaved.clear()
+
+    def save_held(self, transfer: FileTransfer) -> None:
+        """Write the journal fields held back so far (before a request that depends on them)."""
+        if transfer.unsaved:
+            fields, transfer.unsaved = transfer.unsaved, {}
+            self.store.update(transfer.id, **fields)
 
     def prepare(self, transfer: FileTransfer) -> NextStep:
         record = transfer.record
@@ -126,12 +159,16 @@ class FileSteps(Finishing):
         self._ensure_folder(record.target)
         # Journaled as being created: an earlier run may have sent the creation.
         transfer.creation_may_have_run = record.stage is Stage.CREATING_DOCUMENT
-        self._attach_batch(transfer)
-        plan = self._plan(transfer)
-        with self._lock:
-            transfer.plan = plan
-            transfer.status = UploadStatus.UPLOADING
-        self.persist(transfer, status=UploadStatus.UPLOADING, error=None)
+        # The batch, the plan and the start of sending: one write before the first byte.
+        with self.writes_held(transfer):
+            self._attach_batch(transfer)
+            plan = self._plan(transfer)
+            with self._lock:
+                transfer.plan = plan
+                transfer.status = UploadStatus.UPLOADING
+            self.persist(transfer, status=UploadStatus.UPLOADING, error=None)
+            if record.stage in _BEFORE_JOINING and not plan.multipart:
+                self.advance(transfer, Stage.SENDING)
         pending: list[int] = []
         if record.stage not in _BEFORE_JOINING:  # every byte is on S3 already
             with self._lock:
@@ -140,8 +177,6 @@ class FileSteps(Finishing):
                 transfer.done_bytes = plan.file_size
         elif plan.multipart:
             pending = self._reconcile_multipart(transfer, plan)
-        else:
-            self.advance(transfer, Stage.SENDING)
         self._emit(
             FileStarted(
                 transfer.id, path=record.path, size=plan.file_size, multipart=plan.multipart,

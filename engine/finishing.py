@@ -38,6 +38,12 @@ _CREATION_ATTEMPTS = 3
 UPLOAD_GONE_NOTICE = "its multipart upload was gone from S3 (aborted by a clean-up?); sending its parts again"
 
 
+# Stages whose steps are Nuxeo requests only.
+NUXEO_STAGES = frozenset({Stage.REGISTERING, Stage.REGISTERED, Stage.CREATING_DOCUMENT})
+# Stages whose step sends a request to S3 or Nuxeo (a single upload's SENDING does too).
+_SENDS_A_REQUEST = frozenset({Stage.JOINING, Stage.REGISTERING, Stage.CREATING_DOCUMENT})
+
+
 class NewRound(Exception):
     """The file goes back to the queue for a new round (prepare, then the parts S3 lacks)."""
 
@@ -60,12 +66,16 @@ class Finishing:
             transfer.done[1] = PartRecord(number=1, etag=etag, size=transfer.plan.file_size)
         return etag
 
-    def finish(self: FileSteps, transfer: FileTransfer) -> None:
+    def finish(self: FileSteps, transfer: FileTransfer, *, s3_only: bool = False) -> bool:
         """Drive the file from its last part to its document, one journaled stage at a time
-        (a resumed file starts wherever its journal says it stopped)."""
+        (a resumed file starts wherever its journal says it stopped). With `s3_only`, stop
+        where only Nuxeo requests are left (the caller hands them to the Nuxeo workers).
+        True once the document is made."""
         record = transfer.record
         new_batches = 0
         while record.stage is not Stage.DOCUMENTED:
+            if s3_only and record.stage in NUXEO_STAGES:
+                return False
             try:
                 self._finish_step(transfer)
             except BatchGone:
@@ -74,6 +84,7 @@ class Finishing:
                     raise
                 self._replace_batch(transfer)
         assert record.doc_uid is not None
+        return True
 
     def _finish_step(self: FileSteps, transfer: FileTransfer) -> None:
         record = transfer.record
@@ -82,6 +93,8 @@ class Finishing:
         stage = record.stage
         if transfer.batch is None and stage is not Stage.CREATING_DOCUMENT:
             raise BatchGone("the upload batch expired on the server")
+        if stage in _SENDS_A_REQUEST or (stage is Stage.SENDING and not plan.multipart):
+            self.save_held(transfer)  # the request's intent is in the journal before it leaves
         if stage is Stage.SENDING and plan.multipart:
             self._check_unchanged(transfer)  # parts read before and after a change must not be joined
             self.advance(transfer, Stage.JOINING)
@@ -235,4 +248,4 @@ class Finishing:
         return False
 
 
-__all__ = ["Finishing", "NewRound", "UPLOAD_GONE_NOTICE"]
+__all__ = ["Finishing", "NUXEO_STAGES", "NewRound", "UPLOAD_GONE_NOTICE"]

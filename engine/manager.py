@@ -122,6 +122,7 @@ class TransferManager:
             limiter=self.limiter,
         )
         self._pool = WorkerPool(self.settings.workers)
+        self._nuxeo_pool = WorkerPool(self.settings.nuxeo_workers, name="nxup-nuxeo")
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._files: dict[int, FileTransfer] = {}
@@ -142,6 +143,7 @@ class TransferManager:
     # == lifecycle ============================================================================
     def start(self) -> "TransferManager":
         self._pool.start()
+        self._nuxeo_pool.start()
         self._ticker.start()
         return self
 
@@ -163,6 +165,7 @@ class TransferManager:
                 self._changed.wait(remaining)
         self._closed.set()
         self._pool.stop(timeout=max(1.0, deadline - time.monotonic()))
+        self._nuxeo_pool.stop(timeout=max(1.0, deadline - time.monotonic()))
         self._steps.drop_idle_batches()
         self._ticker.join(timeout=2)
         with self._lock:
@@ -699,14 +702,21 @@ class TransferManager:
         self._admit()
 
     # == finish ===============================================================================
-    def _finish(self, transfer: FileTransfer, generation: int | None = None) -> None:
-        """Runs on the worker that sent the last part (or at prepare, when nothing is left)."""
+    def _finish(self, transfer: FileTransfer, generation: int | None = None, *, on_nuxeo_worker: bool = False) -> None:
+        """Runs on the S3 worker that sent the last part (or at prepare, when nothing is left)
+        until only Nuxeo requests are left, then goes on on a Nuxeo worker."""
         if generation is not None and generation != transfer.generation:
             return
         try:
-            self._steps.finish(transfer)
-            assert transfer.record.doc_uid is not None
-            self._finish_done(transfer, transfer.record.doc_uid, document_path=transfer.document_path)
+            # Stages between requests are journaled together (see `FileSteps.writes_held`).
+            with self._steps.writes_held(transfer):
+                documented = self._steps.finish(transfer, s3_only=not on_nuxeo_worker)
+                if documented:
+                    assert transfer.record.doc_uid is not None
+                    self._finish_done(transfer, transfer.record.doc_uid, document_path=transfer.document_path)
+            if not documented:  # handed over once its journal is written
+                self._nuxeo_pool.submit((_P_CLEANUP, transfer.sequence), self._run_task,
+                                        self._finish_on_nuxeo_worker, transfer)
         except Interrupted:
             with self._lock:
                 transfer.finishing = False
@@ -733,11 +743,15 @@ class TransferManager:
                 transfer.finishing = False
             self._fail(transfer, exc)
 
+    def _finish_on_nuxeo_worker(self, transfer: FileTransfer) -> None:
+        self._finish(transfer, on_nuxeo_worker=True)
+
     def _finish_done(self, transfer: FileTransfer, doc_uid: str, *, document_path: str) -> None:
         # Stored while the file still counts as working, and announced before waiters wake:
         # once `wait()` returns, the store says DONE (a caller may close it right away) and the
         # sink has seen the completion.
         self._persist(transfer, status=UploadStatus.DONE, doc_uid=doc_uid, error=None, finished_at=time.time())
+        self._steps.save_held(transfer)
         self._steps.done_with_batch(transfer, more_coming=self._files_await_a_batch())
         if transfer.control.reason == StopReason.CANCEL:
             # A cancel that came once every byte was on S3 finishes the file instead of leaving

@@ -58,6 +58,10 @@ class FileTransfer:
     resent_invalid_parts: bool = False  # S3 refused the join for missing parts once already
     document_path: str = ""
     creation_may_have_run: bool = False  # a document creation was sent (here or by a dead run)
+    # Journal fields held back until the next request leaves (see `FileSteps.writes_held`),
+    # and the thread holding them: other threads write straight through.
+    unsaved: dict[str, object] = field(default_factory=dict)
+    unsaved_by: int | None = None
 
     @property
     def id(self) -> int:
