@@ -1,0 +1,82 @@
+"""What makes many small files fast, checked end to end: a slow Nuxeo request never holds an S3
+worker, and a small file's journal takes few writes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import MIB, EventLog, assert_document_holds, write
+from nuxeo.client import Nuxeo
+
+from engine.events import FileCompleted, FileFailed
+from engine.lifecycle import Stage
+from sandbox import Sandbox
+
+
+@pytest.fixture
+def slow_complete(sandbox: Sandbox) -> Iterator[None]:
+    """`/complete` takes 4 s for a 6 MiB file, as a real server copying a large object does."""
+    sandbox.nuxeo.complete_delay_s_per_gib = 4 * 1024 / 6
+    try:
+        yield
+    finally:
+        sandbox.nuxeo.complete_delay_s_per_gib = 0.0
+
+
+def test_a_slow_nuxeo_request_does_not_hold_the_s3_worker(
+        make_manager: Callable[..., tuple[Any, EventLog]], sandbox: Sandbox, nuxeo: Nuxeo, s3_admin: Any,
+        target_folder: str, tmp_path: Path, slow_complete: None) -> None:
+    manager, events = make_manager(workers=1, nuxeo_workers=2)
+    big = tmp_path / "big.bin"
+    big_content = write(big, 6 * MIB)
+    smalls = {tmp_path / f"small-{i}.txt": write(tmp_path / f"small-{i}.txt", 2000 + i) for i in range(3)}
+    (big_id,) = manager.add([big], target_folder).file_ids
+    small_ids = manager.add(sorted(smalls), target_folder).file_ids
+
+    def on_s3(file_id: int) -> bool:
+        record = manager.store.get(file_id)
+        return record.stage not in (Stage.NEW, Stage.BATCHED, Stage.SENDING)
+
+    # The one S3 worker joins the big file's parts, hands its 4 s `/complete` to a Nuxeo worker
+    # and sends the small files meanwhile.
+    deadline = time.monotonic() + 30
+    while not all(on_s3(i) for i in small_ids):
+        assert time.monotonic() < deadline, "the small files never reached S3"
+        time.sleep(0.02)
+    assert not events.of(FileCompleted, big_id), "the small files waited for the big file's /complete"
+    assert manager.wait(timeout=60)
+    assert not events.of(FileFailed)
+    completed = {e.path: e for e in events.of(FileCompleted)}
+    for path, content in [*smalls.items(), (big, big_content)]:
+        assert_document_holds(nuxeo, completed[str(path)].document_uid, name=path.name, content=content)
+
+
+def test_a_small_file_is_journaled_in_four_writes(
+        make_manager: Callable[..., tuple[Any, EventLog]], nuxeo: Nuxeo, target_folder: str,
+        tmp_path: Path) -> None:
+    """Before the batch and the first byte; the object on S3 with the intent to register it;
+    registered with the intent to create the document (and its key); the document made."""
+    manager, events = make_manager()
+    writes: list[tuple[int, dict[str, Any]]] = []
+    update = manager.store.update
+
+    def counted(record_id: int, **fields: Any) -> None:
+        writes.append((record_id, fields))
+        update(record_id, **fields)
+
+    manager.store.update = counted
+    path = tmp_path / "note.txt"
+    content = write(path, 4321)
+    (file_id,) = manager.add([path], target_folder).file_ids
+    assert manager.wait(timeout=30)
+    assert not events.of(FileFailed)
+    stages = [fields.get("stage") for record_id, fields in writes if record_id == file_id]
+    assert stages == [Stage.SENDING, Stage.REGISTERING, Stage.CREATING_DOCUMENT, Stage.DOCUMENTED], writes
+    (completed,) = events.of(FileCompleted)
+    assert_document_holds(nuxeo, completed.document_uid, name=path.name, content=content)
+    record = manager.store.get(file_id)
+    assert record.stage is Stage.DOCUMENTED and record.etag and record.document_key and record.doc_uid
