@@ -41,6 +41,7 @@ class FileStarted(Event):
     part_size: int
     part_count: int
     parts_already_done: int = 0
+    bytes_already_done: int = 0  # on S3 before this run: not part of this run's speed
 
 
 @dataclass(frozen=True, slots=True)

@@ -181,7 +181,7 @@ class FileSteps(Finishing):
             FileStarted(
                 transfer.id, path=record.path, size=plan.file_size, multipart=plan.multipart,
                 part_size=plan.part_size, part_count=plan.part_count,
-                parts_already_done=len(transfer.done),
+                parts_already_done=len(transfer.done), bytes_already_done=transfer.done_bytes,
             )
         )
         with self._lock:

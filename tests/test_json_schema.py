@@ -29,7 +29,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 ONE_OF_EACH: list[Event] = [
     FileQueued(1, path="/d/a.bin", size=10, target="/t", resumed=False),
-    FileStarted(1, path="/d/a.bin", size=10, multipart=True, part_size=5, part_count=2, parts_already_done=0),
+    FileStarted(1, path="/d/a.bin", size=10, multipart=True, part_size=5, part_count=2, parts_already_done=0,
+                bytes_already_done=0),
     FileProgress(1, sent=6, size=10, parts_done=1, part_count=2, parts_in_flight=(PartProgress(2, 1, 5),)),
     PartCompleted(1, number=1, size=5),
     FileCompleted(1, path="/d/a.bin", size=10, document_path="/t/a.bin", document_uid="uid", etag='"e-2"'),

@@ -103,6 +103,7 @@ class TransferModel:
     history: deque[float] = field(default_factory=lambda: deque([0.0] * SPARKLINE_SECONDS, maxlen=SPARKLINE_SECONDS))
     log: deque[str] = field(default_factory=lambda: deque(maxlen=2000))  # lines as shown (printable)
     _last_total: tuple[float, int] | None = None
+    _resumed_bytes: int = 0  # on S3 before this run, in files started since: not throughput
     _settled: Totals = field(default_factory=Totals)  # every row that is not uploading
     _uploading: set[int] = field(default_factory=set)
 
@@ -185,6 +186,7 @@ class TransferModel:
             row.status, row.multipart, row.part_count = UploadStatus.UPLOADING, event.multipart, event.part_count
             row.size = event.size
             row._last_sample = None
+            self._resumed_bytes += event.bytes_already_done
         elif isinstance(event, FileCompleted):
             row.status, row.sent, row.speed = UploadStatus.DONE, row.size, 0.0
             row.document_path = event.document_path
@@ -227,12 +229,13 @@ class TransferModel:
     def record_throughput(self, totals: Totals) -> bool:
         """Add one point per second to the throughput history; True when a point was added."""
         now = self.clock()
+        sent = totals.sent - self._resumed_bytes
         if self._last_total is None:
-            self._last_total = (now, totals.sent)
+            self._last_total = (now, sent)
             return False
         then, sent_then = self._last_total
         if now - then < 1.0:
             return False
-        self.history.append(max(totals.sent - sent_then, 0) / (now - then))
-        self._last_total = (now, totals.sent)
+        self.history.append(max(sent - sent_then, 0) / (now - then))
+        self._last_total = (now, sent)
         return True

@@ -93,7 +93,8 @@ class Reporter:
     def _write_plain(self, event: Event) -> None:
         name = printable(self._paths.get(event.file_id, getattr(event, "path", "")))
         if isinstance(event, FileStarted):
-            self._started_at[event.file_id] = (time.monotonic(), 0)
+            # Bytes S3 held before this run are not this run's speed.
+            self._started_at[event.file_id] = (time.monotonic(), event.bytes_already_done)
             how = f"{event.part_count} parts of {size_text(event.part_size)}" if event.multipart else "single upload"
             resumed = f", {event.parts_already_done} already on S3" if event.parts_already_done else ""
             self._emit(f"started   {name} ({size_text(event.size)}, {how}{resumed})")
