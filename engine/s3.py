@@ -71,7 +71,8 @@ class S3Tuning:
 
 
 def _body_of(request: Any) -> FileSlice | None:
-    body = getattr(request, "body", None)
+    # `data`, not `body`: AWSRequest.body prepares a copy of the whole request on each read.
+    body = getattr(request, "data", None)
     raw = getattr(body, "_raw", body)  # botocore's aws-chunked wrapper keeps the slice as _raw
     return raw if isinstance(raw, FileSlice) else None
 
