@@ -80,3 +80,26 @@ def test_a_small_file_is_journaled_in_four_writes(
     assert_document_holds(nuxeo, completed.document_uid, name=path.name, content=content)
     record = manager.store.get(file_id)
     assert record.stage is Stage.DOCUMENTED and record.etag and record.document_key and record.doc_uid
+
+
+@pytest.mark.parametrize("bundle", [None, "/etc/ssl/certs/site-bundle.pem"])
+@pytest.mark.parametrize("url", ["https://nuxeo.example.com/nuxeo", "https://intranet.local/nuxeo"])
+def test_the_environment_is_read_once_with_the_same_outcome_as_requests(
+        monkeypatch: pytest.MonkeyPatch, url: str, bundle: str | None) -> None:
+    """Proxies and CA bundle are read from the environment when the client is made, not on
+    every request, and give each request what requests itself would have given it."""
+    import requests
+
+    from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
+
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", ".local")
+    if bundle:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)
+    session = NuxeoBatchClient(ServerConnection(url=url, user="u", password="p")).nuxeo.client._session
+    expected = requests.Session().merge_environment_settings(url, {}, True, True, None)
+    monkeypatch.setenv("HTTPS_PROXY", "http://changed.example:1")  # read once: later changes are not seen
+    assert session.merge_environment_settings(url, {}, True, True, None) == expected
+    assert not session.trust_env
