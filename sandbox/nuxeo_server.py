@@ -30,7 +30,7 @@ from .nuxeo_http import CONTEXT, HttpServer, Request, Response, Router, route
 from .nuxeo_idempotency import IdempotentRequests
 from .nuxeo_store import BatchRecord, Store, now_iso
 from .nuxeo_uploads import Uploads
-from .s3 import AccessPolicy, TemporaryCredentials
+from .s3 import AccessPolicy, ObjectHead, TemporaryCredentials
 
 __all__ = ["BATCH_TTL_S", "NuxeoServer", "S3Backend"]
 
@@ -50,6 +50,8 @@ class S3Backend(Protocol):
     def endpoint(self) -> str: ...
 
     def admin_client(self) -> Any: ...
+
+    def head_object(self, key: str) -> ObjectHead | None: ...
 
     def mint_credentials(
         self, *, session_name: str, key_prefix: str, policy: AccessPolicy

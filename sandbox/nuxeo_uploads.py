@@ -13,7 +13,6 @@ from email.message import Message
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 
 from .nuxeo_documents import (
     FILE_CONTENT,
@@ -222,10 +221,13 @@ class Uploads:
             raise bad_request(f"Unknown bucket: {bucket}")
         # Like S3DirectBatchHandler, any key of the bucket is accepted, with the server's own
         # credentials.
-        head = self._head_object(key)
-        length = int(head["ContentLength"])
-        etag = str(head.get("ETag", "")).strip('"')
-        mime_type, encoding = split_content_type(head.get("ContentType"))
+        head = self._server.s3.head_object(key)
+        if head is None:
+            # The S3 client's exception is not mapped to a status: Nuxeo answers 500.
+            raise NuxeoError(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        length = head.length
+        etag = head.etag.strip('"')
+        mime_type, encoding = split_content_type(head.content_type)
         if mime_type in (None, "binary/octet-stream"):
             mime_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         blob = StoredBlob(name, mime_type, encoding, self._md5_of(key, etag), length, key)
@@ -235,17 +237,6 @@ class Uploads:
         if not self._server.store.put_batch_file(entry, now=self._server.clock()):
             raise EmptyError(HTTPStatus.NOT_FOUND)
         return Response.json({"uploaded": "true", "batchId": batch.batch_id, "fileIdx": str(idx)})
-
-    def _head_object(self, key: str) -> dict[str, Any]:
-        try:
-            return self._server.s3_admin.head_object(Bucket=self._server.s3.bucket, Key=key)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in ("404", "NoSuchKey", "NotFound"):
-                # The S3 client's exception is not mapped to a status: Nuxeo answers 500.
-                error = NuxeoError(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
-                raise error from None
-            raise
 
     def _md5_of(self, key: str, etag: str) -> str:
         """The ETag of a single PUT is the MD5; a multipart ETag is not, so hash the object."""
