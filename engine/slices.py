@@ -22,6 +22,10 @@ class StopReason:
     CANCEL = "cancel"
 
 
+# Guards the creation of TransferControl events (see `TransferControl._wakeup`).
+_WAKEUP_LOCK = threading.Lock()
+
+
 class TransferControl:
     """A per-file flag that body reads check on every block."""
 
@@ -29,7 +33,9 @@ class TransferControl:
 
     def __init__(self) -> None:
         self._reason: str | None = None
-        self._event = threading.Event()
+        # Made when first waited on: an Event costs over a kilobyte, and most of 100,000
+        # queued files are never waited on.
+        self._event: threading.Event | None = None
 
     @property
     def reason(self) -> str | None:
@@ -42,11 +48,15 @@ class TransferControl:
         # Cancel wins over pause: a paused file can still be cancelled.
         if self._reason != StopReason.CANCEL:
             self._reason = reason
-        self._event.set()
+        with _WAKEUP_LOCK:
+            if self._event is not None:
+                self._event.set()
 
     def clear(self) -> None:
         self._reason = None
-        self._event.clear()
+        with _WAKEUP_LOCK:
+            if self._event is not None:
+                self._event.clear()
 
     def check(self) -> None:
         if self._reason is not None:
@@ -54,7 +64,16 @@ class TransferControl:
 
     def wait(self, timeout: float) -> bool:
         """Sleep up to `timeout`, waking early when interrupted; True if interrupted."""
-        return self._event.wait(timeout)
+        return self._wakeup().wait(timeout)
+
+    def _wakeup(self) -> threading.Event:
+        # Made and set under the lock that `interrupt` takes, so no interrupt is missed.
+        with _WAKEUP_LOCK:
+            if self._event is None:
+                self._event = threading.Event()
+                if self._reason is not None:
+                    self._event.set()
+            return self._event
 
 
 @dataclass(slots=True)

@@ -103,3 +103,27 @@ def test_the_environment_is_read_once_with_the_same_outcome_as_requests(
     monkeypatch.setenv("HTTPS_PROXY", "http://changed.example:1")  # read once: later changes are not seen
     assert session.merge_environment_settings(url, {}, True, True, None) == expected
     assert not session.trust_env
+
+
+def test_a_queued_files_control_holds_no_event_until_waited_on_and_wakes_its_waiter() -> None:
+    """Queued files cost little memory: a file's stop flag makes its wake-up event only when
+    something waits on it, and an interrupt before or during the wait still wakes the waiter."""
+    import threading
+
+    from engine.slices import TransferControl
+
+    control = TransferControl()
+    assert control._event is None
+    control.interrupt("pause")
+    assert control.wait(5.0)  # interrupted before the wait: returns at once
+    control.clear()
+    assert not control.wait(0.01)
+    waiting = TransferControl()
+    woken: list[bool] = []
+    waiter = threading.Thread(target=lambda: woken.append(waiting.wait(30.0)))
+    waiter.start()
+    while waiting._event is None:
+        threading.Event().wait(0.001)
+    waiting.interrupt("cancel")
+    waiter.join(timeout=5)
+    assert woken == [True]
