@@ -41,6 +41,7 @@ from .errors import (
     translate_s3_error,
 )
 from .nuxeo_batch import NuxeoBatchClient
+from .lifecycle import Stage
 from .owner import Owner
 from .s3 import S3Clients, S3Tuning, list_all_parts
 from .state import UNFINISHED, StateStore, UploadRecord, UploadStatus
@@ -107,6 +108,7 @@ class TrackedInfo:
     part_count: int | None
     resumable: bool
     reason: str  # why it cannot be resumed ("" when it can)
+    in_use_by: int | None = None  # pid of the running nxup sending it: never aborted here
 
     @property
     def file_name(self) -> str:
@@ -148,6 +150,7 @@ class StaleUpload:
                 "part_count": tracked.part_count,
                 "resumable": tracked.resumable,
                 "reason": tracked.reason,
+                "in_use_by": tracked.in_use_by,
             },
         }
 
@@ -155,6 +158,9 @@ class StaleUpload:
 def tracked_info(store: StateStore, record: UploadRecord) -> TrackedInfo:
     assert record.id is not None
     resumable, reason = _resumability(record)
+    owner = store.owner_of(record.id)
+    if owner is not None:
+        resumable, reason = False, f"in use by nxup pid {owner.pid}"
     return TrackedInfo(
         record_id=record.id,
         path=record.path,
@@ -164,6 +170,7 @@ def tracked_info(store: StateStore, record: UploadRecord) -> TrackedInfo:
         part_count=record.part_count,
         resumable=resumable,
         reason=reason,
+        in_use_by=owner.pid if owner is not None else None,
     )
 
 
@@ -179,6 +186,10 @@ def _resumability(record: UploadRecord) -> tuple[bool, str]:
     if record.mtime_ns is not None and stat.st_mtime_ns != record.mtime_ns:
         return False, "the local file was modified (resume restarts it)"
     return True, ""
+
+
+# Journal stages at which a multipart upload may still be open on S3 (later, it was joined).
+MAY_BE_OPEN = frozenset({Stage.NEW, Stage.BATCHED, Stage.STARTING_MULTIPART, Stage.SENDING, Stage.JOINING})
 
 
 def records_by_upload_id(store: StateStore | None) -> dict[str, UploadRecord]:
@@ -264,6 +275,7 @@ class AbortResult:
     # nxup has no credentials that may abort it (its batch expired, or a stock Nuxeo's batch
     # credentials refuse aborts): the server's clean-up or an admin removes it.
     left_to_server: bool = False
+    in_use: bool = False  # a running nxup is sending it: left alone, not a failure
 
 
 _ABORT_DENIED = ("the batch credentials may not abort it (a stock Nuxeo's allow uploading only): the Nuxeo "
@@ -281,7 +293,11 @@ class AbortReport:
 
     @property
     def failed(self) -> list[AbortResult]:
-        return [r for r in self.results if not r.ok]
+        return [r for r in self.results if not r.ok and not r.in_use]
+
+    @property
+    def in_use(self) -> list[AbortResult]:
+        return [r for r in self.results if r.in_use]
 
     @property
     def bytes_freed(self) -> int:
@@ -355,6 +371,10 @@ class _Scanner:
         return result
 
     def _abort_or_not(self, upload: StaleUpload, *, dry_run: bool, why: str) -> AbortResult:
+        in_use_by = upload.tracked.in_use_by if upload.tracked is not None else None
+        if in_use_by is not None:
+            # A running nxup is sending it: not a leftover, whatever its age.
+            return AbortResult(upload, False, f"in use by nxup pid {in_use_by}; left to it", in_use=True)
         return AbortResult(upload, True, "would abort") if dry_run else self._abort_upload(upload, why)
 
     def _abort_upload(self, upload: StaleUpload, why: str) -> AbortResult:
@@ -496,10 +516,14 @@ class TrackedScanner(_Scanner):
         self._records: dict[str, UploadRecord] = {}
 
     def pages(self, prefix: str = "") -> Iterator[list[StaleUpload]]:
+        # Asked first: a wrong password or URL is an error, not an empty or annotated list.
+        self.s3.batches.check_login()
         page: list[StaleUpload] = []
         for record in self.store.with_multipart_upload():
             if record.server_url != self.server_url or not record.upload_id or record.id is None:
                 continue
+            if record.stage not in MAY_BE_OPEN:
+                continue  # joined on S3 (its id is kept only to answer for it): not a leftover
             if not (record.object_key or "").startswith(prefix):
                 continue
             self._records[record.upload_id] = record

@@ -370,26 +370,26 @@ def test_cli_abort_with_dry_run_confirmation_and_yes(sandbox: Sandbox, s3_admin:
     made = make_orphans(s3_admin, info.bucket, prefix, 2, parts=1)
     env = admin_env(info, tmp_path / "state", tmp_path)
 
-    dry = run_stale(["--prefix", prefix, "--abort", "--dry-run"], env)
+    dry = run_stale(["--prefix", prefix, "--older-than", "0", "--abort", "--dry-run"], env)
     assert dry.returncode == 0 and dry.stdout.count("would abort") == 3  # two lines and the summary
     assert "nothing was aborted" in dry.stdout
     assert open_ids(s3_admin, info.bucket, prefix) == {u for _, u in made}
 
-    declined = run_stale(["--prefix", prefix, "--abort"], env, answer="n\n")
+    declined = run_stale(["--prefix", prefix, "--older-than", "0", "--abort"], env, answer="n\n")
     assert "Abort 2 multipart upload(s) holding 3.0 KiB?" in declined.stderr
     assert declined.returncode == 0 and "nothing aborted" in declined.stdout
     assert len(open_ids(s3_admin, info.bucket, prefix)) == 2
 
-    unanswered = run_stale(["--prefix", prefix, "--abort"], env)  # stdin is /dev/null
+    unanswered = run_stale(["--prefix", prefix, "--older-than", "0", "--abort"], env)  # stdin is /dev/null
     assert unanswered.returncode == 2 and "--yes" in unanswered.stderr
 
-    confirmed = run_stale(["--prefix", prefix, "--abort"], env, answer="y\n")
+    confirmed = run_stale(["--prefix", prefix, "--older-than", "0", "--abort"], env, answer="y\n")
     assert confirmed.returncode == 0, confirmed.stderr
     assert "aborted 2 upload(s), 3.0 KiB freed" in confirmed.stdout
     assert open_ids(s3_admin, info.bucket, prefix) == set()
 
     make_orphans(s3_admin, info.bucket, prefix, 1)
-    assert run_stale(["--prefix", prefix, "--abort", "--yes", "--json"], env).returncode == 0
+    assert run_stale(["--prefix", prefix, "--older-than", "0", "--abort", "--yes", "--json"], env).returncode == 0
     assert open_ids(s3_admin, info.bucket, prefix) == set()
 
 

@@ -30,6 +30,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+# `--abort` without `--older-than` leaves younger uploads alone (rclone's clean-up uses a day too).
+ABORT_MIN_AGE = timedelta(hours=24)
+
 STALE_AFTER_ENV = "NXUP_STALE_AFTER"
 _STALE_AFTER_META = "nxup.stale_after"
 
@@ -117,7 +120,7 @@ def _nuxeo_scanner(url: str, user: str | None) -> TrackedScanner:
 @click.option("--url", envvar="NUXEO_URL", help="Through Nuxeo (without --bucket): only the uploads nxup tracks (env NUXEO_URL).")
 @click.option("--user", envvar="NUXEO_USER", help="Nuxeo user (env NUXEO_USER).")
 @click.option("--prefix", default="", help="Only keys under this prefix, e.g. upload/.")
-@click.option("--older-than", help="Only uploads at least this old: 30m, 24h, 7d.")
+@click.option("--older-than", help="Only uploads at least this old: 30m, 24h, 7d (with --abort, 24h unless given).")
 @click.option("--json", "json_lines", is_flag=True, help="One JSON object per line.")
 @click.option("--no-parts", is_flag=True, help="Do not count parts and bytes (one request per upload).")
 @click.option("--abort", "do_abort", is_flag=True, help="Abort the uploads listed (asks first, unless --yes).")
@@ -136,6 +139,10 @@ def stale(bucket: str | None, endpoint: str | None, region: str | None, profile:
     from engine.errors import NxupError
 
     min_age = _parse_age_option(older_than, "--older-than")
+    if (do_abort or dry_run) and older_than is None:
+        # A safety age, as rclone's clean-up has: an upload younger than this may be running.
+        min_age = ABORT_MIN_AGE
+        click.echo(f"only uploads at least {age_text(ABORT_MIN_AGE)} old (--older-than 0 for all)", err=True)
     if (lifecycle or add_lifecycle_rule) and not bucket:
         raise click.UsageError("lifecycle rules need admin access: give --bucket (and --endpoint for S3-compatible stores)")
     if not bucket and not url:
@@ -261,6 +268,8 @@ def _print_report(report: AbortReport, *, json_lines: bool) -> None:
         line = f"aborted {done} upload(s), {size_text(report.bytes_freed)} freed"
         if report.failed:
             line += f"; {len(report.failed)} failed"
+    if report.in_use:
+        line += f"; {len(report.in_use)} in use by a running nxup, left to it"
     click.echo(line, err=json_lines)
 
 
