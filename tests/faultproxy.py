@@ -6,7 +6,9 @@ It reads each request's head and frames its body (Content-Length or chunked, `Ex
 chosen point: before the server sees it, mid-body, or after the server acted. A policy
 picks the fault of each request: `RandomFaults` (seeded rates per kind), `ScriptedFaults`
 (the next requests that match) or `Outage` (everything fails for a while). `counts` says what
-was really done, so a test can assert that each fault happened.
+was really done, so a test can assert that each fault happened; `answered` lists the requests the
+server answered; `wire` times the request-body bytes handed to the server (the rate the server
+really received, whatever the client believes it sent).
 """
 
 from __future__ import annotations
@@ -29,10 +31,18 @@ _IO_TIMEOUT_S = 600.0
 
 
 class FaultKind(StrEnum):
-    RESET_REQUEST = "reset_request"  # the connection drops mid-request-body: the server never acts
-    RESET_RESPONSE = "reset_response"  # the server acted; the connection drops mid-answer
-    LOSE_REPLY = "lose_reply"  # the server acted; its whole answer is lost with the connection
-    ERROR_500 = "error_500"  # answered 500 by the proxy; the server never sees the request
+    RESET_REQUEST = (
+        "reset_request"  # the connection drops mid-request-body: the server never acts
+    )
+    RESET_RESPONSE = (
+        "reset_response"  # the server acted; the connection drops mid-answer
+    )
+    LOSE_REPLY = (
+        "lose_reply"  # the server acted; its whole answer is lost with the connection
+    )
+    ERROR_500 = (
+        "error_500"  # answered 500 by the proxy; the server never sees the request
+    )
     ERROR_503 = "error_503"  # answered 503 (S3: SlowDown) by the proxy
     STALL = "stall"  # the server acted; its answer is held for seconds
     LATENCY = "latency"  # the request reaches the server a little late
@@ -42,7 +52,9 @@ class FaultKind(StrEnum):
 class Fault:
     kind: FaultKind
     seconds: float = 0.0  # STALL and LATENCY
-    after_bytes: int | None = None  # RESET_REQUEST: body bytes let through (default: half)
+    after_bytes: int | None = (
+        None  # RESET_REQUEST: body bytes let through (default: half)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +101,15 @@ class RandomFaults:
     """Each request gets at most one fault, kind by kind with the given rates (seeded, so a run's
     mix is reproducible in kind and rate; which request gets which depends on thread timing)."""
 
-    def __init__(self, seed: int, rates: Mapping[FaultKind, float], *, stall_s: tuple[float, float] = (1.0, 3.0),
-                 latency_s: tuple[float, float] = (0.05, 0.3), where: Matcher = lambda head: True) -> None:
+    def __init__(
+        self,
+        seed: int,
+        rates: Mapping[FaultKind, float],
+        *,
+        stall_s: tuple[float, float] = (1.0, 3.0),
+        latency_s: tuple[float, float] = (0.05, 0.3),
+        where: Matcher = lambda head: True,
+    ) -> None:
         assert sum(rates.values()) < 1.0
         self._random = random.Random(seed)
         self._rates = dict(rates)
@@ -142,8 +161,14 @@ class Outage:
     """A server down for a while (a restart): from the `after`-th request on, every request gets
     `fault` for `seconds`; before and after that, `then` decides."""
 
-    def __init__(self, *, after: int, seconds: float, then: Policy = no_faults,
-                 fault: Fault = Fault(FaultKind.ERROR_503)) -> None:
+    def __init__(
+        self,
+        *,
+        after: int,
+        seconds: float,
+        then: Policy = no_faults,
+        fault: Fault = Fault(FaultKind.ERROR_503),
+    ) -> None:
         self._after = after
         self._seconds = seconds
         self._then = then
@@ -158,10 +183,52 @@ class Outage:
             self._seen += 1
             if self._began is None and self._seen >= self._after:
                 self._began = time.monotonic()
-            if self._began is not None and time.monotonic() - self._began < self._seconds:
+            if (
+                self._began is not None
+                and time.monotonic() - self._began < self._seconds
+            ):
                 self.answered += 1
                 return self._fault
         return self._then(head)
+
+
+class WireMeter:
+    """Request-body bytes forwarded to the server, each block with the time it was handed to the
+    server's connection."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blocks: list[tuple[float, int]] = []
+        self._total = 0
+
+    def add(self, size: int) -> None:
+        with self._lock:
+            self._total += size
+            self._blocks.append((time.monotonic(), size))
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return self._total
+
+    def between(self, start: float, end: float) -> int:
+        """Bytes forwarded from `start` to `end` (monotonic clock)."""
+        with self._lock:
+            return sum(size for when, size in self._blocks if start <= when < end)
+
+    def rate(self, start: float, end: float) -> float:
+        """Bytes per second forwarded from `start` to `end`."""
+        return self.between(start, end) / (end - start)
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A request the server answered (its answer head read by the proxy), and the fault it had."""
+
+    method: str
+    path: str
+    status: int
+    fault: FaultKind | None
 
 
 class Flavor(StrEnum):
@@ -182,14 +249,20 @@ def error_answer(flavor: Flavor, status: int, *, close: bool) -> bytes:
     reason = {500: "Internal Server Error", 503: "Service Unavailable"}[status]
     if flavor is Flavor.S3:
         code, message = _S3_ERRORS[status]
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
-                f"<RequestId>faultproxy</RequestId></Error>").encode()
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+            f"<RequestId>faultproxy</RequestId></Error>"
+        ).encode()
         content_type = "application/xml"
     else:
-        body = json.dumps({"entity-type": "exception", "status": status, "message": reason}).encode()
+        body = json.dumps(
+            {"entity-type": "exception", "status": status, "message": reason}
+        ).encode()
         content_type = "application/json"
-    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-            f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -203,7 +276,9 @@ class _Response:
     raw_head: bytes
     close: bool
     chunked: bool
-    length: int | None  # None with `chunked` false: the body runs to the end of the connection
+    length: (
+        int | None
+    )  # None with `chunked` false: the body runs to the end of the connection
 
 
 def _read_head(reader: BinaryIO) -> bytes | None:
@@ -251,8 +326,12 @@ def _parse_response(raw: bytes, method: str) -> _Response:
         length = 0
     elif not chunked and "content-length" in headers:
         length = int(headers["content-length"])
-    close = headers.get("connection", "").lower() == "close" or (length is None and not chunked)
-    return _Response(status=status, raw_head=raw, close=close, chunked=chunked, length=length)
+    close = headers.get("connection", "").lower() == "close" or (
+        length is None and not chunked
+    )
+    return _Response(
+        status=status, raw_head=raw, close=close, chunked=chunked, length=length
+    )
 
 
 def _copy_exact(reader: BinaryIO, send: Callable[[bytes], None], size: int) -> None:
@@ -264,7 +343,9 @@ def _copy_exact(reader: BinaryIO, send: Callable[[bytes], None], size: int) -> N
         size -= len(data)
 
 
-def _copy_chunked(reader: BinaryIO, send: Callable[[bytes], None], *, limit: int | None = None) -> None:
+def _copy_chunked(
+    reader: BinaryIO, send: Callable[[bytes], None], *, limit: int | None = None
+) -> None:
     """Relay a chunked body as is (chunk lines, data, trailers). With `limit`, stop once that
     many bytes went through (then the caller cuts the connection)."""
     budget = [limit]
@@ -329,6 +410,7 @@ class _Upstream:
             self.close()
         if self.sock is None or self.reader is None:
             self.sock = socket.create_connection(self._address, timeout=_IO_TIMEOUT_S)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.reader = self.sock.makefile("rb")
         return self.sock, self.reader
 
@@ -354,7 +436,9 @@ class FaultProxy:
     """Forwards 127.0.0.1:`port` to `upstream` ("host:port"), one thread per client connection,
     each request subject to `policy` (changeable while it runs)."""
 
-    def __init__(self, upstream: str, *, flavor: Flavor, policy: Policy = no_faults) -> None:
+    def __init__(
+        self, upstream: str, *, flavor: Flavor, policy: Policy = no_faults
+    ) -> None:
         host, _, port = upstream.rpartition(":")
         self._upstream = (host or "127.0.0.1", int(port))
         self.flavor = flavor
@@ -362,12 +446,18 @@ class FaultProxy:
         self.counts: Counter[FaultKind] = Counter()
         self.requests = 0
         self.connections_served = 0
-        self.faults: list[tuple[FaultKind, str, str]] = []  # (kind, method, path) of each fault
+        self.faults: list[
+            tuple[FaultKind, str, str]
+        ] = []  # (kind, method, path) of each fault
+        self.answered: list[Answered] = []
+        self.wire = WireMeter()
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._accept, name="faultproxy", daemon=True)
+        self._thread = threading.Thread(
+            target=self._accept, name="faultproxy", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -376,7 +466,9 @@ class FaultProxy:
 
     def close(self) -> None:
         try:
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread; close alone does not
+            self._listener.shutdown(
+                socket.SHUT_RDWR
+            )  # wakes the accepting thread; close alone does not
         except OSError:
             pass
         _close(self._listener)
@@ -400,10 +492,15 @@ class FaultProxy:
             except OSError:
                 return
             client.settimeout(_IO_TIMEOUT_S)
+            # Heads and bodies are relayed in separate writes: without TCP_NODELAY each answer
+            # would wait for the peer's delayed ACK (40 ms), a latency no real network adds.
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._connections.add(client)
                 self.connections_served += 1
-            threading.Thread(target=self._serve, args=(client,), name="faultproxy-conn", daemon=True).start()
+            threading.Thread(
+                target=self._serve, args=(client,), name="faultproxy-conn", daemon=True
+            ).start()
 
     def _serve(self, client: socket.socket) -> None:
         upstream = _Upstream(self._upstream)
@@ -426,7 +523,9 @@ class FaultProxy:
                 self.counts[fault.kind] += 1
                 self.faults.append((fault.kind, head.method, head.path))
 
-    def _exchange(self, client: socket.socket, reader: BinaryIO, upstream: _Upstream) -> bool:
+    def _exchange(
+        self, client: socket.socket, reader: BinaryIO, upstream: _Upstream
+    ) -> bool:
         """Serve one request of the client connection; False when the connection is over."""
         raw = _read_head(reader)
         if raw is None:
@@ -436,7 +535,9 @@ class FaultProxy:
         self._record(head, fault)
         kind = fault.kind if fault else None
         if kind in (FaultKind.ERROR_500, FaultKind.ERROR_503):
-            return self._answer_locally(client, reader, head, 500 if kind is FaultKind.ERROR_500 else 503)
+            return self._answer_locally(
+                client, reader, head, 500 if kind is FaultKind.ERROR_500 else 503
+            )
         if kind is FaultKind.RESET_REQUEST and not head.has_body:
             _reset(client)  # nothing to cut in the middle of: the server never sees it
             return False
@@ -456,11 +557,24 @@ class FaultProxy:
             _reset(client)
             upstream.close()
             return False
-        self._relay_request_body(reader, server.sendall, head)
+        self._relay_request_body(reader, self._metered(server), head)
         response = self._final_response(client, server_reader, head)
+        with self._lock:
+            self.answered.append(
+                Answered(head.method, head.path, response.status, kind)
+            )
         return self._answer(client, server_reader, upstream, response, fault)
 
-    def _interim(self, client: socket.socket, server_reader: BinaryIO, head: RequestHead) -> _Response | None:
+    def _metered(self, server: socket.socket) -> Callable[[bytes], None]:
+        def send(data: bytes) -> None:
+            server.sendall(data)
+            self.wire.add(len(data))
+
+        return send
+
+    def _interim(
+        self, client: socket.socket, server_reader: BinaryIO, head: RequestHead
+    ) -> _Response | None:
         """After the head of an `Expect: 100-continue` request: relay the server's 100 and
         return None, or return its final answer (then the client sends no body)."""
         raw = _read_head(server_reader)
@@ -472,7 +586,9 @@ class FaultProxy:
             return None
         return response
 
-    def _final_response(self, client: socket.socket, server_reader: BinaryIO, head: RequestHead) -> _Response:
+    def _final_response(
+        self, client: socket.socket, server_reader: BinaryIO, head: RequestHead
+    ) -> _Response:
         """The server's final answer head (interim answers other than an awaited 100 are relayed)."""
         while True:
             raw = _read_head(server_reader)
@@ -484,14 +600,18 @@ class FaultProxy:
             client.sendall(raw)
 
     @staticmethod
-    def _relay_request_body(reader: BinaryIO, send: Callable[[bytes], None], head: RequestHead) -> None:
+    def _relay_request_body(
+        reader: BinaryIO, send: Callable[[bytes], None], head: RequestHead
+    ) -> None:
         if head.chunked:
             _copy_chunked(reader, send)
         else:
             _copy_exact(reader, send, head.content_length)
 
     @staticmethod
-    def _relay_body(server_reader: BinaryIO, send: Callable[[bytes], None], response: _Response) -> None:
+    def _relay_body(
+        server_reader: BinaryIO, send: Callable[[bytes], None], response: _Response
+    ) -> None:
         if response.chunked:
             _copy_chunked(server_reader, send)
         elif response.length is not None:
@@ -506,21 +626,33 @@ class FaultProxy:
         FaultProxy._relay_body(server_reader, parts.append, response)
         return b"".join(parts)
 
-    def _cut_request(self, reader: BinaryIO, server: socket.socket, head: RequestHead, fault: Fault) -> None:
+    def _cut_request(
+        self, reader: BinaryIO, server: socket.socket, head: RequestHead, fault: Fault
+    ) -> None:
         """Let part of the body through (half by default), then the caller drops both sides."""
         total = head.content_length if not head.chunked else None
-        budget = fault.after_bytes if fault.after_bytes is not None else (total or 2 * _CHUNK) // 2
+        budget = (
+            fault.after_bytes
+            if fault.after_bytes is not None
+            else (total or 2 * _CHUNK) // 2
+        )
         if head.chunked:
             try:
-                _copy_chunked(reader, server.sendall, limit=max(budget, 1))
+                _copy_chunked(reader, self._metered(server), limit=max(budget, 1))
             except _CutHere:
                 pass
         else:
-            _copy_exact(reader, server.sendall, min(budget, head.content_length))
+            _copy_exact(reader, self._metered(server), min(budget, head.content_length))
         _reset(server)
 
-    def _answer(self, client: socket.socket, server_reader: BinaryIO, upstream: _Upstream,
-                response: _Response, fault: Fault | None) -> bool:
+    def _answer(
+        self,
+        client: socket.socket,
+        server_reader: BinaryIO,
+        upstream: _Upstream,
+        response: _Response,
+        fault: Fault | None,
+    ) -> bool:
         kind = fault.kind if fault else None
         if kind is FaultKind.LOSE_REPLY:
             self._read_body(server_reader, response)
@@ -531,7 +663,11 @@ class FaultProxy:
             body = self._read_body(server_reader, response)
             answer = response.raw_head + body
             # Mid-body when there is one, else mid-head: the client sees an incomplete answer.
-            cut = len(response.raw_head) + len(body) // 2 if body else len(response.raw_head) // 2
+            cut = (
+                len(response.raw_head) + len(body) // 2
+                if body
+                else len(response.raw_head) // 2
+            )
             client.sendall(answer[:cut])
             _reset(client)
             upstream.close()
@@ -548,7 +684,9 @@ class FaultProxy:
             return False
         return True
 
-    def _answer_locally(self, client: socket.socket, reader: BinaryIO, head: RequestHead, status: int) -> bool:
+    def _answer_locally(
+        self, client: socket.socket, reader: BinaryIO, head: RequestHead, status: int
+    ) -> bool:
         """Answer an error without the server. A client waiting for `100 Continue` gets the
         error instead and sends no body, so that connection ends; otherwise the body is read
         and the connection stays open."""
@@ -562,6 +700,7 @@ class FaultProxy:
 
 
 __all__ = [
+    "Answered",
     "Fault",
     "FaultKind",
     "FaultProxy",
@@ -570,6 +709,7 @@ __all__ = [
     "RandomFaults",
     "RequestHead",
     "ScriptedFaults",
+    "WireMeter",
     "error_answer",
     "no_faults",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,13 @@ from engine.slices import FileSlice, PartCounter, StopReason, TransferControl
 
 
 class FakeTime:
-    """A clock that only moves when someone sleeps."""
+    """A clock that only moves when someone sleeps; `at(when, action)` runs `action` once the
+    clock has passed `when` (as another thread would, between two steps of a wait)."""
 
     def __init__(self) -> None:
         self.now = 1000.0
         self.lock = threading.Lock()
+        self.actions: list[tuple[float, Callable[[], None]]] = []
 
     def clock(self) -> float:
         return self.now
@@ -26,6 +29,15 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         with self.lock:
             self.now += seconds
+            due = [action for when, action in self.actions if when <= self.now]
+            self.actions = [
+                (when, action) for when, action in self.actions if when > self.now
+            ]
+        for action in due:
+            action()
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        self.actions.append((when, action))
 
 
 def test_cap_spreads_bytes_over_time() -> None:
@@ -60,6 +72,46 @@ def test_rate_change_takes_effect_for_the_next_reads() -> None:
         limiter.set_rate(0)
 
 
+def test_a_read_already_waiting_follows_a_raised_rate() -> None:
+    time = FakeTime()
+    limiter = BandwidthLimiter(1_000, clock=time.clock, sleep=time.sleep)
+    limiter.acquire(1_000)  # the burst allowance: at once
+    time.at(1000.1, lambda: limiter.set_rate(100_000))
+    limiter.acquire(1_000)  # booked for 1001.0 at the old rate
+    # The change lands between two 50 ms steps of the wait (by 1000.15): up to 150 of the
+    # 1,000 bytes' wait went at the old rate, the rest takes 9 ms at the new one.
+    assert 1000.1 < time.now < 1000.2
+
+
+def test_a_read_already_waiting_follows_a_lowered_rate() -> None:
+    time = FakeTime()
+    limiter = BandwidthLimiter(100_000, clock=time.clock, sleep=time.sleep)
+    limiter.acquire(100_000)
+    time.at(1000.1, lambda: limiter.set_rate(10_000))
+    limiter.acquire(100_000)  # booked for 1001.0 at the old rate
+    # The change lands by 1000.15: 10,000 to 15,000 bytes' wait went at the old rate, and the
+    # 85,000 to 90,000 left take 8.5 to 9 s at the new one.
+    assert 1008.6 < time.now < 1009.2
+    turn = time.now
+    limiter.acquire(
+        10_000
+    )  # the next read waits for its 100,000 bytes, at the new rate
+    assert time.now == pytest.approx(turn + 10.0, abs=0.06)
+
+
+def test_lifting_the_cap_releases_reads_already_waiting() -> None:
+    time = FakeTime()
+    limiter = BandwidthLimiter(1_000, clock=time.clock, sleep=time.sleep)
+    limiter.acquire(1_000)
+    time.at(1000.1, lambda: limiter.set_rate(None))
+    limiter.acquire(10_000)  # booked for 1001.0, released by the next step after 1000.1
+    assert 1000.1 < time.now < 1000.2
+    lifted = time.now
+    limiter.set_rate(1_000)  # a cap set again starts from now, owing nothing
+    limiter.acquire(100)
+    assert time.now == lifted
+
+
 def test_a_throttled_read_stops_at_once_when_paused() -> None:
     time = FakeTime()
     limiter = BandwidthLimiter(1_000, clock=time.clock, sleep=time.sleep)
@@ -71,13 +123,26 @@ def test_a_throttled_read_stops_at_once_when_paused() -> None:
     assert time.now == 1000.0  # it did not sleep through its turn
 
 
-def _slice(tmp_path: Path, data: bytes, *, offset: int, size: int, control: TransferControl | None = None):
+def _slice(
+    tmp_path: Path,
+    data: bytes,
+    *,
+    offset: int,
+    size: int,
+    control: TransferControl | None = None,
+):
     path = tmp_path / "data.bin"
     path.write_bytes(data)
     fd = os.open(path, os.O_RDONLY)
     counter = PartCounter(number=1, size=size)
-    body = FileSlice(fd, offset=offset, size=size, counter=counter,
-                     control=control or TransferControl(), limiter=BandwidthLimiter(None))
+    body = FileSlice(
+        fd,
+        offset=offset,
+        size=size,
+        counter=counter,
+        control=control or TransferControl(),
+        limiter=BandwidthLimiter(None),
+    )
     return fd, body, counter
 
 
