@@ -166,7 +166,7 @@ def test_markup_and_control_characters_in_names_on_every_screen(sandbox: Sandbox
             assert isinstance(app.screen, StaleScreen)
             await until(pilot, lambda: app.screen.table.row_count > 0, what="the stale list")  # type: ignore[attr-defined]
             await pilot.pause(0.2)
-            assert "▶ [bol…ed]" in screen_text(app)  # both ends of the name, in its row
+            assert "● [bol…ed]" in screen_text(app)  # both ends of the name, in its row
             detail = str(app.screen.query_one("#stale-detail").render())
             assert f" · {paths['big']} (" in detail, detail
             await pilot.press("escape")

@@ -22,9 +22,10 @@ from engine.planning import MiB
 from engine.state import UploadStatus
 from tui.bridge import EngineEvents, EventBridge
 from tui.model import TransferModel
-from tui.text import printable, speed_text
+from tui.text import printable, size_text, speed_text
 from tui.screens.add_files import AddFilesScreen, AddRequest
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.error import ErrorScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.parts import PartsScreen
@@ -36,6 +37,7 @@ CAP_STEPS: tuple[int | None, ...] = (
     1 * MiB, 2 * MiB, 5 * MiB, 10 * MiB, 20 * MiB, 50 * MiB, 100 * MiB, 200 * MiB, None,
 )
 SAMPLE_INTERVAL_S = 0.25
+_FAILED_SHOWN = 20  # failures named one by one on exit
 
 
 class NxupApp(App[int]):
@@ -77,6 +79,7 @@ class NxupApp(App[int]):
         self._shutting_down = False
         self.abort_on_quit = abort_on_quit
         self._announced_all_done = False
+        self.errors: list[str] = []  # what stopped a command (printed again on exit)
 
     # == start-up =============================================================================
     def get_default_screen(self) -> Screen:
@@ -104,9 +107,34 @@ class NxupApp(App[int]):
                 self.call_from_thread(self._report_error, str(error))
 
     def _report_error(self, message: str) -> None:
+        """An error that stopped a command: it stays on screen until dismissed, goes in the
+        log, and is printed again on exit (with exit code 1)."""
         message = printable(message)
+        self.errors.append(message)
         self.model.log.append(f"error: {message}")
-        self.notify(message, title="nxup", severity="error", timeout=10, markup=False)
+        self.push_screen(ErrorScreen(message))
+
+    def exit_report(self) -> tuple[list[str], int]:
+        """What a headless run prints at its end, for the terminal once the app is gone: the
+        errors, the counts, each failure with its reason, and how to resume; and the exit code
+        (1 when anything failed or is left paused)."""
+        rows = list(self.model.rows.values())
+        counts = {status: sum(1 for row in rows if row.status is status) for status in UploadStatus}
+        done_bytes = sum(row.size for row in rows if row.status is UploadStatus.DONE)
+        lines = [f"nxup: {message}" for message in self.errors]
+        lines.append(
+            f"{counts[UploadStatus.DONE]} uploaded ({size_text(done_bytes)}), {counts[UploadStatus.FAILED]} failed, "
+            f"{counts[UploadStatus.CANCELLED]} cancelled, {counts[UploadStatus.PAUSED]} paused"
+        )
+        failed = [row for row in rows if row.status is UploadStatus.FAILED]
+        lines += [f"failed    {printable(row.path) or chr(34) * 2}: {printable(row.reason)}" for row in failed[:_FAILED_SHOWN]]
+        if len(failed) > _FAILED_SHOWN:
+            lines.append(f"… and {len(failed) - _FAILED_SHOWN} more failed (`nxup status` lists them)")
+        unfinished = counts[UploadStatus.PAUSED] + counts[UploadStatus.QUEUED] + counts[UploadStatus.UPLOADING]
+        if unfinished:
+            lines.append("unfinished files are paused; `nxup resume` continues them")
+        failing = bool(self.errors or failed or unfinished)
+        return lines, 1 if failing else 0
 
     @property
     def transfers(self) -> TransfersScreen | None:

@@ -187,7 +187,11 @@ def run_tui(manager: Any, bridge: Any, start: Callable[[], Any] | None, *, targe
         code = app.run()
     finally:
         manager.shutdown()
-    return int(code or 0)
+    # The same end as a headless run: nothing that failed or is left over goes unsaid.
+    lines, report_code = app.exit_report()
+    for line in lines:
+        click.echo(line, err=line.startswith("nxup:"))
+    return max(int(code or 0), report_code)
 
 
 def _open_manager(connection: Any, settings: Any, reporter: Any) -> Any:

@@ -96,6 +96,8 @@ def nxup_cell(upload: StaleUpload) -> Text:
     if tracked is None:
         return Text("—", style="dim")
     name = shorten(tracked.file_name, NAME_WIDTH)
+    if tracked.in_use_by is not None:  # a running nxup sends it: not a leftover
+        return Text(f"● {name}", style="cyan")
     return Text(f"▶ {name}", style="green") if tracked.resumable else Text(f"✗ {name}", style="yellow")
 
 
