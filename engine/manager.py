@@ -488,7 +488,8 @@ class TransferManager:
                 uploading = [i for i in self._admitted if self._files[i].status is UploadStatus.UPLOADING]
             for file_id in uploading:
                 snapshot = self.snapshot(file_id)
-                if snapshot is None or self._last_sent.get(file_id) == snapshot.sent:
+                # Nothing sent yet is no progress to tell (a tiny file is often done before).
+                if snapshot is None or self._last_sent.get(file_id, 0) == snapshot.sent:
                     continue
                 self._last_sent[file_id] = snapshot.sent
                 self._emit(

@@ -99,6 +99,8 @@ class Reporter:
             resumed = f", {event.parts_already_done} already on S3" if event.parts_already_done else ""
             self._emit(f"started   {name} ({size_text(event.size)}, {how}{resumed})")
         elif isinstance(event, FileProgress):
+            if event.file_id not in self._started_at:  # sampled before its start was told
+                return
             now = time.monotonic()
             if now - self._last_progress.get(event.file_id, 0.0) < self._progress_every_s:
                 return
