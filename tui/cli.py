@@ -98,9 +98,15 @@ class _Commands(click.Group):
         except StateError as exc:
             click.echo(f"nxup: {printable(str(exc))}", err=True)
             sys.exit(EXIT_FAILED)
+        except BrokenPipeError:
+            # `nxup status | head -1`: the reader has what it wanted; no traceback.
+            from tui.plain import quiet_closed_stdout
+
+            quiet_closed_stdout()
+            sys.exit(EXIT_FAILED)
 
 
-@click.group(cls=_Commands, invoke_without_command=True)
+@click.group(cls=_Commands, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nxup")
 @click.pass_context
 def main(ctx: click.Context) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import threading
 import time
@@ -34,6 +35,17 @@ class RunTally:
     failures: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
+def quiet_closed_stdout() -> None:
+    """Point standard output at /dev/null once its reader is gone, so that nothing more (not even
+    the interpreter's last flush) fails on it."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 class Reporter:
     """Counts outcomes and prints them. Thread-safe: events come from engine threads."""
 
@@ -45,6 +57,7 @@ class Reporter:
         self._progress_every_s = progress_every_s
         self._last_progress: dict[int, float] = {}
         self._started_at: dict[int, tuple[float, int]] = {}
+        self.reader_gone = False
         self._paths: dict[int, str] = {}
 
     def __call__(self, event: Event) -> None:
@@ -77,8 +90,16 @@ class Reporter:
 
     # -- output --------------------------------------------------------------------------
     def _emit(self, line: str) -> None:
-        self.stream.write(line + "\n")
-        self.stream.flush()
+        if self.reader_gone:
+            return
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            # The reader went away (`nxup ... | head -1`): the uploads go on, silently, as
+            # they would with output to a file nobody reads.
+            self.reader_gone = True
+            quiet_closed_stdout()
 
     def _write_json(self, event: Event) -> None:
         payload: dict[str, Any] = {"event": event.kind, "time": round(time.time(), 3)}

@@ -1,0 +1,38 @@
+"""CLI conventions: `-h` as well as `--help`, and a reader that stops early (`| head -1`) gets no
+traceback while the uploads go on to their end."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import NXUP, nxup_env, run_nxup, write
+
+from engine.state import StateStore, UploadStatus
+from sandbox import Sandbox
+
+
+def test_dash_h_is_help_everywhere(tmp_path: Path, sandbox: Sandbox) -> None:
+    env = nxup_env(sandbox.info, tmp_path / "state")
+    for command in ([], ["upload"], ["resume"], ["status"], ["stale"], ["demo"]):
+        shown = run_nxup([*command, "-h"], env)
+        assert shown.returncode == 0 and "Usage: nxup" in shown.stdout, (command, shown.stderr)
+
+
+def test_a_reader_that_stops_early_gets_no_traceback_and_the_uploads_finish(
+        sandbox: Sandbox, target_folder: str, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for index in range(20):
+        write(folder / f"f{index:02d}.txt", 500)
+    state = tmp_path / "state"
+    pipeline = subprocess.run(
+        f"'{NXUP}' upload '{folder}' --to '{target_folder}' --no-tui | head -1",
+        shell=True, env=nxup_env(sandbox.info, state), capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert pipeline.stdout.count("\n") == 1, pipeline.stdout
+    assert "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr, pipeline.stderr
+    with StateStore.open(state) as store:
+        records = store.recent(limit=100)
+    assert len(records) == 20 and {r.status for r in records} == {UploadStatus.DONE}
