@@ -36,3 +36,26 @@ def test_a_reader_that_stops_early_gets_no_traceback_and_the_uploads_finish(
     with StateStore.open(state) as store:
         records = store.recent(limit=100)
     assert len(records) == 20 and {r.status for r in records} == {UploadStatus.DONE}
+
+
+def test_status_shows_when_and_which_document_and_limit_means_only_bandwidth(
+        sandbox: Sandbox, target_folder: str, tmp_path: Path) -> None:
+    import json
+    import re
+
+    env = nxup_env(sandbox.info, tmp_path / "state")
+    paths = [tmp_path / f"s{index}.txt" for index in range(3)]
+    for path in paths:
+        write(path, 100)
+    assert run_nxup(["upload", *map(str, paths), "--to", target_folder, "--no-tui"], env).returncode == 0
+    shown = run_nxup(["status", "--recent", "2"], env)
+    assert shown.returncode == 0, shown.stderr
+    rows = [line for line in shown.stdout.splitlines() if "done" in line]
+    assert len(rows) == 2
+    for row in rows:
+        assert re.match(r"\s+\d{4}-\d\d-\d\d \d\d:\d\d done ", row), row
+        assert "(document " in row
+    rows_json = [json.loads(line) for line in run_nxup(["status", "--json"], env).stdout.splitlines()]
+    assert all(row["doc_uid"] and row["finished_at"] for row in rows_json)
+    refused = run_nxup(["status", "--limit", "2"], env)
+    assert refused.returncode == 2 and "No such option '--limit'" in refused.stderr

@@ -298,9 +298,10 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
 
 @main.command()
 @click.option("--json", "json_lines", is_flag=True, help="One JSON object per upload.")
-@click.option("--limit", "recent_limit", default=20, show_default=True, help="How many recent uploads to show.")
+@click.option("--recent", "recent_limit", type=click.IntRange(min=0), default=20, show_default=True,
+              help="How many recent uploads to show besides the unfinished ones.")
 def status(json_lines: bool, recent_limit: int) -> None:
-    """Unfinished and recent uploads from the state database."""
+    """Unfinished and recent uploads from the state database, with when each last changed."""
     from engine.state import StateStore
     from tui.login import bare_url
     from tui.text import json_line, printable, size_text
@@ -311,7 +312,8 @@ def status(json_lines: bool, recent_limit: int) -> None:
         parts = {r.id: len(store.parts(r.id)) for r in unfinished if r.id is not None}
     if json_lines:
         for record in unfinished + recent:
-            row = {k: getattr(record, k) for k in ("id", "path", "size", "target", "status", "server_url", "error", "part_count", "updated_at")}
+            row = {k: getattr(record, k) for k in ("id", "path", "size", "target", "status", "server_url", "error",
+                                                   "part_count", "updated_at", "finished_at", "doc_uid")}
             row["parts_done"] = parts.get(record.id)
             row["server_url"] = bare_url(record.server_url)  # rows written before URLs were stripped
             click.echo(json_line(row))
@@ -320,12 +322,19 @@ def status(json_lines: bool, recent_limit: int) -> None:
     for record in unfinished:
         progress = f"{parts.get(record.id, 0)}/{record.part_count} parts" if record.upload_id else ""
         reason = f" — {printable(record.error)}" if record.error else ""
-        click.echo(f"  {record.status:<9} {printable(record.path)} ({size_text(record.size or 0)}) -> "
-                   f"{printable(record.target)} {progress}{reason}")
+        click.echo(f"  {_when(record.updated_at)} {record.status:<9} {printable(record.path)} "
+                   f"({size_text(record.size or 0)}) -> {printable(record.target)} {progress}{reason}")
     if recent:
         click.echo("recent:")
         for record in recent:
-            click.echo(f"  {record.status:<9} {printable(record.path)} ({size_text(record.size or 0)}) -> {printable(record.target)}")
+            document = f" (document {record.doc_uid})" if record.doc_uid else ""
+            click.echo(f"  {_when(record.finished_at or record.updated_at)} {record.status:<9} {printable(record.path)} "
+                       f"({size_text(record.size or 0)}) -> {printable(record.target)}{document}")
+
+
+def _when(epoch: float | None) -> str:
+    """Local date and time, to the minute (as `ls -l` shows them)."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch)) if epoch else " " * 16
 
 
 @main.command()
