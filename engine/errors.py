@@ -4,6 +4,8 @@ client's exceptions are translated into them, so callers show a cause, not a tra
 from __future__ import annotations
 
 import errno
+import socket
+import ssl
 
 import requests
 from botocore.exceptions import (
@@ -159,7 +161,7 @@ def translate_nuxeo_error(exc: BaseException, *, action: str) -> NxupError:
             return NotFoundError(f"Nuxeo found nothing while {action} (404){suffix}")
         return ServerError(f"Nuxeo failed while {action} ({status}){suffix}")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return ServerUnreachable(f"cannot reach the Nuxeo server while {action}")
+        return ServerUnreachable(f"cannot reach the Nuxeo server while {action}{connection_cause(exc)}")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return ServerUnreachable(f"lost the connection to the Nuxeo server while {action}")
     if isinstance(exc, requests.exceptions.Timeout):
@@ -169,6 +171,39 @@ def translate_nuxeo_error(exc: BaseException, *, action: str) -> NxupError:
     if isinstance(exc, nx.NuxeoError):
         return ServerError(f"Nuxeo client error while {action}: {exc}")
     return ServerError(f"unexpected error while {action}: {exc}")
+
+
+def connection_cause(exc: BaseException) -> str:
+    """Why a connection failed, in a few words (": the host name is unknown"), from the chain of
+    causes under a requests or urllib3 error; "" when none is recognised."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, socket.gaierror):
+            return ": the host name is unknown (check the URL)"
+        if isinstance(error, ConnectionRefusedError):
+            return ": the connection was refused (nothing listens at that host and port)"
+        if isinstance(error, (TimeoutError, socket.timeout)):
+            return ": the connection timed out"
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return ": its TLS certificate is not trusted (REQUESTS_CA_BUNDLE names a CA bundle)"
+        if isinstance(error, ssl.SSLError):
+            return f": TLS failed ({error.reason or error})"
+        text = str(error)
+        if "Name or service not known" in text or "nodename nor servname" in text:
+            return ": the host name is unknown (check the URL)"
+        if "Connection refused" in text:
+            return ": the connection was refused (nothing listens at that host and port)"
+        pending.extend(e for e in (error.__cause__, error.__context__, *getattr(error, "args", ()))
+                       if isinstance(e, BaseException))
+        reason = getattr(error, "reason", None)
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+    return ""
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -190,6 +190,7 @@ class TransferManager:
         # target folder is one clear error, not one per file. Sub-folders are created later.
         kind = self.nuxeo.folder_kind(target)
         if kind is None:
+            self.nuxeo.check_rest_api()  # a URL that is no Nuxeo server says so, not "no folder"
             raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
         if kind != FOLDERISH:
             raise NotFoundError(f"the target {target} is a {kind} document, not a folder")

@@ -219,6 +219,15 @@ class NuxeoBatchClient:
         user = self._nuxeo.users.current_user()
         return str(user.uid or self.connection.user)
 
+    def check_rest_api(self) -> None:
+        """NotFoundError naming the likely cause when the URL serves no Nuxeo REST API (the
+        usual mistake: a URL without its `/nuxeo`)."""
+        try:
+            self.check_login()
+        except NotFoundError:
+            hint = "" if urlsplit(self.connection.url).path.rstrip("/") else " (Nuxeo URLs usually end with /nuxeo)"
+            raise NotFoundError(f"it answers, but not as a Nuxeo server{hint}") from None
+
     @_nuxeo_call("reading the upload handlers")
     def handlers(self) -> list[str]:
         answer = self._request("GET", "api/v1/upload/handlers").json()

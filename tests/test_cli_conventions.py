@@ -59,3 +59,22 @@ def test_status_shows_when_and_which_document_and_limit_means_only_bandwidth(
     assert all(row["doc_uid"] and row["finished_at"] for row in rows_json)
     refused = run_nxup(["status", "--limit", "2"], env)
     assert refused.returncode == 2 and "No such option '--limit'" in refused.stderr
+
+
+def test_a_wrong_url_says_what_is_wrong_with_it(sandbox: Sandbox, tmp_path: Path) -> None:
+    info = sandbox.info
+    path = tmp_path / "x.txt"
+    write(path, 10)
+    env = nxup_env(info, tmp_path / "state")
+    del env["NUXEO_URL"]
+    server_root = info.nuxeo_url.rsplit("/nuxeo", 1)[0]
+    expected = {
+        server_root: "it answers, but not as a Nuxeo server (Nuxeo URLs usually end with /nuxeo)",
+        "http://nonexistent.invalid/nuxeo": "the host name is unknown (check the URL)",
+        "http://127.0.0.1:1/nuxeo": "the connection was refused (nothing listens at that host and port)",
+    }
+    for url, cause in expected.items():
+        result = run_nxup(["upload", str(path), "--to", "/default-domain/workspaces", "--no-tui", "--url", url], env)
+        assert result.returncode == 1
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"nxup: {url}: ") and line.endswith(cause), line
