@@ -78,3 +78,16 @@ def test_a_wrong_url_says_what_is_wrong_with_it(sandbox: Sandbox, tmp_path: Path
         assert result.returncode == 1
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"nxup: {url}: ") and line.endswith(cause), line
+
+
+def test_no_user_is_a_usage_error_not_a_guess(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A password sent for an account nobody named could lock a real one: no default user."""
+    path = tmp_path / "x.txt"
+    write(path, 10)
+    env = nxup_env(sandbox.info, tmp_path / "state")
+    del env["NUXEO_USER"]
+    result = run_nxup(["upload", str(path), "--to", "/default-domain/workspaces", "--no-tui"], env)
+    assert result.returncode == 2
+    assert "no user: give --user or set NUXEO_USER" in result.stderr
+    help_text = run_nxup(["upload", "-h"], env).stdout
+    assert "NUXEO_PASSWORD" in help_text and "NUXEO_TOKEN" in help_text and "Examples:" in help_text

@@ -69,7 +69,9 @@ def _settings(workers: int, part_size: str, single_limit: str, checksum: str, ve
 def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--url", envvar="NUXEO_URL", help=_CONNECTION_HELP),
-        click.option("--user", envvar="NUXEO_USER", help="Nuxeo user (env NUXEO_USER)"),
+        click.option("--user", envvar="NUXEO_USER",
+                     help="Nuxeo user (env NUXEO_USER). The password comes from NUXEO_PASSWORD or a prompt, "
+                          "never the command line; NUXEO_TOKEN logs in with a token instead."),
         click.option("--no-tui", is_flag=True, help="Plain progress lines instead of the transfer manager."),
         click.option("--json", "json_lines", is_flag=True, help="One JSON event per line (implies --no-tui)."),
         click.option("--workers", default=8, show_default=True, help="Parallel uploads (parts and files)."),
@@ -208,7 +210,16 @@ def _open_manager(connection: Any, settings: Any, reporter: Any) -> Any:
     return TransferManager(connection, store=store, sink=reporter, settings=settings)
 
 
-@main.command()
+_UPLOAD_EXAMPLES = """\b
+Examples:
+  export NUXEO_URL=https://nuxeo.example.com/nuxeo NUXEO_USER=jdoe NUXEO_PASSWORD=...
+  nxup upload ~/scans --to /default-domain/workspaces/Projects
+  nxup upload report.pdf --to /default-domain/workspaces/Projects --no-tui --limit 20MiB/s
+  nxup upload ~/photos --to /default-domain/workspaces/Photos --json > events.jsonl
+"""
+
+
+@main.command(epilog=_UPLOAD_EXAMPLES)
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--to", "target", required=True, help="Nuxeo folder path that receives the files.")
 @_transfer_options

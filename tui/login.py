@@ -17,7 +17,8 @@ import click
 
 from engine.nuxeo_batch import ServerConnection
 
-DEFAULT_USER = "Administrator"
+# The user a token logs in as is the token's; this only labels it.
+TOKEN_USER = "(token)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,12 @@ def server_connection(url: str, user: str | None, *, url_on_command_line: bool) 
             "--url holds a password, which other users of this machine can read on the command line: "
             "set NUXEO_PASSWORD (or give the URL in NUXEO_URL)"
         )
-    user = user or login.user or DEFAULT_USER
+    user = user or login.user
+    if not user:
+        if not os.environ.get("NUXEO_TOKEN"):
+            # No silent default: a password typed for the wrong account locks real accounts.
+            raise click.UsageError("no user: give --user or set NUXEO_USER (or NUXEO_TOKEN to log in with a token)")
+        user = TOKEN_USER
     # The URL's password goes with the URL's user only.
     url_password = login.password if user == login.user else None
     password, token = password_or_token(user, url_password)
