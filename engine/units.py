@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
+# A bare letter is binary, as rclone reads it and as nxup shows sizes ("20M" is 20 MiB);
+# only the explicit SI forms (KB, MB, GB, TB) are decimal.
 _UNITS = {
     "": 1, "b": 1,
-    "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3, "t": 1000**4, "tb": 1000**4,
+    "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4,
+    "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4,
     "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
 }
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
@@ -20,7 +24,7 @@ def parse_size(text: str) -> int:
     number, unit = match.groups()
     factor = _UNITS.get(unit.lower())
     if factor is None:
-        raise ValueError(f"unknown unit {unit!r} in {text!r} (use B, KiB, MiB, GiB, KB, MB, GB)")
+        raise ValueError(f"unknown unit {unit!r} in {text!r} (use B, K, M, G (binary), KiB, MiB, GiB, or KB, MB, GB)")
     return int(float(number) * factor)
 
 

@@ -91,3 +91,13 @@ def test_no_user_is_a_usage_error_not_a_guess(sandbox: Sandbox, tmp_path: Path) 
     assert "no user: give --user or set NUXEO_USER" in result.stderr
     help_text = run_nxup(["upload", "-h"], env).stdout
     assert "NUXEO_PASSWORD" in help_text and "NUXEO_TOKEN" in help_text and "Examples:" in help_text
+
+
+def test_sizes_read_as_rclone_reads_them() -> None:
+    from engine.units import parse_rate, parse_size
+
+    mib = 1024 * 1024
+    assert parse_size("20M") == parse_size("20MiB") == parse_size("20Mi") == 20 * mib
+    assert parse_size("512k") == 512 * 1024 and parse_size("1G") == 1024 * mib
+    assert parse_size("20MB") == 20_000_000  # the explicit SI form stays decimal
+    assert parse_rate("20M/s") == parse_rate("20M") == 20 * mib

@@ -79,7 +79,7 @@ def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--single-limit", default="20MiB", show_default=True, help="Largest file sent with one PUT."),
         click.option("--checksum", type=click.Choice(["crc32", "crc32c", "sha1", "sha256", "none"]), default="crc32", show_default=True, help="Per-part checksum S3 verifies (none for servers that reject it)."),
         click.option("--verify", is_flag=True, help="Check the final ETag against the file (MD5 of part MD5s)."),
-        click.option("--limit", help="Bandwidth cap, e.g. 20MiB/s (default: none)."),
+        click.option("--limit", help="Bandwidth cap, e.g. 20M or 20MiB/s (K, M, G are binary, as rclone reads them; default: none)."),
         stale_after_option,
     ]
     for option in reversed(options):
