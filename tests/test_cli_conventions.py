@@ -101,3 +101,10 @@ def test_sizes_read_as_rclone_reads_them() -> None:
     assert parse_size("512k") == 512 * 1024 and parse_size("1G") == 1024 * mib
     assert parse_size("20MB") == 20_000_000  # the explicit SI form stays decimal
     assert parse_rate("20M/s") == parse_rate("20M") == 20 * mib
+
+
+def test_demo_counts_are_integers(tmp_path: Path, sandbox: Sandbox) -> None:
+    env = nxup_env(sandbox.info, tmp_path / "state")
+    refused = run_nxup(["demo", "--large", "many", "--no-tui"], env)
+    assert refused.returncode == 2 and "'--large'" in refused.stderr and "integer" in refused.stderr
+    assert "--large INTEGER RANGE" in run_nxup(["demo", "-h"], env).stdout

@@ -369,16 +369,17 @@ def sandbox(port: int, data_dir: Path | None, as_json: bool, credential_ttl: int
 
 
 @main.command()
-@click.option("--files", default=40, show_default=True, help="How many small sample files.")
-@click.option("--large", default="3", show_default=True, help="How many large sample files (50–300 MiB).")
+@click.option("--files", type=click.IntRange(min=0), default=40, show_default=True, help="How many small sample files.")
+@click.option("--large", type=click.IntRange(min=0), default=3, show_default=True,
+              help="How many large sample files (50–300 MiB).")
 @click.option("--limit", default="30MiB/s", show_default=True, help="Bandwidth cap so progress is visible ('off' for none).")
 @click.option("--no-tui", is_flag=True, help="Plain progress lines instead of the transfer manager.")
 @click.option("--json", "json_lines", is_flag=True, help="One JSON event per line.")
-def demo(files: int, large: str, limit: str, no_tui: bool, json_lines: bool) -> None:
+def demo(files: int, large: int, limit: str, no_tui: bool, json_lines: bool) -> None:
     """Start the sandbox, make sample files and upload them through the real flow."""
     from tui.demo import run_demo
 
-    sys.exit(run_demo(small_files=files, large_files=int(large), limit=limit, json_lines=json_lines,
+    sys.exit(run_demo(small_files=files, large_files=large, limit=limit, json_lines=json_lines,
                       tui=use_tui(no_tui=no_tui, json_lines=json_lines)))
 
 
