@@ -93,9 +93,8 @@ def test_a_read_already_waiting_follows_a_lowered_rate() -> None:
     # 85,000 to 90,000 left take 8.5 to 9 s at the new one.
     assert 1008.6 < time.now < 1009.2
     turn = time.now
-    limiter.acquire(
-        10_000
-    )  # the next read waits for its 100,000 bytes, at the new rate
+    # The next read waits for the 100,000 bytes before it, at the new rate.
+    limiter.acquire(10_000)
     assert time.now == pytest.approx(turn + 10.0, abs=0.06)
 
 

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from conftest import (
     MIB,
-    NXUP,
     JsonLines,
-    info_of,
     assert_document_holds,
     assert_object_is,
+    info_of,
     multipart_uploads,
     nxup_env,
     run_nxup,
+    start_nxup,
 )
 from nuxeo.client import Nuxeo
 
@@ -38,20 +38,23 @@ def after_first_part(event: dict[str, Any]) -> bool:
 
 
 def mid_first_part(event: dict[str, Any]) -> bool:
-    return event["event"] == "progress" and event["parts_done"] == 0 and event["sent"] > MIB
+    return (
+        event["event"] == "progress"
+        and event["parts_done"] == 0
+        and event["sent"] > MIB
+    )
 
 
 def before_any_part(event: dict[str, Any]) -> bool:
     return event["event"] == "queued"
 
 
-def start_slow_upload(path: Path, target: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], JsonLines]:
+def start_slow_upload(
+    path: Path, target: str, env: dict[str, str]
+) -> tuple[subprocess.Popen[str], JsonLines]:
     """A real `nxup upload` child, slow enough to be stopped mid-upload, with its JSON events."""
-    child = subprocess.Popen(
-        [NXUP, "upload", str(path), "--to", target, "--no-tui", "--json", *SLOW],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-    )
-    return child, JsonLines(child)
+    output = start_nxup(["upload", str(path), "--to", target, "--no-tui", *SLOW], env)
+    return output.process, output
 
 
 @pytest.fixture
@@ -68,8 +71,14 @@ KILL_POINTS: dict[str, Callable[[dict[str, Any]], bool]] = {
 
 
 @pytest.mark.parametrize("kill_point", list(KILL_POINTS))
-def test_killed_upload_is_finished_by_resume(server_info: SandboxInfo, nuxeo: Nuxeo, s3_admin: Any,
-                                             target_folder: str, tmp_path: Path, kill_point: str) -> None:
+def test_killed_upload_is_finished_by_resume(
+    server_info: SandboxInfo,
+    nuxeo: Nuxeo,
+    s3_admin: Any,
+    target_folder: str,
+    tmp_path: Path,
+    kill_point: str,
+) -> None:
     info = server_info
     state_dir = tmp_path / "state"
     env = nxup_env(info, state_dir)
@@ -93,9 +102,13 @@ def test_killed_upload_is_finished_by_resume(server_info: SandboxInfo, nuxeo: Nu
 
     listed: set[int] = set()
     if kill_point != "before-any-part":
-        assert record.upload_id and record.object_key, "the multipart upload must be recorded before its parts"
+        assert record.upload_id and record.object_key, (
+            "the multipart upload must be recorded before its parts"
+        )
     if record.upload_id:
-        answer = s3_admin.list_parts(Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id)
+        answer = s3_admin.list_parts(
+            Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id
+        )
         listed = {part["PartNumber"] for part in answer.get("Parts", [])}
     assert journaled <= listed, "the journal holds only parts S3 acknowledged"
     if kill_point == "after-first-part":
@@ -119,16 +132,32 @@ def test_killed_upload_is_finished_by_resume(server_info: SandboxInfo, nuxeo: Nu
     with StateStore.open(state_dir) as store:
         final = store.get(record.id)
     assert final.status is UploadStatus.DONE
-    assert_object_is(s3_admin, bucket=final.bucket, key=final.object_key, content=content)
-    assert_document_holds(nuxeo, completed["document_uid"], name=path.name, content=content)
-    assert multipart_uploads(s3_admin, bucket=info.bucket, prefix=final.object_key) == []
+    assert_object_is(
+        s3_admin, bucket=final.bucket, key=final.object_key, content=content
+    )
+    assert_document_holds(
+        nuxeo, completed["document_uid"], name=path.name, content=content
+    )
+    assert (
+        multipart_uploads(s3_admin, bucket=info.bucket, prefix=final.object_key) == []
+    )
     if record.object_key:
-        assert multipart_uploads(s3_admin, bucket=info.bucket, prefix=record.object_key) == []
-    assert [child.title for child in nuxeo.documents.get_children(path=target_folder)] == [path.name]
+        assert (
+            multipart_uploads(s3_admin, bucket=info.bucket, prefix=record.object_key)
+            == []
+        )
+    assert [
+        child.title for child in nuxeo.documents.get_children(path=target_folder)
+    ] == [path.name]
 
 
-def test_sigterm_pauses_cleanly_and_resume_finishes(server_info: SandboxInfo, nuxeo: Nuxeo, s3_admin: Any,
-                                                    target_folder: str, tmp_path: Path) -> None:
+def test_sigterm_pauses_cleanly_and_resume_finishes(
+    server_info: SandboxInfo,
+    nuxeo: Nuxeo,
+    s3_admin: Any,
+    target_folder: str,
+    tmp_path: Path,
+) -> None:
     state_dir = tmp_path / "state"
     env = nxup_env(server_info, state_dir)
     path = tmp_path / "interrupted.bin"
@@ -142,8 +171,7 @@ def test_sigterm_pauses_cleanly_and_resume_finishes(server_info: SandboxInfo, nu
     finally:
         if child.poll() is None:
             child.kill()
-    assert child.stderr is not None
-    stderr = child.stderr.read()
+    stderr = output.stderr
     assert "Traceback" not in stderr and "nxup resume" in stderr
     events = output.events
     assert events[-1]["event"] == "summary" and events[-1]["paused"] == 1
@@ -151,8 +179,12 @@ def test_sigterm_pauses_cleanly_and_resume_finishes(server_info: SandboxInfo, nu
         (record,) = store.unfinished()
         assert record.status is UploadStatus.PAUSED
         recorded = set(store.parts(record.id))
-    listed = s3_admin.list_parts(Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id)
-    assert {p["PartNumber"] for p in listed.get("Parts", [])} == recorded and 1 in recorded
+    listed = s3_admin.list_parts(
+        Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id
+    )
+    assert {
+        p["PartNumber"] for p in listed.get("Parts", [])
+    } == recorded and 1 in recorded
 
     resumed = run_nxup(["resume", "--no-tui", "--json"], env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -160,6 +192,13 @@ def test_sigterm_pauses_cleanly_and_resume_finishes(server_info: SandboxInfo, nu
     (started,) = [e for e in resumed_events if e["event"] == "started"]
     assert started["parts_already_done"] == len(recorded)
     (completed,) = [e for e in resumed_events if e["event"] == "completed"]
-    assert_object_is(s3_admin, bucket=record.bucket, key=record.object_key, content=content)
-    assert_document_holds(nuxeo, completed["document_uid"], name=path.name, content=content)
-    assert multipart_uploads(s3_admin, bucket=record.bucket, prefix=record.object_key) == []
+    assert_object_is(
+        s3_admin, bucket=record.bucket, key=record.object_key, content=content
+    )
+    assert_document_holds(
+        nuxeo, completed["document_uid"], name=path.name, content=content
+    )
+    assert (
+        multipart_uploads(s3_admin, bucket=record.bucket, prefix=record.object_key)
+        == []
+    )

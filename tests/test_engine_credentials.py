@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,80 +13,82 @@ import pytest
 from conftest import (
     MIB,
     EventLog,
-    assert_document_holds,
-    assert_object_is,
-    multipart_uploads,
+    Sandboxes,
+    Served,
+    assert_landed,
     new_target_folder,
     write,
 )
 from nuxeo.client import Nuxeo
 
 from engine.events import (
-    FileCompleted,
-    FileFailed,
     FilePaused,
     FileStarted,
     PartCompleted,
 )
-from sandbox import AccessPolicy, Sandbox
+from sandbox import AccessPolicy
 
 TTL_S = 3
 
 
-@pytest.fixture(scope="module", params=list(AccessPolicy), ids=str)
-def short_lived(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    """A sandbox whose batch credentials last 3 s, with stock and with permissive ones."""
-    with Sandbox(credential_ttl_s=TTL_S, policy=request.param) as running:
-        yield running
+@pytest.fixture(params=list(AccessPolicy), ids=str)
+def short_lived(request: pytest.FixtureRequest, sandboxes: Sandboxes) -> Served:
+    """A server whose batch credentials last 3 s, with stock and with permissive ones."""
+    return sandboxes.server(credential_ttl_s=TTL_S, policy=request.param)
 
 
 @pytest.fixture
-def client(short_lived: Sandbox, make_nuxeo: Callable[..., Nuxeo]) -> Nuxeo:
+def client(short_lived: Served, make_nuxeo: Callable[..., Nuxeo]) -> Nuxeo:
     return make_nuxeo(short_lived.info)
 
 
-
-
-def refreshes(sandbox: Sandbox, batch_id: str | None) -> int:
+def refreshes(sandbox: Served, batch_id: str | None) -> int:
     """How many times the batch's credentials were refreshed (from the server's request log)."""
     lines = sandbox.nuxeo.log_path.read_text(encoding="utf-8").splitlines()
     return sum(f"/upload/{batch_id}/refreshToken" in line for line in lines)
 
 
-def assert_landed(manager: Any, events: EventLog, client: Nuxeo, s3: Any, file_id: int, *, content: bytes) -> None:
-    assert not events.of(FileFailed), [e.reason for e in events.of(FileFailed)]
-    (completed,) = events.of(FileCompleted, file_id)
-    record = manager.store.get(file_id)
-    assert_object_is(s3, bucket=record.bucket, key=record.object_key, content=content)
-    assert_document_holds(client, completed.document_uid, name=os.path.basename(record.path), content=content)
-    assert multipart_uploads(s3, bucket=record.bucket, prefix=record.object_key) == []
-
-
 def test_multipart_upload_outlasting_several_credential_lifetimes(
-    make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
+    make_manager: Callable[..., tuple[Any, EventLog]],
+    short_lived: Served,
+    client: Nuxeo,
+    tmp_path: Path,
 ) -> None:
     # 12 MiB at 1.5 MiB/s (8 s, less the limiter's first burst), one part at a time: the upload
     # lasts more than two credential lifetimes.
-    manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=3 * MIB // 2)
+    manager, events = make_manager(
+        info=short_lived.info, workers=1, bandwidth_limit=3 * MIB // 2
+    )
     path = tmp_path / "long.bin"
     content = write(path, 12 * MIB)
     began = time.monotonic()
     (file_id,) = manager.add([path], new_target_folder(client)).file_ids
     assert manager.wait(timeout=60)
     assert time.monotonic() - began > 2 * TTL_S
-    assert Counter(e.number for e in events.of(PartCompleted, file_id)) == {1: 1, 2: 1, 3: 1}
-    assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=content)
+    assert Counter(e.number for e in events.of(PartCompleted, file_id)) == {
+        1: 1,
+        2: 1,
+        3: 1,
+    }
+    assert_landed(
+        manager, events, client, short_lived.s3.admin_client(), file_id, content=content
+    )
     assert refreshes(short_lived, manager.store.get(file_id).batch_id) >= 1
 
 
 def test_server_without_refresh_token_gives_credentials_through_the_batch(
-    make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
+    make_manager: Callable[..., tuple[Any, EventLog]],
+    short_lived: Served,
+    client: Nuxeo,
+    tmp_path: Path,
 ) -> None:
     """A server without `refreshToken` (501): new credentials come from the batch's own
     description, which a Nuxeo server mints afresh on every read."""
     short_lived.nuxeo.refresh_token = False
     try:
-        manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=3 * MIB // 2)
+        manager, events = make_manager(
+            info=short_lived.info, workers=1, bandwidth_limit=3 * MIB // 2
+        )
         path = tmp_path / "no-refresh.bin"
         content = write(path, 12 * MIB)
         began = time.monotonic()
@@ -96,21 +97,30 @@ def test_server_without_refresh_token_gives_credentials_through_the_batch(
     finally:
         short_lived.nuxeo.refresh_token = True
     assert time.monotonic() - began > 2 * TTL_S
-    assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=content)
+    assert_landed(
+        manager, events, client, short_lived.s3.admin_client(), file_id, content=content
+    )
     batch_id = manager.store.get(file_id).batch_id
     assert refreshes(short_lived, batch_id) >= 1  # asked, answered 501...
     lines = short_lived.nuxeo.log_path.read_text(encoding="utf-8").splitlines()
-    assert sum(f"/upload/{batch_id}/info" in line for line in lines) >= 1  # ...then read the batch
+    assert (
+        sum(f"/upload/{batch_id}/info" in line for line in lines) >= 1
+    )  # ...then read the batch
 
 
 def test_credentials_s3_rejects_before_their_stated_expiry_are_refreshed_and_the_call_sent_again(
-    make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
+    make_manager: Callable[..., tuple[Any, EventLog]],
+    short_lived: Served,
+    client: Nuxeo,
+    tmp_path: Path,
 ) -> None:
     """The server states an expiry an hour later than S3 enforces: the client sees no reason to
     refresh, S3 refuses a part, and the engine refreshes and sends that part again."""
     short_lived.nuxeo.expiration_overstated_s = 3600
     try:
-        manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=2 * MIB)
+        manager, events = make_manager(
+            info=short_lived.info, workers=1, bandwidth_limit=2 * MIB
+        )
         path = tmp_path / "overstated.bin"
         content = write(path, 12 * MIB)
         (file_id,) = manager.add([path], new_target_folder(client)).file_ids
@@ -118,12 +128,21 @@ def test_credentials_s3_rejects_before_their_stated_expiry_are_refreshed_and_the
     finally:
         short_lived.nuxeo.expiration_overstated_s = 0.0
     assert manager.credentials_rejected >= 1
-    assert Counter(e.number for e in events.of(PartCompleted, file_id)) == {1: 1, 2: 1, 3: 1}
-    assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=content)
+    assert Counter(e.number for e in events.of(PartCompleted, file_id)) == {
+        1: 1,
+        2: 1,
+        3: 1,
+    }
+    assert_landed(
+        manager, events, client, short_lived.s3.admin_client(), file_id, content=content
+    )
 
 
 def test_single_upload_outlasting_its_credentials(
-    make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
+    make_manager: Callable[..., tuple[Any, EventLog]],
+    short_lived: Served,
+    client: Nuxeo,
+    tmp_path: Path,
 ) -> None:
     manager, events = make_manager(info=short_lived.info, bandwidth_limit=1 * MIB)
     path = tmp_path / "slow-single.bin"
@@ -133,11 +152,16 @@ def test_single_upload_outlasting_its_credentials(
     assert manager.wait(timeout=60)
     assert time.monotonic() - began > TTL_S
     assert not events.of(FileStarted, file_id)[0].multipart
-    assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=content)
+    assert_landed(
+        manager, events, client, short_lived.s3.admin_client(), file_id, content=content
+    )
 
 
 def test_single_upload_resumed_after_its_credentials_expired(
-    make_manager: Callable[..., tuple[Any, EventLog]], short_lived: Sandbox, client: Nuxeo, tmp_path: Path,
+    make_manager: Callable[..., tuple[Any, EventLog]],
+    short_lived: Served,
+    client: Nuxeo,
+    tmp_path: Path,
 ) -> None:
     manager, events = make_manager(info=short_lived.info, bandwidth_limit=1 * MIB)
     path = tmp_path / "paused-single.bin"
@@ -147,9 +171,13 @@ def test_single_upload_resumed_after_its_credentials_expired(
     manager.pause(file_id)
     events.wait_for(FilePaused, file_id=file_id, timeout=5)
     batch_id = manager.store.get(file_id).batch_id
-    time.sleep(TTL_S + 0.5)  # past the lifetime of the credentials the batch was created with
+    time.sleep(
+        TTL_S + 0.5
+    )  # past the lifetime of the credentials the batch was created with
     manager.resume(file_id)
     assert manager.wait(timeout=30)
-    assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=content)
+    assert_landed(
+        manager, events, client, short_lived.s3.admin_client(), file_id, content=content
+    )
     # Same batch: fresh credentials came from the server, the upload was not restarted elsewhere.
     assert manager.store.get(file_id).batch_id == batch_id

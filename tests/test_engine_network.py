@@ -91,9 +91,8 @@ SETTLE_S = 0.3
 def rate_after(wire: WireMeter, start: float, seconds: float) -> float:
     """The rate on the wire over `seconds` from `start` + SETTLE_S, once that window is over."""
     begin = start + SETTLE_S
-    time.sleep(
-        max(0.0, begin + seconds - time.monotonic())
-    )  # the window itself, not a condition
+    # The window itself, not a condition.
+    time.sleep(max(0.0, begin + seconds - time.monotonic()))
     return wire.rate(begin, begin + seconds)
 
 

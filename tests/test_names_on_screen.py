@@ -17,7 +17,6 @@ import pytest
 from conftest import (
     MIB,
     assert_document_holds,
-    make_app,
     new_target_folder,
     nxup_env,
     run_nxup,
@@ -52,7 +51,10 @@ RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
         ("new\nline\r\ttab", "new\\nline\\r\\ttab"),
         ("\x1b[31mred\x07\x00\x7f", "\\x1b[31mred\\x07\\x00\\x7f"),
         ("c1 \x9b2J \x85", "c1 \\x9b2J \\x85"),
-        ("\u202eexe.txt \u200f \u2066 \u2028", "\\u202eexe.txt \\u200f \\u2066 \\u2028"),
+        (
+            "\u202eexe.txt \u200f \u2066 \u2028",
+            "\\u202eexe.txt \\u200f \\u2066 \\u2028",
+        ),
         (os.fsdecode(b"caf\xe9 \xff.txt"), "caf\\xe9 \\xff.txt"),
         ("back\\slash", "back\\slash"),
     ],
@@ -64,13 +66,16 @@ def test_printable_escapes_what_a_terminal_would_act_on(text: str, shown: str) -
 def test_json_line_keeps_the_exact_name_without_raw_controls() -> None:
     name = os.fsdecode(b"caf\xe9") + "\x1b[31m\x9b\u202e\u2028é\n"
     line = json_line({"path": name})
-    assert not RAW_CONTROL.search(line) and "\u202e" not in line and "\u2028" not in line
+    assert (
+        not RAW_CONTROL.search(line) and "\u202e" not in line and "\u2028" not in line
+    )
     assert "é" in line  # readable text stays readable
     assert json.loads(line) == {"path": name}
     assert os.fsencode(json.loads(line)["path"]).startswith(b"caf\xe9")
 
 
 # -- the transfer manager --------------------------------------------------------------------
+
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
@@ -105,13 +110,21 @@ def make_names(root: Path) -> dict[str, Path]:
 NOTICE = "aborted the obsolete multipart upload of /old/[bold]x[/] (\x1b[2Jgone)"
 
 
-def test_markup_and_control_characters_in_names_on_every_screen(sandbox: Sandbox, nuxeo: Nuxeo,
-                                                                 tmp_path: Path) -> None:
+def test_markup_and_control_characters_in_names_on_every_screen(
+    sandbox: Sandbox, make_app: Any, nuxeo: Nuxeo, tmp_path: Path
+) -> None:
     folder = new_target_folder(nuxeo)
     paths = make_names(tmp_path)
-    given = [p for k, p in paths.items() if k not in ("closing",)] + [paths["closing"].parent]
-    app = make_app(sandbox, tmp_path / "state", bandwidth_limit=3 * MIB, notices=[printable(NOTICE)],
-                   start=lambda m: m.add(given, folder))
+    given = [p for k, p in paths.items() if k not in ("closing",)] + [
+        paths["closing"].parent
+    ]
+    app = make_app(
+        sandbox,
+        tmp_path / "state",
+        bandwidth_limit=3 * MIB,
+        notices=[printable(NOTICE)],
+        start=lambda m: m.add(given, folder),
+    )
     rows_by_key: dict[str, int] = {}
 
     def row_of(key: str) -> Any:
@@ -123,38 +136,64 @@ def test_markup_and_control_characters_in_names_on_every_screen(sandbox: Sandbox
             return False
         rows_by_key.update({k: rows[str(p)].file_id for k, p in paths.items()})
         small = [row_of(k) for k in paths if k != "big"]
-        return (all(r.status in (UploadStatus.DONE, UploadStatus.FAILED) for r in small)
-                and row_of("big").sent > 0)
+        return (
+            all(r.status in (UploadStatus.DONE, UploadStatus.FAILED) for r in small)
+            and row_of("big").sent > 0
+        )
 
     async def scenario() -> None:
         # Notifications on: a toast reads its text as markup unless told otherwise.
         async with app.run_test(size=SIZE, notifications=True) as pilot:
-            await until(pilot, settled, what="every small file settled and the big one uploading")
+            await until(
+                pilot,
+                settled,
+                what="every small file settled and the big one uploading",
+            )
             text = screen_text(app)
-            for shown in ("x[a=b:c]y.txt", "[bold]", "]z.txt", "\\x1b[31mred\\x07.txt", "new\\nline.txt",
-                          "caf\\xe9.txt", "]gone[red].txt", "[bold]big[red].bin", "(\\x1b[2Jgone)"):
+            for shown in (
+                "x[a=b:c]y.txt",
+                "[bold]",
+                "]z.txt",
+                "\\x1b[31mred\\x07.txt",
+                "new\\nline.txt",
+                "caf\\xe9.txt",
+                "]gone[red].txt",
+                "[bold]big[red].bin",
+                "(\\x1b[2Jgone)",
+            ):
                 assert shown in text, (shown, text)
             assert not RAW_CONTROL.search(text.replace("\n", ""))
             files = app.transfers.files  # type: ignore[union-attr]
 
             # The detail line of each row: the full name, and the reason of a failed one.
             expected_detail = {
-                "markup": "x[a=b:c]y.txt → ", "closing": "]z.txt → ", "escape": "\\x1b[31mred\\x07.txt → ",
+                "markup": "x[a=b:c]y.txt → ",
+                "closing": "]z.txt → ",
+                "escape": "\\x1b[31mred\\x07.txt → ",
                 "not-utf8": "caf\\xe9.txt: the file name is not valid UTF-8",
                 "missing": "]gone[red].txt: no such file or directory",
             }
+            detail = app.screen.query_one("#detail")
             for key, start in expected_detail.items():
                 files.select_file(rows_by_key[key])
-                await pilot.pause(0.05)
-                detail = str(app.screen.query_one("#detail").render())
-                assert detail.startswith(start), (key, detail)
+                await until(
+                    pilot,
+                    lambda start=start: str(detail.render()).startswith(start),
+                    timeout=5,
+                    what=f"the detail of {key} to start with {start!r}",
+                )
 
             # The parts of the big file, then a cancel question naming it (answered no).
             files.select_file(rows_by_key["big"])
             await pilot.press("enter")
             assert isinstance(app.screen, PartsScreen)
-            await pilot.pause(0.3)
-            assert str(app.screen.query_one("#parts-title").render()).startswith("[bold]big[red].bin · ")
+            title = app.screen.query_one("#parts-title")
+            await until(
+                pilot,
+                lambda: str(title.render()).startswith("[bold]big[red].bin · "),
+                timeout=5,
+                what="the parts title",
+            )
             await pilot.press("c")
             assert isinstance(app.screen, ConfirmScreen)
             assert "Cancel [bold]big[red].bin? Its multipart upload" in screen_text(app)
@@ -164,9 +203,16 @@ def test_markup_and_control_characters_in_names_on_every_screen(sandbox: Sandbox
             # Stale uploads: the big file's multipart upload is nxup's, named in its row.
             await pilot.press("s")
             assert isinstance(app.screen, StaleScreen)
-            await until(pilot, lambda: app.screen.table.row_count > 0, what="the stale list")  # type: ignore[attr-defined]
-            await pilot.pause(0.2)
-            assert "● [bol…ed]" in screen_text(app)  # both ends of the name, in its row
+            await until(
+                pilot, lambda: app.screen.table.row_count > 0, what="the stale list"
+            )  # type: ignore[attr-defined]
+            # Both ends of the name, in its row.
+            await until(
+                pilot,
+                lambda: "● [bol…ed]" in screen_text(app),
+                timeout=5,
+                what="the big file's row",
+            )
             detail = str(app.screen.query_one("#stale-detail").render())
             assert f" · {paths['big']} (" in detail, detail
             await pilot.press("escape")
@@ -195,34 +241,67 @@ def test_markup_and_control_characters_in_names_on_every_screen(sandbox: Sandbox
             assert isinstance(app.screen, AddFilesScreen)
             app.screen.query_one("#path").value = "/nope/[/]x\x1b"  # type: ignore[attr-defined]
             await submit_add_dialog(pilot)
-            assert str(app.screen.query_one("#problem").render()) == "/nope/[/]x\\x1b: no such file or directory"
+            assert (
+                str(app.screen.query_one("#problem").render())
+                == "/nope/[/]x\\x1b: no such file or directory"
+            )
             app.screen.query_one("#path").value = str(paths["markup"])  # type: ignore[attr-defined]
             app.screen.query_one("#target").value = "/default-domain/[bold]nope[/]"  # type: ignore[attr-defined]
             await submit_add_dialog(pilot)
-            await until(pilot, lambda: "error: the target folder /default-domain/[bold]nope[/] does not exist"
-                        in " ".join(app.model.log), what="the error")
-            await pilot.pause(0.2)
-            assert "/default-domain/[bold]nope[/] does not exist" in screen_text(app).replace("\n", " ")
+            await until(
+                pilot,
+                lambda: (
+                    "error: the target folder /default-domain/[bold]nope[/] does not exist"
+                    in " ".join(app.model.log)
+                ),
+                what="the error",
+            )
+            await until(
+                pilot,
+                lambda: (
+                    "/default-domain/[bold]nope[/] does not exist"
+                    in screen_text(app).replace("\n", " ")
+                ),
+                timeout=5,
+                what="the error's notification",
+            )
 
             app.manager.set_bandwidth_limit(None)
-            await until(pilot, lambda: row_of("big").status is UploadStatus.DONE, timeout=60, what="the big file")
+            await until(
+                pilot,
+                lambda: row_of("big").status is UploadStatus.DONE,
+                timeout=60,
+                what="the big file",
+            )
             await pilot.press("q")
 
     run(scenario())
     for key in ("markup", "bold", "escape", "newline", "big"):
         record = app.manager.store.get(rows_by_key[key])
         assert record is not None and record.doc_uid
-        assert_document_holds(nuxeo, record.doc_uid, name=paths[key].name, content=paths[key].read_bytes())
+        assert_document_holds(
+            nuxeo, record.doc_uid, name=paths[key].name, content=paths[key].read_bytes()
+        )
 
 
 # -- plain lines, JSON lines, status and errors ------------------------------------------------
 
-def test_plain_json_and_status_show_control_characters_escaped(sandbox: Sandbox, nuxeo: Nuxeo,
-                                                              target_folder: str, tmp_path: Path) -> None:
+
+def test_plain_json_and_status_show_control_characters_escaped(
+    sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tmp_path: Path
+) -> None:
     folder = tmp_path / "in"
-    names = ["\x1b[31mred\x07.txt", "carriage\rreturn.txt", "new\nline.txt", "c1\x9b2J.txt",
-             "\u202eexe.txt", "line\u2028sep.txt"]
-    contents = {name: write(folder / name, 10 + index) for index, name in enumerate(names)}
+    names = [
+        "\x1b[31mred\x07.txt",
+        "carriage\rreturn.txt",
+        "new\nline.txt",
+        "c1\x9b2J.txt",
+        "\u202eexe.txt",
+        "line\u2028sep.txt",
+    ]
+    contents = {
+        name: write(folder / name, 10 + index) for index, name in enumerate(names)
+    }
     with open(os.fsencode(folder) + b"/caf\xe9.txt", "wb") as file:
         file.write(b"x")
     env = nxup_env(sandbox.info, tmp_path / "state")
@@ -231,11 +310,19 @@ def test_plain_json_and_status_show_control_characters_escaped(sandbox: Sandbox,
     assert plain.returncode == 1
     assert not RAW_CONTROL.search(plain.stdout + plain.stderr)
     for name in names:
-        assert any(line.startswith("done") and f"{folder}/{printable(name)} (" in line
-                   for line in plain.stdout.splitlines()), (name, plain.stdout)
-    (failed,) = [line for line in plain.stdout.splitlines() if line.startswith("failed")]
-    assert failed.endswith(f"] {folder}/caf\\xe9.txt: the file name is not valid UTF-8 (rename it to upload it)")
-    landed = {d.title: d for d in nuxeo.documents.get_children(path=f"{target_folder}/in")}
+        assert any(
+            line.startswith("done") and f"{folder}/{printable(name)} (" in line
+            for line in plain.stdout.splitlines()
+        ), (name, plain.stdout)
+    (failed,) = [
+        line for line in plain.stdout.splitlines() if line.startswith("failed")
+    ]
+    assert failed.endswith(
+        f"] {folder}/caf\\xe9.txt: the file name is not valid UTF-8 (rename it to upload it)"
+    )
+    landed = {
+        d.title: d for d in nuxeo.documents.get_children(path=f"{target_folder}/in")
+    }
     for name, content in contents.items():
         assert_document_holds(nuxeo, landed[name].uid, name=name, content=content)
 
@@ -243,26 +330,46 @@ def test_plain_json_and_status_show_control_characters_escaped(sandbox: Sandbox,
     assert not RAW_CONTROL.search(as_json.stdout) and "\u202e" not in as_json.stdout
     events = [json.loads(line) for line in as_json.stdout.splitlines()]
     paths = {e["path"] for e in events if e["event"] in ("completed", "failed")}
-    assert paths == {str(folder / name) for name in names} | {os.fsdecode(os.fsencode(folder) + b"/caf\xe9.txt")}
+    assert paths == {str(folder / name) for name in names} | {
+        os.fsdecode(os.fsencode(folder) + b"/caf\xe9.txt")
+    }
 
     status = run_nxup(["status"], env)
     assert not RAW_CONTROL.search(status.stdout)
     assert f"{folder}/\\x1b[31mred\\x07.txt (" in status.stdout
     status_json = run_nxup(["status", "--json"], env)
     assert not RAW_CONTROL.search(status_json.stdout)
-    assert str(folder / "new\nline.txt") in {json.loads(line)["path"] for line in status_json.stdout.splitlines()}
+    assert str(folder / "new\nline.txt") in {
+        json.loads(line)["path"] for line in status_json.stdout.splitlines()
+    }
 
 
-def test_errors_show_control_characters_escaped(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_errors_show_control_characters_escaped(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
     path = tmp_path / "a.txt"
     write(path, 10)
     env = nxup_env(sandbox.info, tmp_path / "state")
-    missing = run_nxup(["upload", str(path), "--to", "/default-domain/workspaces/nope\u202e", "--no-tui"], env)
+    missing = run_nxup(
+        [
+            "upload",
+            str(path),
+            "--to",
+            "/default-domain/workspaces/nope\u202e",
+            "--no-tui",
+        ],
+        env,
+    )
     assert missing.returncode == 1
     assert missing.stderr.splitlines() == [
         f"nxup: {sandbox.info.nuxeo_url}: the target folder /default-domain/workspaces/nope\\u202e does not exist on Nuxeo"
     ]
-    control = run_nxup(["upload", str(path), "--to", "/default-domain/\x1b[2J", "--no-tui"], env)
+    control = run_nxup(
+        ["upload", str(path), "--to", "/default-domain/\x1b[2J", "--no-tui"], env
+    )
     assert control.returncode == 2
-    assert "Error: --to /default-domain/\\x1b[2J: not a Nuxeo folder path" in control.stderr
+    assert (
+        "Error: --to /default-domain/\\x1b[2J: not a Nuxeo folder path"
+        in control.stderr
+    )
     assert not RAW_CONTROL.search(missing.stderr + control.stderr)

@@ -61,7 +61,9 @@ SEED = int(os.environ.get("NXUP_SOAK_SEED", "20240611"))
 PART = 5 * MIB
 PART_ARGS = ["--part-size", "5MiB", "--single-limit", "5MiB"]
 # Stages at which a file may still have bytes to send to S3.
-SENDING_STAGES = frozenset({Stage.NEW, Stage.BATCHED, Stage.STARTING_MULTIPART, Stage.SENDING})
+SENDING_STAGES = frozenset(
+    {Stage.NEW, Stage.BATCHED, Stage.STARTING_MULTIPART, Stage.SENDING}
+)
 # How nxup names a multipart upload it could not abort (a stock server's batch credentials may not).
 CLEAN_UP_NOTICE = "left to the Nuxeo server's clean-up"
 
@@ -79,13 +81,31 @@ class Plan:
 # The long versions outlast the suite's default timeout per test.
 pytestmark = [pytest.mark.timeout(3600)] if LONG else []
 
-PLAN = (Plan(files=1000, multipart=40, fault_rate=0.03, outage_after=1500, kill_runs=25, concurrent_runs=4) if LONG
-        else Plan(files=200, multipart=8, fault_rate=0.02, outage_after=300, kill_runs=5, concurrent_runs=1))
+PLAN = (
+    Plan(
+        files=1000,
+        multipart=40,
+        fault_rate=0.03,
+        outage_after=1500,
+        kill_runs=25,
+        concurrent_runs=4,
+    )
+    if LONG
+    else Plan(
+        files=200,
+        multipart=8,
+        fault_rate=0.02,
+        outage_after=300,
+        kill_runs=5,
+        concurrent_runs=1,
+    )
+)
 # Longer than nxup's retries of one request, so that the files on their way fail for good.
 OUTAGE_S = 6.0
 
 
 # -- local files and what must land --------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class LocalFile:
@@ -99,11 +119,16 @@ class LocalFile:
         return math.ceil(self.size / PART) if self.size > PART else 1
 
 
-def write_file(path: Path, size: int) -> LocalFile:
+def local_file(path: Path, size: int) -> LocalFile:
     content = os.urandom(size)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
-    return LocalFile(path, size, hashlib.sha256(content).hexdigest(), hashlib.md5(content).hexdigest())
+    return LocalFile(
+        path,
+        size,
+        hashlib.sha256(content).hexdigest(),
+        hashlib.md5(content).hexdigest(),
+    )
 
 
 def small_size(rng: random.Random) -> int:
@@ -118,14 +143,23 @@ def small_size(rng: random.Random) -> int:
     return rng.randint(MIB, PART)
 
 
-def make_tree(root: Path, rng: random.Random, *, files: int, multipart: int, folders: int = 4,
-              largest: int = 30 * MIB) -> list[LocalFile]:
+def make_tree(
+    root: Path,
+    rng: random.Random,
+    *,
+    files: int,
+    multipart: int,
+    folders: int = 4,
+    largest: int = 30 * MIB,
+) -> list[LocalFile]:
     """`files` files in `folders` sub-folders of `root` (mirrored as Folder documents), the
     first `multipart` of them over 5 MiB, up to `largest` (sent in 5 MiB parts)."""
     made = []
     for index in range(files):
         size = rng.randint(PART + 1, largest) if index < multipart else small_size(rng)
-        made.append(write_file(root / f"d{index % folders}" / f"f{index:04d}.bin", size))
+        made.append(
+            local_file(root / f"d{index % folders}" / f"f{index:04d}.bin", size)
+        )
     return made
 
 
@@ -141,7 +175,9 @@ def json_events(lines: list[str]) -> list[dict[str, Any]]:
 
 
 def parts_completed(events: list[dict[str, Any]]) -> set[tuple[int, int]]:
-    return {(e["file_id"], e["number"]) for e in events if e["event"] == "part_completed"}
+    return {
+        (e["file_id"], e["number"]) for e in events if e["event"] == "part_completed"
+    }
 
 
 def all_records(state_dir: Path) -> list[UploadRecord]:
@@ -151,11 +187,19 @@ def all_records(state_dir: Path) -> list[UploadRecord]:
 
 def journaled_parts(state_dir: Path) -> set[tuple[int, int]]:
     with StateStore.open(state_dir) as store:
-        return {(r.id, n) for r in store.recent(limit=100_000) if r.id is not None for n in store.parts(r.id)}
+        return {
+            (r.id, n)
+            for r in store.recent(limit=100_000)
+            if r.id is not None
+            for n in store.parts(r.id)
+        }
 
 
 def upload_ids(s3_admin: Any, bucket: str) -> set[str]:
-    return {u["UploadId"] for u in multipart_uploads(s3_admin, bucket=bucket, prefix="upload/")}
+    return {
+        u["UploadId"]
+        for u in multipart_uploads(s3_admin, bucket=bucket, prefix="upload/")
+    }
 
 
 def file_documents(nuxeo: Nuxeo, folder: str) -> Iterator[Any]:
@@ -169,22 +213,39 @@ def file_documents(nuxeo: Nuxeo, folder: str) -> Iterator[Any]:
 
 def s3_sha256(s3_admin: Any, bucket: str, key: str) -> str:
     digest = hashlib.sha256()
-    for block in s3_admin.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(1024 * 1024):
+    for block in s3_admin.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(
+        1024 * 1024
+    ):
         digest.update(block)
     return digest.hexdigest()
 
 
-def assert_all_landed(files: list[LocalFile], *, root: Path, target: str, state_dir: Path, nuxeo: Nuxeo,
-                      s3_admin: Any, bucket: str, uploads_before: set[str]) -> None:
+def assert_all_landed(
+    files: list[LocalFile],
+    *,
+    root: Path,
+    target: str,
+    state_dir: Path,
+    nuxeo: Nuxeo,
+    s3_admin: Any,
+    bucket: str,
+    uploads_before: set[str],
+) -> None:
     """Every file DONE in the journal; S3 holds its bytes; one File document per file, at the
     mirrored path, holding its blob; no multipart upload started since `uploads_before` left."""
     records = {Path(r.path): r for r in all_records(state_dir)}
     assert set(records) == {f.path for f in files}
-    unfinished = {str(p): (r.status.value, r.stage.value, r.error) for p, r in records.items()
-                  if r.status is not UploadStatus.DONE}
+    unfinished = {
+        str(p): (r.status.value, r.stage.value, r.error)
+        for p, r in records.items()
+        if r.status is not UploadStatus.DONE
+    }
     assert not unfinished, unfinished
-    mismatched = [f.path.name for f in files
-                  if s3_sha256(s3_admin, bucket, records[f.path].object_key or "") != f.sha256]
+    mismatched = [
+        f.path.name
+        for f in files
+        if s3_sha256(s3_admin, bucket, records[f.path].object_key or "") != f.sha256
+    ]
     assert not mismatched, f"S3 holds other bytes for {mismatched}"
 
     documents = list(file_documents(nuxeo, target))
@@ -192,12 +253,14 @@ def assert_all_landed(files: list[LocalFile], *, root: Path, target: str, state_
     duplicates = {path: n for path, n in by_path.items() if n > 1}
     assert not duplicates, f"more than one document for {duplicates}"
     expected = {f"{target}/{root.name}/{f.path.relative_to(root)}": f for f in files}
-    assert set(by_path) == set(expected), (set(by_path) ^ set(expected))
+    assert set(by_path) == set(expected), set(by_path) ^ set(expected)
     for document in documents:
         local = expected[str(document.path)]
         blob = document.properties["file:content"]
         assert blob is not None, f"{document.path} has no blob"
-        assert (int(blob["length"]), blob["digest"]) == (local.size, local.md5), document.path
+        assert (int(blob["length"]), blob["digest"]) == (local.size, local.md5), (
+            document.path
+        )
         assert document.uid == records[local.path].doc_uid
 
     left = upload_ids(s3_admin, bucket) - uploads_before
@@ -206,19 +269,25 @@ def assert_all_landed(files: list[LocalFile], *, root: Path, target: str, state_
 
 # -- the soak ------------------------------------------------------------------------------------
 
-def upload_until_queued(args: list[str], env: dict[str, str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+
+def upload_until_queued(
+    args: list[str], env: dict[str, str], *, timeout: float
+) -> subprocess.CompletedProcess[str]:
     """`nxup upload`, again if it failed before queuing anything (its one look-up of the target
     folder failed): it then says why in one line and exits with 1."""
     for _ in range(3):
         result = run_nxup(args, env, timeout=timeout)
         if result.stdout.strip():
             return result
-        assert result.returncode == 1 and result.stderr.startswith("nxup: "), result.stderr
+        assert result.returncode == 1 and result.stderr.startswith("nxup: "), (
+            result.stderr
+        )
     raise AssertionError("nxup upload never got past the target folder")
 
 
-def test_soak_through_faults_every_file_lands_once(sandbox: Sandbox, proxies: Proxies, nuxeo: Nuxeo, s3_admin: Any,
-                                                   tmp_path: Path) -> None:
+def test_soak_through_faults_every_file_lands_once(
+    sandbox: Sandbox, proxies: Proxies, nuxeo: Nuxeo, s3_admin: Any, tmp_path: Path
+) -> None:
     s3_proxy, nuxeo_proxy = proxies.s3, proxies.nuxeo
     rng = random.Random(SEED)
     root = tmp_path / "soak"
@@ -230,14 +299,21 @@ def test_soak_through_faults_every_file_lands_once(sandbox: Sandbox, proxies: Pr
     before = upload_ids(s3_admin, bucket)
     rates = {kind: PLAN.fault_rate for kind in FaultKind}
     s3_proxy.policy = RandomFaults(SEED, rates)
-    outage = Outage(after=PLAN.outage_after, seconds=OUTAGE_S, then=RandomFaults(SEED + 1, rates))
+    outage = Outage(
+        after=PLAN.outage_after, seconds=OUTAGE_S, then=RandomFaults(SEED + 1, rates)
+    )
     nuxeo_proxy.policy = outage
 
-    first = upload_until_queued(["upload", str(root), "--to", target, "--no-tui", "--json", *PART_ARGS], env,
-                                timeout=900 if LONG else 240)
+    first = upload_until_queued(
+        ["upload", str(root), "--to", target, "--no-tui", "--json", *PART_ARGS],
+        env,
+        timeout=900 if LONG else 240,
+    )
     events = json_events(first.stdout.splitlines())
     injected = s3_proxy.counts + nuxeo_proxy.counts
-    assert set(injected) == set(FaultKind), f"seed {SEED}: faults injected {dict(injected)}"
+    assert set(injected) == set(FaultKind), (
+        f"seed {SEED}: faults injected {dict(injected)}"
+    )
     completed = {e["path"] for e in events if e["event"] == "completed"}
     failed = {e["path"]: e["reason"] for e in events if e["event"] == "failed"}
     # Every file landed or is named with its reason; the exit code says which.
@@ -247,24 +323,41 @@ def test_soak_through_faults_every_file_lands_once(sandbox: Sandbox, proxies: Pr
     assert first.returncode == (1 if failed else 0), first.stderr
 
     s3_proxy.policy = nuxeo_proxy.policy = no_faults
-    resumed = run_nxup(["resume", "--no-tui", "--json", *PART_ARGS], env, timeout=600 if LONG else 120)
+    resumed = run_nxup(
+        ["resume", "--no-tui", "--json", *PART_ARGS], env, timeout=600 if LONG else 120
+    )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
     resumed_events = json_events(resumed.stdout.splitlines())
     if failed:
-        assert {e["path"] for e in resumed_events if e["event"] == "completed"} == set(failed)
+        assert {e["path"] for e in resumed_events if e["event"] == "completed"} == set(
+            failed
+        )
 
-    named = remove_named_orphans(s3_admin, bucket, before, state_dir, events + resumed_events)
-    assert_all_landed(files, root=root, target=target, state_dir=state_dir, nuxeo=nuxeo, s3_admin=s3_admin,
-                      bucket=bucket, uploads_before=before)
+    named = remove_named_orphans(
+        s3_admin, bucket, before, state_dir, events + resumed_events
+    )
+    assert_all_landed(
+        files,
+        root=root,
+        target=target,
+        state_dir=state_dir,
+        nuxeo=nuxeo,
+        s3_admin=s3_admin,
+        bucket=bucket,
+        uploads_before=before,
+    )
     reasons = Counter(reason.split(":")[0] for reason in failed.values())
-    print(f"\nsoak seed {SEED}: {len(files)} files ({sum(f.size for f in files) / MIB:.0f} MiB), "
-          f"{s3_proxy.requests} S3 and {nuxeo_proxy.requests} Nuxeo requests, faults {dict(sorted(injected.items()))} "
-          f"({outage.answered} of the 503s in a {OUTAGE_S:.0f} s outage of the Nuxeo server), "
-          f"{len(failed)} failed then resumed {dict(reasons)}, mismatched 0, duplicates 0, orphans 0 "
-          f"({named} named and left to the server's clean-up)")
+    print(
+        f"\nsoak seed {SEED}: {len(files)} files ({sum(f.size for f in files) / MIB:.0f} MiB), "
+        f"{s3_proxy.requests} S3 and {nuxeo_proxy.requests} Nuxeo requests, faults {dict(sorted(injected.items()))} "
+        f"({outage.answered} of the 503s in a {OUTAGE_S:.0f} s outage of the Nuxeo server), "
+        f"{len(failed)} failed then resumed {dict(reasons)}, mismatched 0, duplicates 0, orphans 0 "
+        f"({named} named and left to the server's clean-up)"
+    )
 
 
 # -- kill -9 -------------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class KillRun:
@@ -276,16 +369,41 @@ class KillRun:
     records: dict[int, UploadRecord]
 
 
-def start_upload(root: Path, target: str, env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], JsonLines]:
+def start_upload(
+    root: Path, target: str, env: dict[str, str], *extra: str
+) -> tuple[subprocess.Popen[str], JsonLines]:
     child = subprocess.Popen(
-        [NXUP, "upload", str(root), "--to", target, "--no-tui", "--json", "--workers", "4", *PART_ARGS, *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        [
+            NXUP,
+            "upload",
+            str(root),
+            "--to",
+            target,
+            "--no-tui",
+            "--json",
+            "--workers",
+            "4",
+            *PART_ARGS,
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
     )
     return child, JsonLines(child)
 
 
-def kill_at_random(root: Path, target: str, env: dict[str, str], state_dir: Path, *, files: int,
-                   delay: float) -> KillRun:
+def kill_at_random(
+    root: Path,
+    target: str,
+    env: dict[str, str],
+    state_dir: Path,
+    *,
+    files: int,
+    delay: float,
+) -> KillRun:
     """Start the upload, wait until every file is queued, SIGKILL it `delay` seconds later."""
     child, output = start_upload(root, target, env, "--limit", "24MiB/s")
 
@@ -293,10 +411,16 @@ def kill_at_random(root: Path, target: str, env: dict[str, str], state_dir: Path
         return sum(1 for line in list(output.lines) if '"event": "queued"' in line)
 
     try:
-        poll(lambda: queued() >= files or child.poll() is not None, timeout=30, what="every file queued")
+        poll(
+            lambda: queued() >= files or child.poll() is not None,
+            timeout=30,
+            what="every file queued",
+        )
         if queued() < files:
-            assert child.stderr is not None
-            raise AssertionError(f"nxup upload ended before queuing every file: {child.stderr.read()}")
+            output.finish(timeout=10)
+            raise AssertionError(
+                f"nxup upload ended before queuing every file: {output.stderr}"
+            )
         time.sleep(delay)
     finally:
         killed = child.poll() is None
@@ -305,7 +429,12 @@ def kill_at_random(root: Path, target: str, env: dict[str, str], state_dir: Path
     events = json_events(output.lines)
     with StateStore.open(state_dir) as store:
         records = {r.id: r for r in store.recent(limit=10_000) if r.id is not None}
-    return KillRun(killed=killed, events=events, journaled=journaled_parts(state_dir), records=records)
+    return KillRun(
+        killed=killed,
+        events=events,
+        journaled=journaled_parts(state_dir),
+        records=records,
+    )
 
 
 def expected_parts(run: KillRun, files: dict[Path, LocalFile]) -> set[tuple[int, int]]:
@@ -319,18 +448,32 @@ def expected_parts(run: KillRun, files: dict[Path, LocalFile]) -> set[tuple[int,
     return wanted - run.journaled
 
 
-def remove_named_orphans(s3_admin: Any, bucket: str, uploads_before: set[str], state_dir: Path,
-                         events: list[dict[str, Any]]) -> int:
+def remove_named_orphans(
+    s3_admin: Any,
+    bucket: str,
+    uploads_before: set[str],
+    state_dir: Path,
+    events: list[dict[str, Any]],
+) -> int:
     """Abort, with the admin keys, the multipart uploads nxup said it left to the server's clean-up
     (S3 may have started one while its answer was lost, or as nxup died; a stock server's batch
     credentials may not abort it): only under the key of a file it named. Returns how many; any
     other upload left fails `assert_all_landed`."""
     keys = {r.id: r.object_key for r in all_records(state_dir)}
-    named = {keys.get(e["file_id"]) for e in events if e["event"] == "notice" and CLEAN_UP_NOTICE in e["message"]}
-    orphans = [u for u in multipart_uploads(s3_admin, bucket=bucket, prefix="upload/")
-               if u["UploadId"] not in uploads_before and u["Key"] in named]
+    named = {
+        keys.get(e["file_id"])
+        for e in events
+        if e["event"] == "notice" and CLEAN_UP_NOTICE in e["message"]
+    }
+    orphans = [
+        u
+        for u in multipart_uploads(s3_admin, bucket=bucket, prefix="upload/")
+        if u["UploadId"] not in uploads_before and u["Key"] in named
+    ]
     for upload in orphans:
-        s3_admin.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        s3_admin.abort_multipart_upload(
+            Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+        )
     return len(orphans)
 
 
@@ -341,7 +484,9 @@ def in_flight_at_kill(events: list[dict[str, Any]]) -> set[tuple[int, int]]:
         if event["event"] == "progress":
             last[event["file_id"]] = event["parts_in_flight"]
     done = parts_completed(events)
-    return {(file_id, p["number"]) for file_id, parts in last.items() for p in parts} - done
+    return {
+        (file_id, p["number"]) for file_id, parts in last.items() for p in parts
+    } - done
 
 
 class SlowPosts:
@@ -352,8 +497,13 @@ class SlowPosts:
     everything else)."""
 
     def __init__(self, seed: int) -> None:
-        self._faults = RandomFaults(seed, {FaultKind.LATENCY: 0.45, FaultKind.STALL: 0.45}, stall_s=(0.05, 0.4),
-                                    latency_s=(0.05, 0.4), where=lambda head: head.method == "POST")
+        self._faults = RandomFaults(
+            seed,
+            {FaultKind.LATENCY: 0.45, FaultKind.STALL: 0.45},
+            stall_s=(0.05, 0.4),
+            latency_s=(0.05, 0.4),
+            where=lambda head: head.method == "POST",
+        )
 
     def __call__(self, head: RequestHead) -> Fault | None:
         fault = self._faults(head)
@@ -378,11 +528,19 @@ def expected_duration(files: list[LocalFile]) -> float:
 
 def kill_tree(root: Path, rng: random.Random) -> list[LocalFile]:
     """One or two multipart files and a handful of small ones, in two folders."""
-    return make_tree(root, rng, files=rng.randint(5, 8), multipart=rng.randint(1, 2), folders=2, largest=16 * MIB)
+    return make_tree(
+        root,
+        rng,
+        files=rng.randint(5, 8),
+        multipart=rng.randint(1, 2),
+        folders=2,
+        largest=16 * MIB,
+    )
 
 
-def test_kill_9_at_random_moments_then_resume(sandbox: Sandbox, proxies: Proxies, nuxeo: Nuxeo, s3_admin: Any,
-                                              tmp_path: Path) -> None:
+def test_kill_9_at_random_moments_then_resume(
+    sandbox: Sandbox, proxies: Proxies, nuxeo: Nuxeo, s3_admin: Any, tmp_path: Path
+) -> None:
     rng = random.Random(SEED)
     bucket = sandbox.info.bucket
     kills = 0
@@ -397,34 +555,59 @@ def test_kill_9_at_random_moments_then_resume(sandbox: Sandbox, proxies: Proxies
         env = nxup_env(slow_posts_through(proxies, SEED + run_number), state_dir)
         before = upload_ids(s3_admin, bucket)
         duration = expected_duration(files)
-        run = kill_at_random(root, target, env, state_dir, files=len(files), delay=rng.uniform(0, 1.2 * duration))
+        run = kill_at_random(
+            root,
+            target,
+            env,
+            state_dir,
+            files=len(files),
+            delay=rng.uniform(0, 1.2 * duration),
+        )
         kills += run.killed
         stages.update(r.stage.value for r in run.records.values())
         # A part announced was journaled first.
         assert parts_completed(run.events) <= run.journaled
 
         proxies.s3.policy = proxies.nuxeo.policy = no_faults
-        resumed = run_nxup(["resume", "--no-tui", "--json", *PART_ARGS], env, timeout=120)
+        resumed = run_nxup(
+            ["resume", "--no-tui", "--json", *PART_ARGS], env, timeout=120
+        )
         assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
         resumed_events = json_events(resumed.stdout.splitlines())
         sent = parts_completed(resumed_events)
-        assert not sent & run.journaled, f"run {run_number}: parts sent again {sent & run.journaled}"
+        assert not sent & run.journaled, (
+            f"run {run_number}: parts sent again {sent & run.journaled}"
+        )
         assert sent == expected_parts(run, by_path), f"run {run_number}"
         resent_in_flight += len(sent & in_flight_at_kill(run.events))
 
-        named += remove_named_orphans(s3_admin, bucket, before, state_dir, run.events + resumed_events)
-        assert_all_landed(files, root=root, target=target, state_dir=state_dir, nuxeo=nuxeo, s3_admin=s3_admin,
-                          bucket=bucket, uploads_before=before)
+        named += remove_named_orphans(
+            s3_admin, bucket, before, state_dir, run.events + resumed_events
+        )
+        assert_all_landed(
+            files,
+            root=root,
+            target=target,
+            state_dir=state_dir,
+            nuxeo=nuxeo,
+            s3_admin=s3_admin,
+            bucket=bucket,
+            uploads_before=before,
+        )
     assert kills >= 1, "every upload ended before its kill"
-    print(f"\nkill -9 seed {SEED}: {PLAN.kill_runs} runs, {kills} killed mid-upload, stages at the kill "
-          f"{dict(stages)}, parts in flight at the kill sent again {resent_in_flight}, journaled parts sent again 0, "
-          f"mismatched 0, duplicates 0, orphans 0 ({named} named and left to the server's clean-up)")
+    print(
+        f"\nkill -9 seed {SEED}: {PLAN.kill_runs} runs, {kills} killed mid-upload, stages at the kill "
+        f"{dict(stages)}, parts in flight at the kill sent again {resent_in_flight}, journaled parts sent again 0, "
+        f"mismatched 0, duplicates 0, orphans 0 ({named} named and left to the server's clean-up)"
+    )
 
 
 # -- two resumes at once -------------------------------------------------------------------------
 
-def test_two_resumes_at_once_finish_every_file_once(sandbox: Sandbox, proxies: Proxies, nuxeo: Nuxeo,
-                                                    s3_admin: Any, tmp_path: Path) -> None:
+
+def test_two_resumes_at_once_finish_every_file_once(
+    sandbox: Sandbox, proxies: Proxies, nuxeo: Nuxeo, s3_admin: Any, tmp_path: Path
+) -> None:
     rng = random.Random(SEED + 7)
     bucket = sandbox.info.bucket
     left_alone = named = 0
@@ -436,11 +619,26 @@ def test_two_resumes_at_once_finish_every_file_once(sandbox: Sandbox, proxies: P
         env = nxup_env(slow_posts_through(proxies, SEED + run_number), state_dir)
         before = upload_ids(s3_admin, bucket)
         duration = expected_duration(files)
-        run = kill_at_random(root, target, env, state_dir, files=len(files), delay=rng.uniform(0.1, 0.6) * duration)
+        run = kill_at_random(
+            root,
+            target,
+            env,
+            state_dir,
+            files=len(files),
+            delay=rng.uniform(0.1, 0.6) * duration,
+        )
 
-        children = [subprocess.Popen([NXUP, "resume", "--no-tui", "--json", *PART_ARGS], env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-                    for _ in range(2)]
+        children = [
+            subprocess.Popen(
+                [NXUP, "resume", "--no-tui", "--json", *PART_ARGS],
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+            )
+            for _ in range(2)
+        ]
         outputs = [child.communicate(timeout=120) for child in children]
         sent: list[set[tuple[int, int]]] = []
         resumed_events: list[dict[str, Any]] = []
@@ -457,9 +655,21 @@ def test_two_resumes_at_once_finish_every_file_once(sandbox: Sandbox, proxies: P
         assert not sent[0] & sent[1], f"parts sent by both resumes: {sent[0] & sent[1]}"
         assert not (sent[0] | sent[1]) & run.journaled
 
-        named += remove_named_orphans(s3_admin, bucket, before, state_dir, run.events + resumed_events)
-        assert_all_landed(files, root=root, target=target, state_dir=state_dir, nuxeo=nuxeo, s3_admin=s3_admin,
-                          bucket=bucket, uploads_before=before)
-    print(f"\ntwo resumes at once, seed {SEED}: {PLAN.concurrent_runs} runs, uploads left to the other process "
-          f"{left_alone}, parts sent by both 0, mismatched 0, duplicates 0, orphans 0 ({named} named and left to the "
-          f"server's clean-up)")
+        named += remove_named_orphans(
+            s3_admin, bucket, before, state_dir, run.events + resumed_events
+        )
+        assert_all_landed(
+            files,
+            root=root,
+            target=target,
+            state_dir=state_dir,
+            nuxeo=nuxeo,
+            s3_admin=s3_admin,
+            bucket=bucket,
+            uploads_before=before,
+        )
+    print(
+        f"\ntwo resumes at once, seed {SEED}: {PLAN.concurrent_runs} runs, uploads left to the other process "
+        f"{left_alone}, parts sent by both 0, mismatched 0, duplicates 0, orphans 0 ({named} named and left to the "
+        f"server's clean-up)"
+    )

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psutil
 import pytest
 import requests
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from conftest import WORKSPACES, Sandboxes, object_key, put_small, write_file
 from nuxeo.auth import TokenAuth
 from nuxeo.client import Nuxeo
 from nuxeo.exceptions import HTTPError, InvalidUploadHandler, Unauthorized
@@ -23,43 +21,14 @@ from nuxeo.models import Batch, Document, FileBlob
 
 from sandbox import Sandbox
 
-WORKSPACES = "/default-domain/workspaces"
 UNKNOWN_BATCH = "batchId-00000000-0000-0000-0000-000000000000"
 EXPIRED_CODES = {"InvalidAccessKeyId", "ExpiredToken", "AccessDenied"}
 
 
-@pytest.fixture(scope="module")
-def short_ttl_sandbox() -> Iterator[Sandbox]:
-    with Sandbox(credential_ttl_s=3) as running:
-        yield running
-
-
-def write_file(directory: Path, name: str, size: int) -> Path:
-    path = directory / name
-    path.write_bytes(os.urandom(size))
-    return path
-
-
-def new_folder(nuxeo: Nuxeo) -> Document:
-    folder = Document(name="folder", type="Folder", properties={"dc:title": "Folder"})
-    return nuxeo.documents.create(folder, parent_path=WORKSPACES)
-
-
-def object_key(batch: Batch) -> str:
-    return f"{batch.extraInfo['baseKey']}{batch.key}"
-
-
-def batch_s3_client(batch: Batch) -> Any:
-    info = batch.extraInfo
-    return boto3.session.Session().client(
-        "s3",
-        aws_access_key_id=info["awsSecretKeyId"],
-        aws_secret_access_key=info["awsSecretAccessKey"],
-        aws_session_token=info["awsSessionToken"],
-        endpoint_url=info["endpoint"],
-        region_name=info["region"],
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
+@pytest.fixture
+def short_ttl_sandbox(sandboxes: Sandboxes) -> Sandbox:
+    """A sandbox whose batch credentials last 3 s."""
+    return sandboxes.sandbox(credential_ttl_s=3)
 
 
 def status_of(call: Callable[[], Any]) -> int:
@@ -68,19 +37,12 @@ def status_of(call: Callable[[], Any]) -> int:
     return caught.value.status
 
 
-def put_small(batch: Batch, key: str | None = None) -> dict[str, Any]:
-    return batch_s3_client(batch).put_object(
-        Bucket=batch.extraInfo["bucket"],
-        Key=key or object_key(batch),
-        Body=b"payload",
-        ContentType="text/plain",
-    )
-
-
 # -- authentication ----------------------------------------------------------------------------
 
 
-def test_bad_password_is_unauthorized(make_nuxeo: Callable[..., Nuxeo], sandbox: Sandbox) -> None:
+def test_bad_password_is_unauthorized(
+    make_nuxeo: Callable[..., Nuxeo], sandbox: Sandbox
+) -> None:
     nuxeo = make_nuxeo(auth=(sandbox.info.user, "wrong"))
     with pytest.raises(Unauthorized) as caught:
         nuxeo.users.current_user()
@@ -90,12 +52,18 @@ def test_bad_password_is_unauthorized(make_nuxeo: Callable[..., Nuxeo], sandbox:
 
 
 def test_errors_are_json_entities(sandbox: Sandbox) -> None:
-    answer = requests.get(f"{sandbox.info.nuxeo_url}/api/v1/upload/handlers", timeout=10)
+    answer = requests.get(
+        f"{sandbox.info.nuxeo_url}/api/v1/upload/handlers", timeout=10
+    )
     assert answer.status_code == 401
-    assert answer.json()["entity-type"] == "exception" and answer.json()["status"] == 401
+    assert (
+        answer.json()["entity-type"] == "exception" and answer.json()["status"] == 401
+    )
     assert "Retry-After" not in answer.headers
     # runningstatus is public.
-    assert requests.get(f"{sandbox.info.nuxeo_url}/runningstatus", timeout=10).text == "Ok"
+    assert (
+        requests.get(f"{sandbox.info.nuxeo_url}/runningstatus", timeout=10).text == "Ok"
+    )
 
 
 def test_unknown_route_is_404(nuxeo: Nuxeo) -> None:
@@ -103,12 +71,16 @@ def test_unknown_route_is_404(nuxeo: Nuxeo) -> None:
 
 
 def test_token_authentication(make_nuxeo: Callable[..., Nuxeo], nuxeo: Nuxeo) -> None:
-    token = nuxeo.client.request_auth_token("device-1", "ReadWrite", app_name="nxup tests")
+    token = nuxeo.client.request_auth_token(
+        "device-1", "ReadWrite", app_name="nxup tests"
+    )
     assert token and "\n" not in token
     assert nuxeo.users.current_user().id == "Administrator"  # now sent as a token
     assert nuxeo.uploads.batch(handler="s3").batchId
     # The same device gets the same token back.
-    again = make_nuxeo().client.request_auth_token("device-1", "ReadWrite", app_name="nxup tests")
+    again = make_nuxeo().client.request_auth_token(
+        "device-1", "ReadWrite", app_name="nxup tests"
+    )
     assert again == token
 
     assert make_nuxeo(auth=TokenAuth(token)).users.current_user().id == "Administrator"
@@ -143,11 +115,16 @@ def test_server_info_and_reachability(nuxeo: Nuxeo) -> None:
         ("POST", "{b}/0/execute/FileManager.Import"),
     ],
 )
-def test_unknown_batch_is_an_empty_404(sandbox: Sandbox, method: str, path: str) -> None:
+def test_unknown_batch_is_an_empty_404(
+    sandbox: Sandbox, method: str, path: str
+) -> None:
     info = sandbox.info
     answer = requests.request(
-        method, f"{info.nuxeo_url}/api/v1/upload/" + path.format(b=UNKNOWN_BATCH),
-        json={"key": "k", "name": "n"}, auth=(info.user, info.password), timeout=10,
+        method,
+        f"{info.nuxeo_url}/api/v1/upload/" + path.format(b=UNKNOWN_BATCH),
+        json={"key": "k", "name": "n"},
+        auth=(info.user, info.password),
+        timeout=10,
     )
     assert (answer.status_code, answer.content) == (404, b"")
 
@@ -164,7 +141,12 @@ def test_empty_batch_answers_204_and_unknown_index_404(nuxeo: Nuxeo) -> None:
 def test_complete_with_another_bucket_is_400(nuxeo: Nuxeo) -> None:
     batch = nuxeo.uploads.batch(handler="s3")
     put_small(batch)
-    body = {"name": "x.txt", "fileSize": 7, "key": object_key(batch), "bucket": "elsewhere"}
+    body = {
+        "name": "x.txt",
+        "fileSize": 7,
+        "key": object_key(batch),
+        "bucket": "elsewhere",
+    }
     url = f"api/v1/upload/{batch.uid}/0/complete"
     assert status_of(lambda: nuxeo.client.request("POST", url, data=body)) == 400
 
@@ -176,7 +158,9 @@ def test_legacy_batch_and_default_handler(nuxeo: Nuxeo) -> None:
     batch = nuxeo.client.request("POST", "api/v1/upload/new/default").json()
     assert batch["provider"] == "default" and batch["extraInfo"] == {}
     url = f"api/v1/upload/{batch['batchId']}/0/complete"
-    assert status_of(lambda: nuxeo.client.request("POST", url, data={"key": "k"})) == 409
+    assert (
+        status_of(lambda: nuxeo.client.request("POST", url, data={"key": "k"})) == 409
+    )
 
 
 def test_unknown_operation_is_404_and_drops_the_batch(nuxeo: Nuxeo) -> None:
@@ -204,7 +188,10 @@ def test_operator_keys_never_reach_a_batch(nuxeo: Nuxeo, sandbox: Sandbox) -> No
 
 def test_missing_parent_is_404(nuxeo: Nuxeo) -> None:
     doc = Document(name="x", type="File", properties={"dc:title": "x"})
-    assert status_of(lambda: nuxeo.documents.create(doc, parent_path=f"{WORKSPACES}/nope")) == 404
+    assert (
+        status_of(lambda: nuxeo.documents.create(doc, parent_path=f"{WORKSPACES}/nope"))
+        == 404
+    )
     assert status_of(lambda: nuxeo.documents.get(uid="no-such-uid")) == 404
     assert not nuxeo.documents.exists(path="/no/such/path")
 
@@ -241,7 +228,9 @@ def test_expired_credentials_are_rejected_and_refresh_works(
     assert caught.value.response["Error"]["Code"] in EXPIRED_CODES
 
     seen: list[dict[str, Any]] = []
-    creds = nuxeo.uploads.refresh_token(batch, token_callback=lambda b, c: seen.append(c))
+    creds = nuxeo.uploads.refresh_token(
+        batch, token_callback=lambda b, c: seen.append(c)
+    )
     assert seen == [creds]
     assert batch.extraInfo["awsSecretKeyId"] == creds["awsSecretKeyId"]
     assert "ETag" in put_small(batch)
@@ -258,7 +247,9 @@ def test_chunked_client_upload_survives_expiry(
         FileBlob(str(path)),
         chunked=True,
         chunk_size=5 * 1024 * 1024,
-        callback=lambda up: time.sleep(3.5) if len(up.blob.uploadedChunkIds) == 1 else None,
+        callback=lambda up: (
+            time.sleep(3.5) if len(up.blob.uploadedChunkIds) == 1 else None
+        ),
     )
     uploader.upload()
     batch.complete()
@@ -298,7 +289,9 @@ def test_default_handler_first_and_clean_stop(make_nuxeo: Callable[..., Nuxeo]) 
     assert not data_dir.exists()
 
 
-def test_seaweed_starts_on_new_ports_when_one_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seaweed_starts_on_new_ports_when_one_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Another process binding a port between its choice and SeaweedFS's bind costs a retry."""
     import sandbox.s3 as s3_module
 
@@ -319,6 +312,9 @@ def test_seaweed_starts_on_new_ports_when_one_is_taken(monkeypatch: pytest.Monke
         monkeypatch.setattr(s3_module, "_free_ports", first_choice_collides)
         with s3_module.SeaweedS3() as s3:
             s3.admin_client().put_object(Bucket=s3.bucket, Key="k", Body=b"x")
-            assert s3.admin_client().get_object(Bucket=s3.bucket, Key="k")["Body"].read() == b"x"
+            assert (
+                s3.admin_client().get_object(Bucket=s3.bucket, Key="k")["Body"].read()
+                == b"x"
+            )
             assert taken not in s3.ports.values()
     assert len(chosen) == 2

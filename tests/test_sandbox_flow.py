@@ -3,64 +3,32 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from conftest import (
+    MIB,
+    batch_exists,
+    batch_s3_client,
+    new_file_doc,
+    new_folder,
+    object_key,
+    uploaded_batch,
+    write_file,
+)
 from nuxeo.client import Nuxeo
-from nuxeo.exceptions import HTTPError
 from nuxeo.models import Batch, Document, FileBlob
 
 from sandbox import Sandbox
 
-MIB = 1024 * 1024
 PART = 5 * MIB
-WORKSPACES = "/default-domain/workspaces"
 
 
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def write_file(directory: Path, name: str, size: int) -> Path:
-    path = directory / name
-    path.write_bytes(os.urandom(size))
-    return path
-
-
 def md5_of(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def new_folder(nuxeo: Nuxeo) -> Document:
-    name = f"folder-{uuid.uuid4().hex[:8]}"
-    folder = Document(name=name, type="Folder", properties={"dc:title": name})
-    return nuxeo.documents.create(folder, parent_path=WORKSPACES)
-
-
-def new_file_doc(nuxeo: Nuxeo, parent: Document, title: str = "target") -> Document:
-    doc = Document(name=title, type="File", properties={"dc:title": title})
-    return nuxeo.documents.create(doc, parent_path=parent.path)
-
-
-def batch_s3_client(batch: Batch) -> Any:
-    """A boto3 client built from a batch's extraInfo, the way an uploader would."""
-    info = batch.extraInfo
-    return boto3.session.Session().client(
-        "s3",
-        aws_access_key_id=info["awsSecretKeyId"],
-        aws_secret_access_key=info["awsSecretAccessKey"],
-        aws_session_token=info["awsSessionToken"],
-        endpoint_url=info["endpoint"],
-        region_name=info["region"],
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
-
-
-def object_key(batch: Batch) -> str:
-    return f"{batch.extraInfo['baseKey']}{batch.key}"
 
 
 def record_upload(batch: Batch, path: Path, etag: str) -> None:
@@ -83,15 +51,6 @@ def assert_blob(doc: Document, path: Path, mime_type: str) -> None:
 def assert_stored(s3_admin: Any, sandbox: Sandbox, key: str, path: Path) -> None:
     stored = s3_admin.get_object(Bucket=sandbox.info.bucket, Key=key)["Body"].read()
     assert stored == path.read_bytes()
-
-
-def batch_exists(nuxeo: Nuxeo, batch_id: str) -> bool:
-    try:
-        nuxeo.client.request("GET", f"api/v1/upload/{batch_id}")
-    except HTTPError as exc:
-        assert exc.status == 404
-        return False
-    return True
 
 
 # -- single PUT ------------------------------------------------------------------------------
@@ -123,7 +82,9 @@ def test_batch_answer_has_every_extra_info_key(nuxeo: Nuxeo, sandbox: Sandbox) -
     assert info["bucket"] == sandbox.info.bucket
     assert info["endpoint"] == sandbox.info.s3_endpoint
     assert info["usePathStyleAccess"] is True and info["useS3Accelerate"] is False
-    assert isinstance(info["expiration"], int) and info["expiration"] > 10**12  # epoch ms
+    assert (
+        isinstance(info["expiration"], int) and info["expiration"] > 10**12
+    )  # epoch ms
 
 
 def test_single_put_with_the_client_uploader(
@@ -153,17 +114,25 @@ def test_single_put_with_boto3(
 
     batch = nuxeo.uploads.batch(handler="s3")
     with path.open("rb") as body:
-        answer = batch_s3_client(batch).put_object(
+        answer = batch_s3_client(batch.extraInfo).put_object(
             Bucket=batch.extraInfo["bucket"],
             Key=object_key(batch),
             Body=body,
             ContentType="text/csv; charset=UTF-8",
         )
     record_upload(batch, path, answer["ETag"])
-    assert batch.complete().json() == {"uploaded": "true", "batchId": batch.uid, "fileIdx": "0"}
+    assert batch.complete().json() == {
+        "uploaded": "true",
+        "batchId": batch.uid,
+        "fileIdx": "0",
+    }
 
     info = batch.get(0)
-    assert (info.name, info.size, info.uploadType) == (path.name, path.stat().st_size, "normal")
+    assert (info.name, info.size, info.uploadType) == (
+        path.name,
+        path.stat().st_size,
+        "normal",
+    )
     batch.attach(doc.uid)
 
     fetched = nuxeo.documents.get(uid=doc.uid)
@@ -232,17 +201,21 @@ def test_multipart_with_boto3(
     path = multipart_file(tmp_path)
     doc = new_file_doc(nuxeo, new_folder(nuxeo))
     batch = nuxeo.uploads.batch(handler="s3")
-    s3 = batch_s3_client(batch)
+    s3 = batch_s3_client(batch.extraInfo)
     bucket, key = batch.extraInfo["bucket"], object_key(batch)
 
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="video/mp4")[
-        "UploadId"
-    ]
+    upload_id = s3.create_multipart_upload(
+        Bucket=bucket, Key=key, ContentType="video/mp4"
+    )["UploadId"]
     parts = []
     with path.open("rb") as handle:
         for number, chunk in enumerate(iter(lambda: handle.read(PART), b""), start=1):
             answer = s3.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=chunk,
             )
             parts.append({"ETag": answer["ETag"], "PartNumber": number})
     assert len(parts) == 4
@@ -259,13 +232,6 @@ def test_multipart_with_boto3(
 
 
 # -- linking ---------------------------------------------------------------------------------
-
-
-def uploaded_batch(nuxeo: Nuxeo, path: Path) -> Batch:
-    batch = nuxeo.uploads.batch(handler="s3")
-    batch.upload(FileBlob(str(path)))
-    batch.complete()
-    return batch
 
 
 def test_file_manager_import_creates_the_document_and_drops_the_batch(
@@ -285,11 +251,15 @@ def test_file_manager_import_creates_the_document_and_drops_the_batch(
     assert created["path"] == f"{folder.path}/notes.txt"
     assert created["title"] == "notes.txt"
     assert created["properties"]["file:content"]["digest"] == md5_of(path)
-    assert [doc.uid for doc in nuxeo.documents.get_children(path=folder.path)] == [created["uid"]]
+    assert [doc.uid for doc in nuxeo.documents.get_children(path=folder.path)] == [
+        created["uid"]
+    ]
     assert not batch_exists(nuxeo, batch.uid)
 
 
-def test_file_manager_import_keeps_the_batch_when_asked(nuxeo: Nuxeo, tmp_path: Path) -> None:
+def test_file_manager_import_keeps_the_batch_when_asked(
+    nuxeo: Nuxeo, tmp_path: Path
+) -> None:
     path = write_file(tmp_path, "notes.txt", 1000)
     folder = new_folder(nuxeo)
     batch = uploaded_batch(nuxeo, path)
@@ -347,7 +317,9 @@ def test_attach_several_files_to_files_files(nuxeo: Nuxeo, tmp_path: Path) -> No
     paths = [write_file(tmp_path, f"part{i}.txt", 100 + i) for i in range(2)]
     for path in paths:
         batch = uploaded_batch(nuxeo, path)
-        batch.execute("Blob.Attach", params={"document": doc.uid, "xpath": "files:files"})
+        batch.execute(
+            "Blob.Attach", params={"document": doc.uid, "xpath": "files:files"}
+        )
     files = nuxeo.documents.get(uid=doc.uid).properties["files:files"]
     assert [item["file"]["name"] for item in files] == ["part0.txt", "part1.txt"]
     assert [item["file"]["digest"] for item in files] == [md5_of(p) for p in paths]

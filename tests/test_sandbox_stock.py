@@ -21,21 +21,22 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
-from nuxeo.client import Nuxeo
-from nuxeo.models import Batch, Document
-
-from sandbox import AccessPolicy, NuxeoServer, Sandbox, SandboxProcess
-from sandbox.nuxeo_store import BatchRecord, Store
-from test_sandbox_flow import (
+from conftest import (
     WORKSPACES,
     batch_exists,
     batch_s3_client,
     new_file_doc,
     new_folder,
     object_key,
+    put_small,
     uploaded_batch,
     write_file,
 )
+from nuxeo.client import Nuxeo
+from nuxeo.models import Batch, Document
+
+from sandbox import AccessPolicy, NuxeoServer, Sandbox, SandboxProcess
+from sandbox.nuxeo_store import BatchRecord, Store
 
 UNKNOWN_BATCH = "batchId-00000000-0000-0000-0000-000000000000"
 GIB = 1024**3
@@ -45,11 +46,16 @@ ACCESS_DENIED_XML = b"<Error><Code>AccessDenied</Code><Message>Access Denied"
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def http(server: NuxeoServer, sandbox: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
+def http(
+    server: NuxeoServer, sandbox: Sandbox, method: str, path: str, **kwargs: Any
+) -> requests.Response:
     """A plain HTTP call to `server` (no client retries, the answer as sent)."""
     kwargs.setdefault("timeout", 30)
     return requests.request(
-        method, f"{server.base_url}/{path}", auth=(server.user, sandbox.password), **kwargs
+        method,
+        f"{server.base_url}/{path}",
+        auth=(server.user, sandbox.password),
+        **kwargs,
     )
 
 
@@ -58,25 +64,27 @@ def reference(batch_id: str) -> dict[str, str]:
 
 
 def file_document(title: str, **properties: Any) -> dict[str, Any]:
-    doc = Document(name=title, type="File", properties={"dc:title": title, **properties})
+    doc = Document(
+        name=title, type="File", properties={"dc:title": title, **properties}
+    )
     return doc.as_dict()
 
 
-def put_small(batch: Batch, key: str | None = None) -> dict[str, Any]:
-    return batch_s3_client(batch).put_object(
-        Bucket=batch.extraInfo["bucket"], Key=key or object_key(batch), Body=b"payload",
-        ContentType="text/plain",
-    )
-
-
 def complete_body(batch: Batch, name: str = "payload.txt") -> dict[str, Any]:
-    return {"name": name, "fileSize": 7, "key": object_key(batch), "bucket": batch.extraInfo["bucket"]}
+    return {
+        "name": name,
+        "fileSize": 7,
+        "key": object_key(batch),
+        "bucket": batch.extraInfo["bucket"],
+    }
 
 
 def session_policy(batch: Batch) -> dict[str, Any]:
     """The session policy SeaweedFS 4.48 wrote into the batch's session token (a JWT)."""
     claims = batch.extraInfo["awsSessionToken"].split(".")[1]
-    return json.loads(json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["spol"])
+    return json.loads(
+        json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["spol"]
+    )
 
 
 class LastAnswer:
@@ -91,13 +99,15 @@ class LastAnswer:
 
 
 def outcome(call: Callable[[], Any], last: LastAnswer) -> str:
-    """"ok", or "denied" after checking the answer is S3's 403 AccessDenied."""
+    """ "ok", or "denied" after checking the answer is S3's 403 AccessDenied."""
     try:
         call()
     except ClientError:
         assert last.response.status_code == 403
         # A HEAD answer has no body to carry the XML.
-        assert last.response.content == b"" or ACCESS_DENIED_XML in last.response.content
+        assert (
+            last.response.content == b"" or ACCESS_DENIED_XML in last.response.content
+        )
         return "denied"
     return "ok"
 
@@ -105,7 +115,9 @@ def outcome(call: Callable[[], Any], last: LastAnswer) -> str:
 def key_running(server: NuxeoServer, key: str) -> bool:
     """Whether a request with this idempotency key is running on `server`."""
     with server.store.transaction() as db:
-        row = db.execute("SELECT status FROM idempotent_requests WHERE key = ?", (key,)).fetchone()
+        row = db.execute(
+            "SELECT status FROM idempotent_requests WHERE key = ?", (key,)
+        ).fetchone()
     return row is not None and row[0] is None
 
 
@@ -125,14 +137,18 @@ def clock(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 
 @pytest.fixture
-def make_server(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., NuxeoServer]]:
+def make_server(
+    sandbox: Sandbox, tmp_path: Path
+) -> Iterator[Callable[..., NuxeoServer]]:
     """Start another Nuxeo-compatible server on the session's S3 server (stopped after the test)."""
     started: list[NuxeoServer] = []
 
     def make(data_dir: Path | None = None, **settings: Any) -> NuxeoServer:
         server = NuxeoServer(
-            s3=sandbox.s3, data_dir=data_dir or tmp_path / f"nuxeo-{len(started)}",
-            password=sandbox.password, **settings,
+            s3=sandbox.s3,
+            data_dir=data_dir or tmp_path / f"nuxeo-{len(started)}",
+            password=sandbox.password,
+            **settings,
         ).start()
         started.append(server)
         return server
@@ -145,7 +161,9 @@ def make_server(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., Nuxe
 # -- credentials -------------------------------------------------------------------------------
 
 
-def test_stock_credentials_carry_the_stock_session_policy(nuxeo: Nuxeo, sandbox: Sandbox) -> None:
+def test_stock_credentials_carry_the_stock_session_policy(
+    nuxeo: Nuxeo, sandbox: Sandbox
+) -> None:
     batch = nuxeo.uploads.batch(handler="s3")
     assert batch.extraInfo["awsSecretKeyId"].startswith("ASIA")
     assert session_policy(batch) == {
@@ -164,16 +182,20 @@ def test_batch_credentials_may_do_what_the_policy_says(
     policy_server: NuxeoServer, policy_nuxeo: Nuxeo, s3_admin: Any
 ) -> None:
     batch = policy_nuxeo.uploads.batch(handler="s3")
-    s3 = batch_s3_client(batch)
+    s3 = batch_s3_client(batch.extraInfo)
     last = LastAnswer(s3)
     bucket, key = batch.extraInfo["bucket"], object_key(batch)
 
     # What s3:PutObject covers works in every mode.
     put_small(batch)
     completed = s3.create_multipart_upload(Bucket=bucket, Key=f"{key}.mp")["UploadId"]
-    part = s3.upload_part(Bucket=bucket, Key=f"{key}.mp", UploadId=completed, PartNumber=1, Body=b"x")
+    part = s3.upload_part(
+        Bucket=bucket, Key=f"{key}.mp", UploadId=completed, PartNumber=1, Body=b"x"
+    )
     s3.complete_multipart_upload(
-        Bucket=bucket, Key=f"{key}.mp", UploadId=completed,
+        Bucket=bucket,
+        Key=f"{key}.mp",
+        UploadId=completed,
         MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
     )
     pending = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
@@ -192,17 +214,27 @@ def test_batch_credentials_may_do_what_the_policy_says(
     if policy_server.policy is AccessPolicy.STOCK:
         assert set(outcomes.values()) == {"denied"}, outcomes
     else:
-        assert outcomes == {**dict.fromkeys(calls, "ok"), "ListMultipartUploads": "denied"}
+        assert outcomes == {
+            **dict.fromkeys(calls, "ok"),
+            "ListMultipartUploads": "denied",
+        }
 
     # The operator's keys may do everything.
-    listed = s3_admin.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+    listed = s3_admin.list_multipart_uploads(Bucket=bucket, Prefix=key).get(
+        "Uploads", []
+    )
     assert [u["UploadId"] for u in listed if u["Key"] == key] == (
         [pending] if policy_server.policy is AccessPolicy.STOCK else []
     )
     assert s3_admin.head_object(Bucket=bucket, Key=f"{key}.mp")["ContentLength"] == 1
     assert s3_admin.get_object(Bucket=bucket, Key=key)["Body"].read() == b"payload"
     if policy_server.policy is AccessPolicy.STOCK:
-        assert s3_admin.list_parts(Bucket=bucket, Key=key, UploadId=pending)["Parts"][0]["Size"] == 1
+        assert (
+            s3_admin.list_parts(Bucket=bucket, Key=key, UploadId=pending)["Parts"][0][
+                "Size"
+            ]
+            == 1
+        )
         s3_admin.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=pending)
 
 
@@ -244,7 +276,10 @@ def test_an_expired_batch_answers_an_empty_404_everywhere(
     assert sandbox.nuxeo.expire_batch(batch.uid)
     for method, path in BATCH_ENDPOINTS:
         answer = http(
-            sandbox.nuxeo, sandbox, method, "api/v1/upload/" + path.format(b=batch.uid),
+            sandbox.nuxeo,
+            sandbox,
+            method,
+            "api/v1/upload/" + path.format(b=batch.uid),
             json=complete_body(batch),
         )
         assert (answer.status_code, answer.content) == (404, b""), (method, path)
@@ -260,9 +295,14 @@ def test_a_batch_lives_from_its_creation_or_last_complete_not_its_last_read(
 
     clock.now += 60
     assert batch_exists(nuxeo, read.uid)  # a read...
-    assert nuxeo.client.request(
-        "POST", f"api/v1/upload/{completed.uid}/0/complete", data=complete_body(completed)
-    ).json()["uploaded"] == "true"
+    assert (
+        nuxeo.client.request(
+            "POST",
+            f"api/v1/upload/{completed.uid}/0/complete",
+            data=complete_body(completed),
+        ).json()["uploaded"]
+        == "true"
+    )
 
     clock.now += 60  # 120 s after creation, 60 s after the /complete
     assert not batch_exists(nuxeo, read.uid)  # ...did not extend the life
@@ -278,7 +318,9 @@ def test_batches_of_an_older_data_dir_count_as_expired(tmp_path: Path) -> None:
             "CREATE TABLE batches (batch_id TEXT PRIMARY KEY, provider TEXT NOT NULL,"
             " base_key TEXT NOT NULL, created TEXT NOT NULL)"
         )
-        old.execute("INSERT INTO batches VALUES ('batchId-old', 's3', 'upload/batchId-old/', '')")
+        old.execute(
+            "INSERT INTO batches VALUES ('batchId-old', 's3', 'upload/batchId-old/', '')"
+        )
     store = Store(path)
     try:
         now = time.time()
@@ -297,7 +339,8 @@ def test_a_missing_batch_or_file_gives_a_document_without_content(nuxeo: Nuxeo) 
     empty = nuxeo.uploads.batch(handler="s3")
     for batch_id in (UNKNOWN_BATCH, empty.uid):
         answer = nuxeo.client.request(
-            "POST", f"api/v1/path{folder.path}",
+            "POST",
+            f"api/v1/path{folder.path}",
             data=file_document("x", **{"file:content": reference(batch_id)}),
         )
         assert answer.status_code == HTTPStatus.CREATED
@@ -306,33 +349,49 @@ def test_a_missing_batch_or_file_gives_a_document_without_content(nuxeo: Nuxeo) 
 
     doc = new_file_doc(nuxeo, folder, "updated")
     answer = nuxeo.client.request(
-        "PUT", f"api/v1/id/{doc.uid}",
-        data={"entity-type": "document", "properties": {"file:content": reference(UNKNOWN_BATCH)}},
+        "PUT",
+        f"api/v1/id/{doc.uid}",
+        data={
+            "entity-type": "document",
+            "properties": {"file:content": reference(UNKNOWN_BATCH)},
+        },
     )
     assert answer.status_code == HTTPStatus.OK
     assert answer.json()["properties"]["file:content"] is None
 
 
-def test_a_missing_batch_leaves_the_content_in_place(nuxeo: Nuxeo, tmp_path: Path) -> None:
+def test_a_missing_batch_leaves_the_content_in_place(
+    nuxeo: Nuxeo, tmp_path: Path
+) -> None:
     folder = new_folder(nuxeo)
     batch = uploaded_batch(nuxeo, write_file(tmp_path, "first.txt", 10))
     doc = nuxeo.documents.create(
-        Document(name="d", type="File", properties={"file:content": reference(batch.uid)}),
+        Document(
+            name="d", type="File", properties={"file:content": reference(batch.uid)}
+        ),
         parent_path=folder.path,
     )
     answer = nuxeo.client.request(
-        "PUT", f"api/v1/id/{doc.uid}",
-        data={"entity-type": "document", "properties": {"file:content": reference(batch.uid)}},
+        "PUT",
+        f"api/v1/id/{doc.uid}",
+        data={
+            "entity-type": "document",
+            "properties": {"file:content": reference(batch.uid)},
+        },
     )
     assert answer.json()["properties"]["file:content"]["name"] == "first.txt"
 
 
-def test_x_batch_no_drop_keeps_a_batch_used_by_a_document(nuxeo: Nuxeo, tmp_path: Path) -> None:
+def test_x_batch_no_drop_keeps_a_batch_used_by_a_document(
+    nuxeo: Nuxeo, tmp_path: Path
+) -> None:
     folder = new_folder(nuxeo)
     batch = uploaded_batch(nuxeo, write_file(tmp_path, "kept.txt", 10))
     for title in ("one", "two"):
         created = nuxeo.client.request(
-            "POST", f"api/v1/path{folder.path}", headers={"X-Batch-No-Drop": "true"},
+            "POST",
+            f"api/v1/path{folder.path}",
+            headers={"X-Batch-No-Drop": "true"},
             data=file_document(title, **{"file:content": reference(batch.uid)}),
         ).json()
         assert created["properties"]["file:content"]["name"] == "kept.txt"
@@ -345,11 +404,18 @@ def test_x_batch_no_drop_keeps_a_batch_used_by_a_document(nuxeo: Nuxeo, tmp_path
 def test_complete_without_the_object_is_a_500(nuxeo: Nuxeo, sandbox: Sandbox) -> None:
     batch = nuxeo.uploads.batch(handler="s3")
     answer = http(
-        sandbox.nuxeo, sandbox, "POST", f"api/v1/upload/{batch.uid}/0/complete",
+        sandbox.nuxeo,
+        sandbox,
+        "POST",
+        f"api/v1/upload/{batch.uid}/0/complete",
         json=complete_body(batch),
     )
     assert answer.status_code == 500
-    assert answer.json() == {"entity-type": "exception", "status": 500, "message": "Internal Server Error"}
+    assert answer.json() == {
+        "entity-type": "exception",
+        "status": 500,
+        "message": "Internal Server Error",
+    }
 
 
 def test_complete_takes_the_copy_time(
@@ -359,7 +425,9 @@ def test_complete_takes_the_copy_time(
     put_small(batch)  # 7 bytes
     monkeypatch.setattr(sandbox.nuxeo, "complete_delay_s_per_gib", 0.3 * GIB / 7)
     started = time.monotonic()
-    nuxeo.client.request("POST", f"api/v1/upload/{batch.uid}/0/complete", data=complete_body(batch))
+    nuxeo.client.request(
+        "POST", f"api/v1/upload/{batch.uid}/0/complete", data=complete_body(batch)
+    )
     assert time.monotonic() - started >= 0.3
 
 
@@ -367,15 +435,23 @@ def test_refresh_token_answers_the_batch_and_can_be_missing(
     nuxeo: Nuxeo, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch = nuxeo.uploads.batch(handler="s3")
-    answer = nuxeo.client.request("POST", f"api/v1/upload/{batch.uid}/refreshToken").json()
+    answer = nuxeo.client.request(
+        "POST", f"api/v1/upload/{batch.uid}/refreshToken"
+    ).json()
     assert set(answer) == {
-        "batchId", "awsSecretKeyId", "awsSecretAccessKey", "awsSessionToken", "expiration",
+        "batchId",
+        "awsSecretKeyId",
+        "awsSecretAccessKey",
+        "awsSessionToken",
+        "expiration",
     }
     assert answer["batchId"] == batch.uid
     assert "ETag" in put_small(batch)
 
     monkeypatch.setattr(sandbox.nuxeo, "refresh_token", False)
-    answer_501 = http(sandbox.nuxeo, sandbox, "POST", f"api/v1/upload/{batch.uid}/refreshToken")
+    answer_501 = http(
+        sandbox.nuxeo, sandbox, "POST", f"api/v1/upload/{batch.uid}/refreshToken"
+    )
     assert answer_501.status_code == 501
 
 
@@ -388,16 +464,22 @@ def test_a_repeated_idempotency_key_creates_one_document(nuxeo: Nuxeo) -> None:
 
     def create(title: str) -> Any:
         return nuxeo.client.request(
-            "POST", f"api/v1/path{folder.path}", data=file_document(title),
+            "POST",
+            f"api/v1/path{folder.path}",
+            data=file_document(title),
             headers={"Idempotency-Key": key},
         )
 
     first, again = create("once"), create("twice")
     assert first.status_code == again.status_code == HTTPStatus.CREATED
-    assert again.json()["uid"] == first.json()["uid"] and again.json()["title"] == "once"
+    assert (
+        again.json()["uid"] == first.json()["uid"] and again.json()["title"] == "once"
+    )
     assert again.headers["Idempotency-Key"] == key
     assert again.headers["Content-Type"] == first.headers["Content-Type"]
-    assert [doc.uid for doc in nuxeo.documents.get_children(path=folder.path)] == [first.json()["uid"]]
+    assert [doc.uid for doc in nuxeo.documents.get_children(path=folder.path)] == [
+        first.json()["uid"]
+    ]
 
 
 def test_an_idempotency_key_is_busy_while_its_request_runs(
@@ -410,8 +492,12 @@ def test_an_idempotency_key_is_busy_while_its_request_runs(
 
     def complete() -> requests.Response:
         return http(
-            sandbox.nuxeo, sandbox, "POST", f"api/v1/upload/{batch.uid}/0/complete",
-            json=complete_body(batch), headers={"Idempotency-Key": key},
+            sandbox.nuxeo,
+            sandbox,
+            "POST",
+            f"api/v1/upload/{batch.uid}/0/complete",
+            json=complete_body(batch),
+            headers={"Idempotency-Key": key},
         )
 
     answers: list[requests.Response] = []
@@ -423,19 +509,29 @@ def test_an_idempotency_key_is_busy_while_its_request_runs(
         time.sleep(0.005)
     busy = complete()
     first.join()
-    assert (busy.status_code, busy.content, busy.headers["Idempotency-Key"]) == (409, b"", key)
+    assert (busy.status_code, busy.content, busy.headers["Idempotency-Key"]) == (
+        409,
+        b"",
+        key,
+    )
     replay = complete()
     assert replay.status_code == answers[0].status_code == 200
     assert replay.content == answers[0].content
 
 
-def test_an_error_is_not_kept_for_its_idempotency_key(nuxeo: Nuxeo, sandbox: Sandbox) -> None:
+def test_an_error_is_not_kept_for_its_idempotency_key(
+    nuxeo: Nuxeo, sandbox: Sandbox
+) -> None:
     folder = new_folder(nuxeo)
     key = str(uuid.uuid4())
 
     def create(parent: str) -> int:
         return http(
-            sandbox.nuxeo, sandbox, "POST", f"api/v1/path{parent}", json=file_document("x"),
+            sandbox.nuxeo,
+            sandbox,
+            "POST",
+            f"api/v1/path{parent}",
+            json=file_document("x"),
             headers={"Idempotency-Key": key},
         ).status_code
 
@@ -450,7 +546,11 @@ def test_idempotent_answers_survive_a_restart(
 
     def create(server: NuxeoServer) -> requests.Response:
         return http(
-            server, sandbox, "POST", f"api/v1/path{WORKSPACES}", json=file_document("kept"),
+            server,
+            sandbox,
+            "POST",
+            f"api/v1/path{WORKSPACES}",
+            json=file_document("kept"),
             headers={"Idempotency-Key": key},
         )
 
@@ -471,12 +571,14 @@ def test_workspaces_are_a_workspace_root_that_takes_any_type(nuxeo: Nuxeo) -> No
     assert nuxeo.documents.get(path=WORKSPACES).type == "WorkspaceRoot"
     name = f"ws-{uuid.uuid4().hex[:8]}"
     workspace = nuxeo.documents.create(
-        Document(name=name, type="Workspace", properties={"dc:title": name}), parent_path=WORKSPACES
+        Document(name=name, type="Workspace", properties={"dc:title": name}),
+        parent_path=WORKSPACES,
     )
     assert (workspace.type, workspace.path) == ("Workspace", f"{WORKSPACES}/{name}")
     # The REST API does not enforce the declared child types.
     stray = nuxeo.documents.create(
-        Document(name=f"{name}-file", type="File", properties={"dc:title": "f"}), parent_path=WORKSPACES
+        Document(name=f"{name}-file", type="File", properties={"dc:title": "f"}),
+        parent_path=WORKSPACES,
     )
     assert stray.type == "File"
 
@@ -495,7 +597,9 @@ def test_the_s3_handler_can_have_another_name(
     # As on a real server, nothing tells the client this handler is an S3 one.
     assert "provider_type" not in batch.extraInfo and not batch.is_s3()
     put_small(batch)
-    done = nuxeo.client.request("POST", f"api/v1/upload/{batch.uid}/0/complete", data=complete_body(batch))
+    done = nuxeo.client.request(
+        "POST", f"api/v1/upload/{batch.uid}/0/complete", data=complete_body(batch)
+    )
     assert done.json()["uploaded"] == "true"
 
 
@@ -503,15 +607,20 @@ def test_the_s3_handler_can_have_another_name(
 
 
 def test_sandbox_process_takes_the_settings(make_nuxeo: Callable[..., Nuxeo]) -> None:
-    with SandboxProcess(policy="permissive", handler_name="s3direct", batch_ttl_s=120) as running:
+    with SandboxProcess(
+        policy="permissive", handler_name="s3direct", batch_ttl_s=120
+    ) as running:
         info = running.info
         assert info.policy == "permissive"
         nuxeo = make_nuxeo(info)
         batch = nuxeo.uploads.batch(handler="s3direct")
-        s3 = batch_s3_client(batch)
+        s3 = batch_s3_client(batch.extraInfo)
         bucket, key = batch.extraInfo["bucket"], object_key(batch)
         upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-        assert s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id).get("Parts", []) == []
+        assert (
+            s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id).get("Parts", [])
+            == []
+        )
         s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
 
 
@@ -520,10 +629,25 @@ def test_nxup_sandbox_passes_its_options(monkeypatch: pytest.MonkeyPatch) -> Non
     from tui.cli import main
 
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(sandbox.__main__, "serve", lambda **kwargs: seen.update(kwargs) or 0)
+    monkeypatch.setattr(
+        sandbox.__main__, "serve", lambda **kwargs: seen.update(kwargs) or 0
+    )
     result = CliRunner().invoke(
-        main, ["sandbox", "--policy", "permissive", "--batch-ttl", "60", "--handler-name", "s3direct"]
+        main,
+        [
+            "sandbox",
+            "--policy",
+            "permissive",
+            "--batch-ttl",
+            "60",
+            "--handler-name",
+            "s3direct",
+        ],
     )
     assert result.exit_code == 0, result.output
-    assert (seen["policy"], seen["batch_ttl_s"], seen["handler_name"]) == ("permissive", 60.0, "s3direct")
+    assert (seen["policy"], seen["batch_ttl_s"], seen["handler_name"]) == (
+        "permissive",
+        60.0,
+        "s3direct",
+    )
     assert CliRunner().invoke(main, ["sandbox", "--policy", "lenient"]).exit_code == 2

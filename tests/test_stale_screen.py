@@ -9,47 +9,49 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import (
+    info_of,
+    kill_upload_after_first_part,
+    make_orphans,
+    new_target_folder,
+    open_ids,
+    stale_prefix,
+    until,
+)
 
-from conftest import MIB, info_of, kill_upload_after_first_part, new_target_folder, stale_prefix, until
-from engine.manager import TransferManager, TransferSettings
-from engine.nuxeo_batch import ServerConnection
 from engine.stale import S3AdminConfig, lifecycle_status
 from engine.state import StateStore, UploadStatus
-from sandbox import NuxeoServer, Sandbox, SandboxInfo
-from test_stale import make_orphans, open_ids, restore_lifecycle  # noqa: F401 (a fixture)
+from sandbox import NuxeoServer, Sandbox
 from tui.app import NxupApp
-from tui.bridge import EventBridge
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.stale import StaleScreen, StaleSource
 
 SIZE = (100, 30)
 
 
-def make_app(sandbox: Sandbox, state_dir: Path, source: StaleSource | None, *, info: SandboxInfo | None = None) -> NxupApp:
-    info = info or sandbox.info
-    bridge = EventBridge()
-    manager = TransferManager(
-        ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
-        store=StateStore.open(state_dir), sink=bridge,
-        settings=TransferSettings(workers=4, part_size=5 * MIB, single_upload_limit=5 * MIB),
-    )
-    return NxupApp(manager, bridge, server_label=info.nuxeo_url, stale_source=source)
-
-
 def admin_source(sandbox: Sandbox, prefix: str) -> StaleSource:
     info = sandbox.info
-    return StaleSource(S3AdminConfig(bucket=info.bucket, endpoint=info.s3_endpoint, region=info.region,
-                                     access_key_id=info.s3_access_key_id,
-                                     secret_access_key=info.s3_secret_access_key), prefix=prefix)
-
-
+    return StaleSource(
+        S3AdminConfig(
+            bucket=info.bucket,
+            endpoint=info.s3_endpoint,
+            region=info.region,
+            access_key_id=info.s3_access_key_id,
+            secret_access_key=info.s3_secret_access_key,
+        ),
+        prefix=prefix,
+    )
 
 
 async def open_screen(app: NxupApp, pilot: Any, count: int) -> StaleScreen:
     await pilot.press("s")
     screen = app.screen
     assert isinstance(screen, StaleScreen)
-    await until(pilot, lambda: not screen.loading and len(screen.uploads) == count, what=f"{count} uploads loaded")
+    await until(
+        pilot,
+        lambda: not screen.loading and len(screen.uploads) == count,
+        what=f"{count} uploads loaded",
+    )
     return screen
 
 
@@ -57,17 +59,28 @@ def keys_shown(screen: StaleScreen) -> list[str]:
     return [screen.uploads[i].key for i in screen.shown]
 
 
-def test_sort_filter_select_and_abort(sandbox: Sandbox, s3_admin: Any, tmp_path: Path) -> None:
+def test_sort_filter_select_and_abort(
+    sandbox: Sandbox, make_app: Any, s3_admin: Any, tmp_path: Path
+) -> None:
     bucket, prefix = sandbox.info.bucket, stale_prefix()
     first = make_orphans(s3_admin, bucket, prefix + "a/", 1, parts=1)
     time.sleep(1.1)  # distinct Initiated seconds, so that age order is known
     rest = make_orphans(s3_admin, bucket, prefix + "b/", 4, parts=1)
-    app = make_app(sandbox, tmp_path / "state", admin_source(sandbox, prefix))
+    app = make_app(
+        sandbox,
+        tmp_path / "state",
+        start=None,
+        stale_source=admin_source(sandbox, prefix),
+    )
 
     async def scenario() -> None:
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_screen(app, pilot, 5)
-            await until(pilot, lambda: all(u.parts == 1 for u in screen.uploads.values()), what="parts counted")
+            await until(
+                pilot,
+                lambda: all(u.parts == 1 for u in screen.uploads.values()),
+                what="parts counted",
+            )
             assert keys_shown(screen)[0] == first[0][0]  # oldest first
             await pilot.press("z")  # largest first
             assert keys_shown(screen)[0] == rest[3][0]
@@ -85,7 +98,11 @@ def test_sort_filter_select_and_abort(sandbox: Sandbox, s3_admin: Any, tmp_path:
             assert "Abort 2 multipart upload(s) holding 7.0 KiB?" in app.screen.question
             await pilot.press("y")
             await until(pilot, lambda: len(screen.uploads) == 3, what="two aborted")
-            assert open_ids(s3_admin, bucket, prefix) == {first[0][1], rest[0][1], rest[1][1]}
+            assert open_ids(s3_admin, bucket, prefix) == {
+                first[0][1],
+                rest[0][1],
+                rest[1][1],
+            }
 
             # The age filter: nothing here is an hour old.
             screen.query_one("#stale-age").value = "1h"  # type: ignore[attr-defined]
@@ -93,14 +110,20 @@ def test_sort_filter_select_and_abort(sandbox: Sandbox, s3_admin: Any, tmp_path:
             await pilot.press("enter")
             assert screen.shown == []
             await pilot.press("X")
-            assert not isinstance(app.screen, ConfirmScreen)  # nothing shown, nothing to abort
+            assert not isinstance(
+                app.screen, ConfirmScreen
+            )  # nothing shown, nothing to abort
             screen.query_one("#stale-age").value = ""  # type: ignore[attr-defined]
             screen.query_one("#stale-age").focus()
             await pilot.press("enter")
             assert len(screen.shown) == 3
 
             await pilot.press("X")
-            assert isinstance(app.screen, ConfirmScreen) and "Abort 3 multipart upload(s) holding 4.0 KiB?" in app.screen.question
+            assert (
+                isinstance(app.screen, ConfirmScreen)
+                and "Abort 3 multipart upload(s) holding 4.0 KiB?"
+                in app.screen.question
+            )
             await pilot.press("n")
             assert open_ids(s3_admin, bucket, prefix) != set()
             await pilot.press("X", "y")
@@ -117,29 +140,53 @@ def test_sort_filter_select_and_abort(sandbox: Sandbox, s3_admin: Any, tmp_path:
 
 
 @pytest.mark.usefixtures("restore_lifecycle")
-def test_prefix_filter_and_the_lifecycle_rule(sandbox: Sandbox, s3_admin: Any, tmp_path: Path) -> None:
+def test_prefix_filter_and_the_lifecycle_rule(
+    sandbox: Sandbox, make_app: Any, s3_admin: Any, tmp_path: Path
+) -> None:
     bucket, prefix = sandbox.info.bucket, stale_prefix()
     make_orphans(s3_admin, bucket, prefix + "one/", 2)
     make_orphans(s3_admin, bucket, prefix + "two/", 1)
     s3_admin.delete_bucket_lifecycle(Bucket=bucket)
-    app = make_app(sandbox, tmp_path / "state", admin_source(sandbox, prefix))
+    app = make_app(
+        sandbox,
+        tmp_path / "state",
+        start=None,
+        stale_source=admin_source(sandbox, prefix),
+    )
 
     async def scenario() -> None:
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_screen(app, pilot, 3)
             status = screen.query_one("#stale-status")
-            await until(pilot, lambda: "L adds one" in str(status.render()), what="lifecycle status")
+            await until(
+                pilot,
+                lambda: "L adds one" in str(status.render()),
+                what="lifecycle status",
+            )
             await pilot.press("slash")
             prefix_input = screen.query_one("#stale-prefix")
             prefix_input.value = prefix + "two/"  # type: ignore[attr-defined]
             await pilot.press("enter")
-            await until(pilot, lambda: not screen.loading and len(screen.uploads) == 1, what="prefix filter")
+            await until(
+                pilot,
+                lambda: not screen.loading and len(screen.uploads) == 1,
+                what="prefix filter",
+            )
             assert keys_shown(screen)[0].startswith(prefix + "two/")
 
             await pilot.press("L")
-            assert isinstance(app.screen, ConfirmScreen) and "7 days" in app.screen.question
+            assert (
+                isinstance(app.screen, ConfirmScreen)
+                and "7 days" in app.screen.question
+            )
             await pilot.press("y")
-            await until(pilot, lambda: "aborts incomplete uploads after 7 day(s)" in str(status.render()), what="rule added")
+            await until(
+                pilot,
+                lambda: (
+                    "aborts incomplete uploads after 7 day(s)" in str(status.render())
+                ),
+                what="rule added",
+            )
             assert lifecycle_status(s3_admin, bucket).abort_days == 7
             await pilot.press("escape", "q")
 
@@ -147,7 +194,12 @@ def test_prefix_filter_and_the_lifecycle_rule(sandbox: Sandbox, s3_admin: Any, t
 
 
 def test_resume_a_tracked_upload_and_abort_through_nuxeo_without_admin_keys(
-    sandbox: Sandbox, permissive_server: NuxeoServer, s3_admin: Any, tmp_path: Path, make_nuxeo: Any,
+    sandbox: Sandbox,
+    permissive_server: NuxeoServer,
+    make_app: Any,
+    s3_admin: Any,
+    tmp_path: Path,
+    make_nuxeo: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Through Nuxeo, with batch credentials that may abort (a stock server's may not: the
@@ -156,31 +208,55 @@ def test_resume_a_tracked_upload_and_abort_through_nuxeo_without_admin_keys(
     info = info_of(sandbox, permissive_server)
     target_folder = new_target_folder(make_nuxeo(info))
     state_dir = tmp_path / "state"
-    resumable = kill_upload_after_first_part(info, state_dir, tmp_path / "keep.mov", target_folder)
-    doomed = kill_upload_after_first_part(info, state_dir / "other", tmp_path / "drop.mov", target_folder)
-    with StateStore.open(state_dir) as store, StateStore.open(state_dir / "other") as other:
+    resumable = kill_upload_after_first_part(
+        info, state_dir, tmp_path / "keep.mov", target_folder
+    )
+    doomed = kill_upload_after_first_part(
+        info, state_dir / "other", tmp_path / "drop.mov", target_folder
+    )
+    with (
+        StateStore.open(state_dir) as store,
+        StateStore.open(state_dir / "other") as other,
+    ):
         # Both in one state database, as after two killed runs.
         copy = other.get(doomed.id)
         assert copy is not None
         copy.id = None
         doomed = store.add_upload(copy)
-    app = make_app(sandbox, state_dir, None, info=info)
+    app = make_app(sandbox, state_dir, start=None, info=info)
 
     async def scenario() -> None:
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_screen(app, pilot, 2)
-            assert "Only nxup's own uploads" in str(screen.query_one("#stale-status").render())
-            await until(pilot, lambda: all(u.parts == 1 for u in screen.uploads.values()), what="parts via Nuxeo")
+            assert "Only nxup's own uploads" in str(
+                screen.query_one("#stale-status").render()
+            )
+            await until(
+                pilot,
+                lambda: all(u.parts == 1 for u in screen.uploads.values()),
+                what="parts via Nuxeo",
+            )
 
             screen.table.move_cursor(row=screen.shown.index(doomed.upload_id))
             await pilot.press("x", "y")
-            await until(pilot, lambda: doomed.upload_id not in screen.uploads, what="aborted")
-            assert doomed.upload_id not in open_ids(s3_admin, info.bucket, doomed.object_key)
+            await until(
+                pilot, lambda: doomed.upload_id not in screen.uploads, what="aborted"
+            )
+            assert doomed.upload_id not in open_ids(
+                s3_admin, info.bucket, doomed.object_key
+            )
 
             screen.table.move_cursor(row=screen.shown.index(resumable.upload_id))
             await pilot.press("u")
-            await until(pilot, lambda: app.model.rows.get(resumable.id) is not None
-                        and app.model.rows[resumable.id].status is UploadStatus.DONE, timeout=60, what="resumed upload done")
+            await until(
+                pilot,
+                lambda: (
+                    app.model.rows.get(resumable.id) is not None
+                    and app.model.rows[resumable.id].status is UploadStatus.DONE
+                ),
+                timeout=60,
+                what="resumed upload done",
+            )
             await pilot.press("escape", "q")
 
     asyncio.run(scenario())
@@ -188,4 +264,3 @@ def test_resume_a_tracked_upload_and_abort_through_nuxeo_without_admin_keys(
     assert store.get(doomed.id).status is UploadStatus.CANCELLED  # type: ignore[union-attr]
     assert store.get(resumable.id).status is UploadStatus.DONE  # type: ignore[union-attr]
     assert open_ids(s3_admin, info.bucket, resumable.object_key) == set()
-    store.close()
