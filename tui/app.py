@@ -7,6 +7,7 @@ waits on the state database.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
@@ -37,6 +38,7 @@ CAP_STEPS: tuple[int | None, ...] = (
     1 * MiB, 2 * MiB, 5 * MiB, 10 * MiB, 20 * MiB, 50 * MiB, 100 * MiB, 200 * MiB, None,
 )
 SAMPLE_INTERVAL_S = 0.25
+SHOW_INTERVAL_S = 0.1  # at most this often, lifecycle events redraw the screen
 _FAILED_SHOWN = 20  # failures named one by one on exit
 
 
@@ -80,6 +82,9 @@ class NxupApp(App[int]):
         self.abort_on_quit = abort_on_quit
         self._announced_all_done = False
         self.errors: list[str] = []  # what stopped a command (printed again on exit)
+        self._unshown: set[int] = set()  # rows changed by events since the screen was drawn
+        self._last_shown = 0.0
+        self._show_pending = False
 
     # == start-up =============================================================================
     def get_default_screen(self) -> Screen:
@@ -147,15 +152,27 @@ class NxupApp(App[int]):
     def on_engine_events(self, message: EngineEvents) -> None:
         events = self.bridge.drain()
         before = len(self.model.log)
-        changed = self.model.apply(events)
-        screen = self.transfers
-        if screen is not None and changed:
-            with self.batch_update():
-                screen.refresh_rows(changed)
-                screen.refresh_totals(history_changed=False)
+        self._unshown |= self.model.apply(events)
         if isinstance(self.screen, LogScreen):
             for line in list(self.model.log)[before:]:
                 self.screen.append(line)
+        # The model takes every event at once; the screen is drawn at most every
+        # SHOW_INTERVAL_S: many small files make hundreds of events a second, and drawing for
+        # each would take the CPU the uploads need.
+        wait = self._last_shown + SHOW_INTERVAL_S - time.monotonic()
+        if wait <= 0:
+            self._show_changes()
+        elif not self._show_pending:
+            self._show_pending = True
+            self.set_timer(wait, self._show_changes)
+
+    def _show_changes(self) -> None:
+        self._show_pending = False
+        self._last_shown = time.monotonic()
+        changed, self._unshown = self._unshown, set()
+        screen = self.transfers
+        if screen is not None and changed:
+            screen.refresh_rows(changed)  # the totals follow at the next sample
 
     def _sample(self) -> None:
         changed = self.model.sample(self.manager.snapshot)

@@ -119,16 +119,22 @@ class FileList(ScrollView, can_focus=True):
     def sync(self, changed: Iterable[int]) -> None:
         """New rows go to the end; visible rows are redrawn from the model."""
         added = False
+        top = self.scroll_offset.y
+        bottom = top + max(1, self.size.height - 1)
+        visible = False
         for file_id in sorted(changed):
             if file_id not in self._index and file_id in self.model.rows:
                 self._index[file_id] = len(self.order)
                 self.order.append(file_id)
                 added = True
+            index = self._index.get(file_id)
+            visible = visible or (index is not None and top <= index < bottom)
         if added:
             self.virtual_size = Size(self.size.width, len(self.order) + 1)
             if len(self.order) == 1:
                 self._post_highlight()
-        self.refresh()
+        if visible:  # rows out of sight are drawn when scrolled to
+            self.refresh()
 
     @property
     def row_count(self) -> int:

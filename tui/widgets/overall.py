@@ -22,6 +22,10 @@ def totals_text(totals: Totals) -> str:
 
 
 class OverallProgress(Widget):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._shown_text = ""
+
     def compose(self) -> ComposeResult:
         yield Label("", id="totals")
         with Horizontal(id="overall-row"):
@@ -29,7 +33,10 @@ class OverallProgress(Widget):
             yield Sparkline([0.0], summary_function=max, id="throughput")
 
     def show(self, totals: Totals, history: Sequence[float] | None = None) -> None:
-        self.query_one("#totals", Label).update(totals_text(totals))
+        text = totals_text(totals)
+        if text != self._shown_text:  # an update lays the screen out again
+            self._shown_text = text
+            self.query_one("#totals", Label).update(text)
         self.query_one("#overall-bar", ProgressBar).update(total=max(totals.size, 1), progress=totals.sent)
         if history is not None:
             self.query_one("#throughput", Sparkline).data = list(history)
