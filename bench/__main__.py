@@ -132,13 +132,16 @@ def machine() -> dict[str, Any]:
         rclone_version = subprocess.run(
             [rclone, "version"], capture_output=True, text=True, check=False
         ).stdout.split("\n")[0]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=Path(__file__).parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    git = shutil.which("git")
+    commit = ""
+    if git:
+        commit = subprocess.run(
+            [git, "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
     return {
         "cores": os.cpu_count(),
         "python": platform.python_version(),
@@ -172,9 +175,13 @@ def main(argv: list[str] | None = None) -> int:
 
     everyone = contenders([int(n) for n in args.workers.split(",")])
     if args.contenders:
+        # A name picks its contender; a part of a name, every contender it is part of.
+        exact = {c.name for c in everyone}
         names = [n.strip() for n in args.contenders.split(",")]
         everyone = [
-            c for c in everyone if any(n == c.name or n in c.name for n in names)
+            c
+            for c in everyone
+            if any(n == c.name or (n not in exact and n in c.name) for n in names)
         ]
     if args.profile:
         everyone = everyone[:1]
@@ -184,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         reason = contender.missing()
         if reason:
             skipped[contender.name] = reason
-            print(f"{contender.name}: skipped, {reason}")
+            print(f"{contender.name}: skipped ({reason})")
         else:
             running.append(contender)
 
@@ -320,8 +327,6 @@ def finish(
             requests = report.nuxeo_requests(runs, scenario)
             if requests:
                 print(requests + "\n")
-    for name, reason in skipped.items():
-        print(f"skipped: {name} ({reason})")
     print(report.chart(runs, picked, names, args.out / f"ratios.{args.chart}"))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(

@@ -176,11 +176,7 @@ def _aws_cli(to: Destination) -> dict[str, Any]:
 
 
 def _aws_missing() -> str | None:
-    return (
-        None
-        if Path(AWS).exists()
-        else "the AWS CLI is not installed: pip install -e '.[bench]'"
-    )
+    return None if Path(AWS).exists() else "not installed; pip install -e '.[bench]'"
 
 
 def _rclone(to: Destination) -> dict[str, Any]:
@@ -217,11 +213,7 @@ def _rclone(to: Destination) -> dict[str, Any]:
 
 
 def _rclone_missing() -> str | None:
-    return (
-        None
-        if shutil.which("rclone")
-        else "rclone is not installed: apt-get install rclone"
-    )
+    return None if shutil.which("rclone") else "not installed; apt-get install rclone"
 
 
 def contenders(workers: list[int]) -> list[Contender]:
