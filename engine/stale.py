@@ -188,6 +188,10 @@ def _resumability(record: UploadRecord) -> tuple[bool, str]:
     return True, ""
 
 
+# Aborting everything listed leaves out younger uploads unless an age is given: one this young
+# may be running (rclone's clean-up uses the same day).
+SAFE_ABORT_AGE = timedelta(hours=24)
+
 # Journal stages at which a multipart upload may still be open on S3 (later, it was joined).
 MAY_BE_OPEN = frozenset({Stage.NEW, Stage.BATCHED, Stage.STARTING_MULTIPART, Stage.SENDING, Stage.JOINING})
 

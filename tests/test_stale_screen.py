@@ -117,6 +117,15 @@ def test_sort_filter_select_and_abort(
             screen.query_one("#stale-age").focus()
             await pilot.press("enter")
             assert len(screen.shown) == 3
+            # Everything shown, no age asked for: uploads younger than a day are left out.
+            await pilot.press("X")
+            assert not isinstance(app.screen, ConfirmScreen)
+            await until(pilot, lambda: "3 upload(s) younger than a day left out" in " ".join(
+                str(n.message) for n in app._notifications), what="the note")
+            screen.query_one("#stale-age").value = "0"  # type: ignore[attr-defined]
+            screen.query_one("#stale-age").focus()
+            await pilot.press("enter")
+            assert len(screen.shown) == 3
 
             await pilot.press("X")
             assert (

@@ -30,9 +30,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-# `--abort` without `--older-than` leaves younger uploads alone (rclone's clean-up uses a day too).
-ABORT_MIN_AGE = timedelta(hours=24)
-
 STALE_AFTER_ENV = "NXUP_STALE_AFTER"
 _STALE_AFTER_META = "nxup.stale_after"
 
@@ -141,8 +138,10 @@ def stale(bucket: str | None, endpoint: str | None, region: str | None, profile:
     min_age = _parse_age_option(older_than, "--older-than")
     if (do_abort or dry_run) and older_than is None:
         # A safety age, as rclone's clean-up has: an upload younger than this may be running.
-        min_age = ABORT_MIN_AGE
-        click.echo(f"only uploads at least {age_text(ABORT_MIN_AGE)} old (--older-than 0 for all)", err=True)
+        from engine.stale import SAFE_ABORT_AGE
+
+        min_age = SAFE_ABORT_AGE
+        click.echo(f"only uploads at least {age_text(SAFE_ABORT_AGE)} old (--older-than 0 for all)", err=True)
     if (lifecycle or add_lifecycle_rule) and not bucket:
         raise click.UsageError("lifecycle rules need admin access: give --bucket (and --endpoint for S3-compatible stores)")
     if not bucket and not url:

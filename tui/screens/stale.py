@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 
 from engine.errors import NxupError
 from engine.stale import (
+    SAFE_ABORT_AGE,
     AbortReport,
     AbortResult,
     LifecycleStatus,
@@ -448,7 +449,17 @@ class StaleScreen(Screen[None]):
         self._confirm_abort(self._chosen(everything_shown=False))
 
     def action_abort_shown(self) -> None:
-        self._confirm_abort(self._chosen(everything_shown=True))
+        uploads = self._chosen(everything_shown=True)
+        if self.min_age is None:
+            # Everything at once, with no age asked for: not the uploads young enough to be running
+            # (an age of 0 asks for all of them).
+            now = self.now()
+            old = [u for u in uploads if u.age(now) >= SAFE_ABORT_AGE]
+            if len(old) < len(uploads):
+                self.notify(f"{len(uploads) - len(old):,} upload(s) younger than a day left out: "
+                            "filter by age (0 for all) to include them", title="stale uploads", timeout=8)
+            uploads = old
+        self._confirm_abort(uploads)
 
     def _confirm_abort(self, uploads: list[StaleUpload]) -> None:
         if not uploads or self._scanner is None:
