@@ -762,6 +762,8 @@ def test_row_folder_of_2000_files(
         assert_document_holds(
             nuxeo, documents[name].uid, name=name, content=str(index).encode()
         )
+    # No file waits on another: about 15 s here. The bound only catches a stall (a request per
+    # file held for seconds); how fast small files go is the benchmark's figure.
     assert elapsed < 90
 
 
@@ -872,9 +874,9 @@ def test_row_unreachable_server(
         env,
         timeout=30,
     )
-    assert (
-        time.monotonic() - began < 10
-    )  # a few retries with back-off, then one line (no hang)
+    # A refused connection is tried again once, then one line: about 2 s here, most of it the
+    # interpreter starting. The bound catches a hang or a retry loop on a loaded machine.
+    assert time.monotonic() - began < 15
     assert result.returncode == 1
     line = one_error_line(result)
     assert line.startswith(f"nxup: {bare}: cannot reach the Nuxeo server"), line
