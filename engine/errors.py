@@ -138,7 +138,8 @@ def translate_s3_error(exc: BaseException, *, action: str) -> NxupError:
 
 
 def _server_message(exc: nx.HTTPError) -> str:
-    message = exc.message
+    # Not every HTTPError of the client carries a message (OngoingRequestError has none).
+    message = getattr(exc, "message", None)
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
     message = str(message or "").strip().splitlines()[0] if message else ""
@@ -153,6 +154,11 @@ def translate_nuxeo_error(exc: BaseException, *, action: str) -> NxupError:
         return AuthenticationError("Nuxeo rejected the user name or password (401)")
     if isinstance(exc, nx.Forbidden):
         return AuthenticationError(f"Nuxeo refused {action}: permission denied (403)")
+    if isinstance(exc, nx.OngoingRequestError):
+        # 409 for an Idempotency-Key whose first request still runs: repeated later, it gets
+        # that request's answer.
+        return ServerError(f"Nuxeo is still running the same request sent earlier while {action} (409); "
+                           "`nxup resume` asks again")
     if isinstance(exc, nx.HTTPError):
         status = getattr(exc, "status", None)
         detail = _server_message(exc)

@@ -127,3 +127,15 @@ def test_a_queued_files_control_holds_no_event_until_waited_on_and_wakes_its_wai
     waiting.interrupt("cancel")
     waiter.join(timeout=5)
     assert woken == [True]
+
+
+def test_a_request_still_running_on_the_server_is_a_clear_error() -> None:
+    """409 for an Idempotency-Key whose first request still runs: a one-line reason, not an
+    AttributeError from the client's exception (it carries no message)."""
+    from nuxeo.exceptions import OngoingRequestError
+
+    from engine.errors import ServerError, translate_nuxeo_error
+
+    error = translate_nuxeo_error(OngoingRequestError("key-1"), action="creating the document")
+    assert isinstance(error, ServerError) and error.retryable
+    assert str(error).startswith("Nuxeo is still running the same request sent earlier while creating the document")
