@@ -9,13 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MIB, EventLog, assert_document_holds, assert_object_is, write
+from conftest import MIB, EventLog, assert_document_holds, assert_object_is, info_of, write
 from nuxeo.client import Nuxeo
 
 from engine.events import FileCompleted, FileFailed
 from engine.nuxeo_batch import BatchInfo
 from engine.shared_batches import SharedBatches
-from sandbox import Sandbox
+from sandbox import NuxeoServer, Sandbox, SandboxInfo
+
+
+@pytest.fixture
+def server_info(policy_server: NuxeoServer, sandbox: Sandbox) -> SandboxInfo:
+    """The end-to-end tests here run with stock batch credentials and with permissive ones."""
+    return info_of(sandbox, policy_server)
 
 
 def fake_batch(batch_id: str) -> BatchInfo:
@@ -68,13 +74,13 @@ def journal_batches(manager: Any, file_ids: list[int]) -> dict[int, tuple[str, i
     return {i: (r.batch_id, r.file_idx) for i, r in records.items()}
 
 
-def batch_exists(sandbox: Sandbox, batch_id: str) -> bool:
-    return sandbox.nuxeo.store.batch(batch_id, touched_after=0) is not None
+def batch_exists(server: NuxeoServer, batch_id: str) -> bool:
+    return server.store.batch(batch_id, touched_after=0) is not None
 
 
 def test_small_files_share_batches_and_each_document_holds_its_own_bytes(
-        make_manager: Callable[..., tuple[Any, EventLog]], sandbox: Sandbox, nuxeo: Nuxeo, s3_admin: Any,
-        target_folder: str, tmp_path: Path) -> None:
+        make_manager: Callable[..., tuple[Any, EventLog]], sandbox: Sandbox, policy_server: NuxeoServer,
+        nuxeo: Nuxeo, s3_admin: Any, target_folder: str, tmp_path: Path) -> None:
     manager, events = make_manager(files_per_batch=3)
     contents = {}
     for index in range(7):
@@ -100,11 +106,11 @@ def test_small_files_share_batches_and_each_document_holds_its_own_bytes(
         assert_object_is(s3_admin, bucket=sandbox.info.bucket, key=record.object_key, content=content)
         assert_document_holds(nuxeo, completed[str(path)].document_uid, name=path.name, content=content)
     manager.shutdown(timeout=10)
-    assert not any(batch_exists(sandbox, batch) for batch in [*small_batches, big_batch[0]])
+    assert not any(batch_exists(policy_server, batch) for batch in [*small_batches, big_batch[0]])
 
 
 def test_a_shared_batch_outlives_a_run_for_the_files_still_using_it(
-        make_manager: Callable[..., tuple[Any, EventLog]], sandbox: Sandbox, nuxeo: Nuxeo,
+        make_manager: Callable[..., tuple[Any, EventLog]], policy_server: NuxeoServer, nuxeo: Nuxeo,
         target_folder: str, tmp_path: Path) -> None:
     state = tmp_path / "state"
     # One file at a time, slowly: the run stops with the batch's first file done and its second
@@ -124,7 +130,7 @@ def test_a_shared_batch_outlives_a_run_for_the_files_still_using_it(
     assert done and unfinished_in_batch, placed
     shared_batch = placed[unfinished_in_batch[0]][0]
     assert placed[done[0]][0] == shared_batch
-    assert batch_exists(sandbox, shared_batch)  # kept for the file that still needs it
+    assert batch_exists(policy_server, shared_batch)  # kept for the file that still needs it
 
     second, events2 = make_manager(state_dir=state, files_per_batch=10)
     assert sorted(second.load_unfinished()) == sorted(i for i in ids if i not in done)
@@ -136,4 +142,4 @@ def test_a_shared_batch_outlives_a_run_for_the_files_still_using_it(
     for path, content in contents.items():
         assert_document_holds(nuxeo, completions[str(path)].document_uid, name=path.name, content=content)
     batches = {batch for batch, _ in journal_batches(second, ids).values()}
-    assert not any(batch_exists(sandbox, batch) for batch in batches)
+    assert not any(batch_exists(policy_server, batch) for batch in batches)

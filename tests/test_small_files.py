@@ -9,22 +9,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MIB, EventLog, assert_document_holds, write
+from conftest import MIB, EventLog, assert_document_holds, info_of, write
 from nuxeo.client import Nuxeo
 
 from engine.events import FileCompleted, FileFailed
 from engine.lifecycle import Stage
-from sandbox import Sandbox
+from sandbox import NuxeoServer, Sandbox, SandboxInfo
 
 
 @pytest.fixture
-def slow_complete(sandbox: Sandbox) -> Iterator[None]:
+def server_info(policy_server: NuxeoServer, sandbox: Sandbox) -> SandboxInfo:
+    """The end-to-end tests here run with stock batch credentials and with permissive ones."""
+    return info_of(sandbox, policy_server)
+
+
+@pytest.fixture
+def slow_complete(policy_server: NuxeoServer) -> Iterator[None]:
     """`/complete` takes 4 s for a 6 MiB file, as a real server copying a large object does."""
-    sandbox.nuxeo.complete_delay_s_per_gib = 4 * 1024 / 6
+    policy_server.complete_delay_s_per_gib = 4 * 1024 / 6
     try:
         yield
     finally:
-        sandbox.nuxeo.complete_delay_s_per_gib = 0.0
+        policy_server.complete_delay_s_per_gib = 0.0
 
 
 def test_a_slow_nuxeo_request_does_not_hold_the_s3_worker(
