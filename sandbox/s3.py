@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -34,6 +33,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
+
+from .ports import free_ports, names_a_taken_port
 
 ACCOUNT = "arn:aws:iam::000000000000"
 ROLE_NAME = "NuxeoDirectUpload"
@@ -100,52 +101,6 @@ class TemporaryCredentials:
     secret_access_key: str
     session_token: str
     expiration: datetime
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def free_port() -> int:
-    """A port free now, chosen outside the kernel's ephemeral range where possible.
-
-    A port the kernel hands out for "any free port" is also one it may hand to the next
-    outgoing connection before the server binds it; ports below that range are only ever
-    taken by explicit binds.
-    """
-    low, _high = _ephemeral_range()
-    if low > 12000:
-        for _ in range(50):
-            port = secrets.randbelow(low - 11000) + 10000
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _names_a_taken_port(log: str) -> bool:
-    # weed checks its ports before binding ("Port allocation failed") and may still lose one
-    # between that check and the bind ("address already in use").
-    return "Port allocation failed" in log or "address already in use" in log
-
-
-def _free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        # weed derives no ports of its own here, but two flags must never share one.
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def find_weed() -> str:
@@ -271,7 +226,7 @@ class SeaweedS3:
         data = self.root / "data"
         data.mkdir(exist_ok=True)
         config = self._write_config()
-        self.ports = dict(zip(_PORT_FLAGS, _free_ports(len(_PORT_FLAGS)), strict=True))
+        self.ports = dict(zip(_PORT_FLAGS, free_ports(len(_PORT_FLAGS)), strict=True))
         cmd = [
             weed,
             "mini",
@@ -344,7 +299,7 @@ class SeaweedS3:
             if self.process.poll() is not None:
                 error = (
                     PortTakenError
-                    if _names_a_taken_port(self._log_of_this_start())
+                    if names_a_taken_port(self._log_of_this_start())
                     else SandboxError
                 )
                 raise error(

@@ -32,7 +32,7 @@ from nuxeo.client import Nuxeo
 from nuxeo.models import Document
 
 from sandbox import Sandbox
-from sandbox.s3 import free_port
+from sandbox.ports import free_port
 
 SINGLE_LIMIT = 5 * MIB
 # Root reads every file whatever its mode, thanks to two capabilities. As root (as CI runs), the

@@ -295,7 +295,7 @@ def test_seaweed_starts_on_new_ports_when_one_is_taken(
     """Another process binding a port between its choice and SeaweedFS's bind costs a retry."""
     import sandbox.s3 as s3_module
 
-    choose_ports = s3_module._free_ports
+    choose_ports = s3_module.free_ports
     chosen: list[list[int]] = []
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -309,7 +309,7 @@ def test_seaweed_starts_on_new_ports_when_one_is_taken(
             chosen.append(ports)
             return ports
 
-        monkeypatch.setattr(s3_module, "_free_ports", first_choice_collides)
+        monkeypatch.setattr(s3_module, "free_ports", first_choice_collides)
         with s3_module.SeaweedS3() as s3:
             s3.admin_client().put_object(Bucket=s3.bucket, Key="k", Body=b"x")
             assert (
