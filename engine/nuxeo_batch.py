@@ -19,7 +19,6 @@ the document before it sends one again, for servers without that.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -27,13 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import requests
 from nuxeo.auth import TokenAuth
 from nuxeo.client import Nuxeo
 from nuxeo.exceptions import HTTPError, NuxeoError
 from nuxeo.models import Batch
 from requests.exceptions import ChunkedEncodingError, RequestException
-from requests.utils import get_environ_proxies
 from urllib3.util.retry import Retry
 
 from .credentials import CredentialSet
@@ -45,6 +42,7 @@ from .errors import (
     ServerError,
     translate_nuxeo_error,
 )
+from .http_environment import read_environment_once
 from .s3 import S3Location
 
 # The client logs whole responses at DEBUG, refreshToken answers (credentials) included.
@@ -128,23 +126,6 @@ def _nuxeo_call(action: str):
     return wrap
 
 
-def _read_environment_once(session: requests.Session, url: str) -> None:
-    """Proxies and CA bundle from the environment, read once for the server instead of on every
-    request (requests reads them per request, which costs more than the rest of a small call)."""
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    session.proxies.update(get_environ_proxies(url))
-    session.trust_env = False
-    merge = session.merge_environment_settings
-
-    def with_environment_bundle(url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
-        # As requests does with the environment read: a bundle named there replaces the default.
-        if bundle and (verify is True or verify is None):
-            verify = bundle
-        return merge(url, proxies, stream, verify, cert)
-
-    session.merge_environment_settings = with_environment_bundle  # type: ignore[method-assign]
-
-
 class NuxeoBatchClient:
     """Batches, credentials, completion and documents for nxup, on one Nuxeo server."""
 
@@ -158,7 +139,7 @@ class NuxeoBatchClient:
         else:
             auth = (connection.user, connection.password or "")
         self._nuxeo = Nuxeo(host=connection.host, auth=auth, app_name=APP_NAME, retries=_RETRY)
-        _read_environment_once(self._nuxeo.client._session, connection.host)
+        read_environment_once(self._nuxeo.client._session, connection.host)
         self._folders: dict[str, str] = {}
         self._folder_types: dict[str, str] = {}  # by real path, as seen when looked up or made
         self._folder_lock = threading.Lock()
