@@ -11,7 +11,7 @@ from typing import Any
 from conftest import EventLog, write
 
 from engine.events import FileCompleted, FileFailed, FileProgress, FileStarted
-from tui.plain import Reporter
+from cli.plain import Reporter
 
 
 def test_no_progress_line_before_the_started_line() -> None:

@@ -23,7 +23,7 @@ from engine.events import (
     PartCompleted,
     PartProgress,
 )
-from tui.plain import Reporter
+from cli.plain import Reporter
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

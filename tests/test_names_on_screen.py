@@ -35,7 +35,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.parts import PartsScreen
 from tui.screens.stale import StaleScreen
-from tui.text import json_line, printable
+from engine.text import json_line, printable
 
 SIZE = (100, 30)
 # What must never reach a terminal raw: C0 controls but the newline ending a line, DEL, C1.

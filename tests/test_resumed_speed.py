@@ -11,9 +11,9 @@ import pytest
 from engine.events import FileProgress, FileQueued, FileStarted
 from engine.manager import FileSnapshot
 from engine.state import UploadStatus
-from tui import plain
+from cli import plain
 from tui.model import TransferModel
-from tui.plain import Reporter
+from cli.plain import Reporter
 
 MIB = 1024 * 1024
 HELD = 100 * MIB  # on S3 before the resume

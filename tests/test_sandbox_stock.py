@@ -626,7 +626,7 @@ def test_sandbox_process_takes_the_settings(make_nuxeo: Callable[..., Nuxeo]) ->
 
 def test_nxup_sandbox_passes_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
     import sandbox.__main__
-    from tui.cli import main
+    from cli.main import main
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(

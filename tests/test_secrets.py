@@ -37,7 +37,8 @@ from nuxeo.models import Document
 
 from engine.state import UploadStatus
 from sandbox import Sandbox
-from tui.login import server_connection, split_login
+from cli.connection import server_connection
+from engine.server_url import split_login
 
 SIZE = (100, 30)
 

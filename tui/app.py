@@ -23,7 +23,7 @@ from engine.planning import MiB
 from engine.state import UploadStatus
 from tui.bridge import EngineEvents, EventBridge
 from tui.model import TransferModel
-from tui.text import printable, size_text, speed_text
+from engine.text import printable, size_text, speed_text
 from tui.screens.add_files import AddFilesScreen, AddRequest
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.error import ErrorScreen

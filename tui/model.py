@@ -24,7 +24,7 @@ from engine.events import (
 )
 from engine.manager import FileSnapshot
 from engine.state import UploadStatus
-from tui.text import display_name, printable
+from engine.text import display_name, printable
 
 # Speeds are smoothed over a few samples so the numbers are readable.
 _SPEED_SMOOTHING = 0.3

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label
 
-from tui.text import printable
+from engine.text import printable
 
 
 class PathSuggester(Suggester):

@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar
 
 from engine.manager import FileSnapshot
-from tui.text import display_name, printable, size_text
+from engine.text import display_name, printable, size_text
 from tui.widgets.parts_map import PartsMap
 
 

@@ -41,9 +41,9 @@ from engine.stale import (
     utc_now,
 )
 from tui.screens.confirm import ConfirmScreen
-from tui.login import bare_url
-from tui.stale_cli import age_text
-from tui.text import printable, size_text
+from engine.server_url import bare_url
+from engine.text import age_text
+from engine.text import printable, size_text
 
 LIFECYCLE_RULE_DAYS = 7
 KEY_WIDTH = 26

@@ -11,7 +11,7 @@ from textual.widgets import Footer, Header, Label
 
 from engine.state import UploadStatus
 from tui.model import TransferModel
-from tui.text import display_name, printable
+from engine.text import display_name, printable
 from tui.widgets.file_list import FileList
 from tui.widgets.overall import OverallProgress
 

@@ -21,7 +21,7 @@ from textual.strip import Strip
 
 from engine.state import UploadStatus
 from tui.model import FileRow, TransferModel
-from tui.text import eta_text, size_text, speed_text
+from engine.text import eta_text, size_text, speed_text
 
 BAR_WIDTH = 8
 # (title, width); the name column takes what the others leave.

@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Label, ProgressBar, Sparkline
 
 from tui.model import Totals
-from tui.text import eta_text, size_text, speed_text
+from engine.text import eta_text, size_text, speed_text
 
 
 def totals_text(totals: Totals) -> str:

@@ -96,8 +96,8 @@ def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool
     from engine.units import parse_rate
     from sandbox import SandboxProcess
     from tui.bridge import EventBridge
-    from tui.cli import _run_headless, run_tui
-    from tui.plain import Reporter
+    from cli.main import _run_headless, run_tui
+    from cli.plain import Reporter
     from tui.screens.stale import StaleSource
 
     try:

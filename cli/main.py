@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from tui.stale_cli import cleanup_at_start, stale_after_option
+from cli.stale import cleanup_at_start, stale_after_option
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -28,7 +28,7 @@ _CONNECTION_HELP = "Nuxeo URL, e.g. https://host/nuxeo (env NUXEO_URL)"
 
 
 def _fail_usage(message: str) -> None:
-    from tui.text import printable
+    from engine.text import printable
 
     raise click.UsageError(printable(message))
 
@@ -93,7 +93,7 @@ class _Commands(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from engine.state import StateError
-        from tui.text import printable
+        from engine.text import printable
 
         try:
             return super().invoke(ctx)
@@ -102,7 +102,7 @@ class _Commands(click.Group):
             sys.exit(EXIT_FAILED)
         except BrokenPipeError:
             # `nxup status | head -1`: the reader has what it wanted; no traceback.
-            from tui.plain import quiet_closed_stdout
+            from cli.plain import quiet_closed_stdout
 
             quiet_closed_stdout()
             sys.exit(EXIT_FAILED)
@@ -122,7 +122,7 @@ def main(ctx: click.Context) -> None:
 def _open_unfinished() -> int:
     from engine.state import StateStore
     from tui.bridge import EventBridge
-    from tui.login import server_connection
+    from cli.connection import server_connection
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         click.echo(click.get_current_context().get_help())
@@ -228,7 +228,7 @@ def upload(paths: tuple[str, ...], target: str, url: str | None, user: str | Non
            verify: bool, limit: str | None) -> None:
     """Upload files and folders (mirrored as Folder documents) to a Nuxeo folder."""
 
-    from tui.login import server_connection, url_on_command_line
+    from cli.connection import server_connection, url_on_command_line
 
     if not url:
         _fail_usage("no server: give --url or set NUXEO_URL")
@@ -246,7 +246,7 @@ def _check_target(target: str) -> None:
     import unicodedata
 
     from engine.inputs import is_utf8
-    from tui.text import printable
+    from engine.text import printable
 
     if not is_utf8(target) or any(unicodedata.category(char) == "Cc" for char in target):
         _fail_usage(f"--to {printable(target)}: not a Nuxeo folder path (control characters or bytes that are not UTF-8)")
@@ -258,8 +258,8 @@ def _run_transfers(connection: Any, settings: Any, *, tui: bool, json_lines: boo
     the transfer manager or headless. Returns the exit code."""
     from engine.errors import NxupError
     from tui.bridge import EventBridge
-    from tui.plain import Reporter
-    from tui.text import printable
+    from cli.plain import Reporter
+    from engine.text import printable
 
     sink: Any = EventBridge() if tui else Reporter(json_lines=json_lines)
     manager = _open_manager(connection, settings, sink)
@@ -281,7 +281,8 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
            part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None) -> None:
     """Finish every unfinished upload (after a crash, a quit or a failure)."""
     from engine.state import StateStore
-    from tui.login import server_connection, split_login, url_on_command_line
+    from cli.connection import server_connection, url_on_command_line
+    from engine.server_url import split_login
 
     with StateStore.open() as store:
         unfinished = store.unfinished()
@@ -314,8 +315,8 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
 def status(json_lines: bool, recent_limit: int) -> None:
     """Unfinished and recent uploads from the state database, with when each last changed."""
     from engine.state import StateStore
-    from tui.login import bare_url
-    from tui.text import json_line, printable, size_text
+    from engine.server_url import bare_url
+    from engine.text import json_line, printable, size_text
 
     with StateStore.open() as store:
         unfinished = store.unfinished()
@@ -377,13 +378,13 @@ def sandbox(port: int, data_dir: Path | None, as_json: bool, credential_ttl: int
 @click.option("--json", "json_lines", is_flag=True, help="One JSON event per line.")
 def demo(files: int, large: int, limit: str, no_tui: bool, json_lines: bool) -> None:
     """Start the sandbox, make sample files and upload them through the real flow."""
-    from tui.demo import run_demo
+    from cli.demo import run_demo
 
     sys.exit(run_demo(small_files=files, large_files=large, limit=limit, json_lines=json_lines,
                       tui=use_tui(no_tui=no_tui, json_lines=json_lines)))
 
 
-from tui.stale_cli import stale  # noqa: E402
+from cli.stale import stale  # noqa: E402
 
 main.add_command(stale)
 

@@ -10,38 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import click
 
 from engine.nuxeo_batch import ServerConnection
+from engine.server_url import split_login
 
 # The user a token logs in as is the token's; this only labels it.
 TOKEN_USER = "(token)"
-
-
-@dataclass(frozen=True, slots=True)
-class UrlLogin:
-    url: str  # without user or password, and without a trailing slash
-    user: str | None
-    password: str | None = field(repr=False)
-
-
-def split_login(url: str) -> UrlLogin:
-    """The URL without its user and password, and those two (percent-decoded)."""
-    parts = urlsplit(url.strip())
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if not at:
-        return UrlLogin(url=url.strip().rstrip("/"), user=None, password=None)
-    user, colon, password = userinfo.partition(":")
-    bare = urlunsplit(parts._replace(netloc=host)).rstrip("/")
-    return UrlLogin(url=bare, user=unquote(user) or None, password=unquote(password) if colon else None)
-
-
-def bare_url(url: str) -> str:
-    """The URL as it may be shown or stored."""
-    return split_login(url).url
 
 
 def server_connection(url: str, user: str | None, *, url_on_command_line: bool) -> ServerConnection:

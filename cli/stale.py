@@ -18,10 +18,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
-import humanize
 
-from tui.text import json_line, printable
-from tui.text import size_text as _size_text
+from engine.text import age_text, json_line, printable
+from engine.text import size_text as _size_text
 
 if TYPE_CHECKING:
     from engine.stale import AbortReport, StaleScanner, StaleUpload, TrackedScanner
@@ -38,10 +37,6 @@ _STALE_AFTER_META = "nxup.stale_after"
 
 def size_text(size: int | None) -> str:
     return "?" if size is None else _size_text(size)
-
-
-def age_text(age: timedelta) -> str:
-    return humanize.naturaldelta(age)
 
 
 def nxup_text(upload: StaleUpload) -> str:
@@ -102,7 +97,7 @@ def _nuxeo_scanner(url: str, user: str | None) -> TrackedScanner:
     from engine.nuxeo_batch import NuxeoBatchClient
     from engine.stale import TrackedScanner
     from engine.state import StateStore
-    from tui.login import server_connection, url_on_command_line
+    from cli.connection import server_connection, url_on_command_line
 
     connection = server_connection(url, user, url_on_command_line=url_on_command_line())
     return TrackedScanner(StateStore.open(), NuxeoBatchClient(connection))

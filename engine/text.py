@@ -1,10 +1,14 @@
-"""How sizes, speeds, durations and file names are written, the same on every screen and line."""
+"""How sizes, speeds, durations and file names are written, the same on every screen and line.
+
+Both front ends (the command line and the transfer manager) show the engine's values; they
+share these forms so a size or a name reads the same in a log line and on screen."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+from datetime import timedelta
 from typing import Any
 
 import humanize
@@ -16,6 +20,10 @@ def size_text(size: float) -> str:
 
 def speed_text(rate: float) -> str:
     return f"{size_text(rate)}/s" if rate >= 1 else "–"
+
+
+def age_text(age: timedelta) -> str:
+    return humanize.naturaldelta(age)
 
 
 def eta_text(seconds: float | None) -> str:

@@ -21,7 +21,7 @@ from engine.events import (
     Notice,
     PartCompleted,
 )
-from tui.text import eta_text, json_line, printable, size_text, speed_text
+from engine.text import eta_text, json_line, printable, size_text, speed_text
 
 
 @dataclasses.dataclass
