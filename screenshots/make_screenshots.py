@@ -25,7 +25,7 @@ from engine.state import StateStore  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tui.app import NxupApp  # noqa: E402
 from tui.bridge import EventBridge  # noqa: E402
-from tui.demo import make_samples  # noqa: E402
+from cli.demo import make_samples  # noqa: E402
 from tui.screens.parts import PartsScreen  # noqa: E402
 from tui.screens.stale import StaleSource  # noqa: E402
 
