@@ -88,16 +88,16 @@ def verify(running: Any, state_dir: Path) -> tuple[str, bool]:
 
 
 def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool, tui: bool) -> int:
+    from cli.main import _run_headless, run_tui
+    from cli.plain import Reporter
     from engine.errors import NxupError
     from engine.manager import TransferManager, TransferSettings
     from engine.nuxeo_batch import ServerConnection
-    from engine.state import StateStore
     from engine.stale import S3AdminConfig
+    from engine.state import StateStore
     from engine.units import parse_rate
     from sandbox import SandboxProcess
     from tui.bridge import EventBridge
-    from cli.main import _run_headless, run_tui
-    from cli.plain import Reporter
     from tui.screens.stale import StaleSource
 
     try:

@@ -120,9 +120,9 @@ def main(ctx: click.Context) -> None:
 
 
 def _open_unfinished() -> int:
+    from cli.connection import server_connection
     from engine.state import StateStore
     from tui.bridge import EventBridge
-    from cli.connection import server_connection
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         click.echo(click.get_current_context().get_help())
@@ -256,10 +256,10 @@ def _run_transfers(connection: Any, settings: Any, *, tui: bool, json_lines: boo
                    start: Callable[[Any], Any]) -> int:
     """Open a manager on one server, clean up obsolete uploads, then run `start(manager)` in
     the transfer manager or headless. Returns the exit code."""
-    from engine.errors import NxupError
-    from tui.bridge import EventBridge
     from cli.plain import Reporter
+    from engine.errors import NxupError
     from engine.text import printable
+    from tui.bridge import EventBridge
 
     sink: Any = EventBridge() if tui else Reporter(json_lines=json_lines)
     manager = _open_manager(connection, settings, sink)
@@ -280,9 +280,9 @@ def _run_transfers(connection: Any, settings: Any, *, tui: bool, json_lines: boo
 def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, workers: int,
            part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None) -> None:
     """Finish every unfinished upload (after a crash, a quit or a failure)."""
-    from engine.state import StateStore
     from cli.connection import server_connection, url_on_command_line
     from engine.server_url import split_login
+    from engine.state import StateStore
 
     with StateStore.open() as store:
         unfinished = store.unfinished()
@@ -314,8 +314,8 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
               help="How many recent uploads to show besides the unfinished ones.")
 def status(json_lines: bool, recent_limit: int) -> None:
     """Unfinished and recent uploads from the state database, with when each last changed."""
-    from engine.state import StateStore
     from engine.server_url import bare_url
+    from engine.state import StateStore
     from engine.text import json_line, printable, size_text
 
     with StateStore.open() as store:

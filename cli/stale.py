@@ -94,10 +94,10 @@ def _admin_scanner(bucket: str, endpoint: str | None, region: str | None, profil
 
 
 def _nuxeo_scanner(url: str, user: str | None) -> TrackedScanner:
+    from cli.connection import server_connection, url_on_command_line
     from engine.nuxeo_batch import NuxeoBatchClient
     from engine.stale import TrackedScanner
     from engine.state import StateStore
-    from cli.connection import server_connection, url_on_command_line
 
     connection = server_connection(url, user, url_on_command_line=url_on_command_line())
     return TrackedScanner(StateStore.open(), NuxeoBatchClient(connection))

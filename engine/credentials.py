@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.credentials import (
     CredentialProvider,
@@ -40,7 +40,7 @@ class CredentialSet:
     expiration: datetime
 
     @classmethod
-    def from_nuxeo(cls, info: dict) -> "CredentialSet":
+    def from_nuxeo(cls, info: dict) -> CredentialSet:
         """Parse the keys Nuxeo uses in extraInfo and in the refreshToken answer."""
         try:
             expiration_ms = int(info["expiration"])
@@ -48,13 +48,13 @@ class CredentialSet:
                 access_key_id=str(info["awsSecretKeyId"]),
                 secret_access_key=str(info["awsSecretAccessKey"]),
                 session_token=str(info.get("awsSessionToken") or ""),
-                expiration=datetime.fromtimestamp(expiration_ms / 1000, tz=timezone.utc),
+                expiration=datetime.fromtimestamp(expiration_ms / 1000, tz=UTC),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CredentialsExpired("Nuxeo sent no usable S3 credentials for the batch") from exc
 
     def lifetime_s(self) -> float:
-        return (self.expiration - datetime.now(timezone.utc)).total_seconds()
+        return (self.expiration - datetime.now(UTC)).total_seconds()
 
     def as_botocore_metadata(self) -> dict[str, str]:
         return {
@@ -66,7 +66,7 @@ class CredentialSet:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class BatchCredentials(RefreshableCredentials):
@@ -75,7 +75,7 @@ class BatchCredentials(RefreshableCredentials):
     @classmethod
     def create(
         cls, initial: CredentialSet, refresh: Callable[[], CredentialSet]
-    ) -> "BatchCredentials":
+    ) -> BatchCredentials:
         lifetime = max(initial.lifetime_s(), 1.0)
         return cls(
             access_key=initial.access_key_id,

@@ -8,8 +8,9 @@ A sink must be quick and must not block (a UI posts a message; a CLI prints a li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from .state import UploadStatus
 

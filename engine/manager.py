@@ -141,13 +141,13 @@ class TransferManager:
         self._add_lock = threading.Lock()
 
     # == lifecycle ============================================================================
-    def start(self) -> "TransferManager":
+    def start(self) -> TransferManager:
         self._pool.start()
         self._nuxeo_pool.start()
         self._ticker.start()
         return self
 
-    def __enter__(self) -> "TransferManager":
+    def __enter__(self) -> TransferManager:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

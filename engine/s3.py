@@ -52,7 +52,7 @@ class S3Location:
     accelerate: bool
 
     @classmethod
-    def from_extra_info(cls, info: dict[str, Any]) -> "S3Location":
+    def from_extra_info(cls, info: dict[str, Any]) -> S3Location:
         return cls(
             bucket=str(info["bucket"]),
             region=str(info.get("region") or "us-east-1"),

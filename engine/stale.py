@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -40,8 +40,8 @@ from .errors import (
     s3_error_code,
     translate_s3_error,
 )
-from .nuxeo_batch import NuxeoBatchClient
 from .lifecycle import Stage
+from .nuxeo_batch import NuxeoBatchClient
 from .owner import Owner
 from .s3 import S3Clients, S3Tuning, list_all_parts
 from .state import UNFINISHED, StateStore, UploadRecord, UploadStatus
@@ -76,7 +76,7 @@ class StaleError(StorageError):
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # == parsing ages ===================================================================================
@@ -267,8 +267,8 @@ def iter_upload_pages(client: Any, bucket: str, prefix: str = "", *, page_size: 
 
 def _as_utc(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.fromisoformat(str(value)).astimezone(timezone.utc)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,7 +534,7 @@ class TrackedScanner(_Scanner):
             page.append(StaleUpload(
                 key=record.object_key or "",
                 upload_id=record.upload_id,
-                initiated=datetime.fromtimestamp(record.created_at or time.time(), timezone.utc),
+                initiated=datetime.fromtimestamp(record.created_at or time.time(), UTC),
                 tracked=tracked_info(self.store, record),
             ))
         yield page
@@ -758,7 +758,7 @@ def obsolete_reason(record: UploadRecord, *, max_age: timedelta | None, now: dat
         return "the local file is gone"
     moved = last_activity if last_activity is not None else record.updated_at
     if max_age and moved is not None:
-        idle = now - datetime.fromtimestamp(moved, timezone.utc)
+        idle = now - datetime.fromtimestamp(moved, UTC)
         if idle > max_age:
             return f"not resumed for {_days_text(idle)}"
     return None
@@ -800,7 +800,7 @@ def _abort_record(store: StateStore, record: UploadRecord, why: str, *, tracked:
                   admin: Any | None) -> CleanupEntry | None:
     upload = StaleUpload(
         key=record.object_key or "", upload_id=record.upload_id or "",
-        initiated=datetime.fromtimestamp(record.created_at or 0, timezone.utc),
+        initiated=datetime.fromtimestamp(record.created_at or 0, UTC),
         tracked=tracked_info(store, record),
     )
     text = f"nxup aborted its multipart upload at start-up: {why}"

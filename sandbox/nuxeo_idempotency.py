@@ -12,7 +12,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from .nuxeo_http import Handler, Request, Response
-from .nuxeo_store import Claim, StoredAnswer, Store
+from .nuxeo_store import Claim, Store, StoredAnswer
 
 HEADER = "Idempotency-Key"
 TTL_S = 24 * 3600.0

@@ -13,7 +13,6 @@ from email.message import Message
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-
 from .nuxeo_documents import (
     FILE_CONTENT,
     FILE_TYPES,

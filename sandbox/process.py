@@ -43,7 +43,7 @@ class SandboxProcess:
             self._args.append("--default-handler-first")
         self.process: subprocess.Popen[str] | None = None
         self._info: SandboxInfo | None = None
-        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 -- lives as long as the process it collects
 
     @property
     def info(self) -> SandboxInfo:
@@ -51,7 +51,7 @@ class SandboxProcess:
             raise RuntimeError("the sandbox is not running")
         return self._info
 
-    def start(self) -> "SandboxProcess":
+    def start(self) -> SandboxProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sandbox", *self._args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
@@ -82,7 +82,7 @@ class SandboxProcess:
             process.stdout.close()
         self._stderr.close()
 
-    def __enter__(self) -> "SandboxProcess":
+    def __enter__(self) -> SandboxProcess:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

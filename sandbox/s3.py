@@ -209,7 +209,7 @@ class SeaweedS3:
             json.dump(config, handle)
         return path
 
-    def start(self) -> "SeaweedS3":
+    def start(self) -> SeaweedS3:
         # A port found free can still be taken by someone else before weed binds it; that
         # shows as an early exit naming the address, and a new set of ports settles it.
         for attempt in range(START_ATTEMPTS):
@@ -220,7 +220,7 @@ class SeaweedS3:
                     raise
         raise AssertionError("unreachable")
 
-    def _start_once(self) -> "SeaweedS3":
+    def _start_once(self) -> SeaweedS3:
         weed = find_weed()
         self.root.mkdir(parents=True, exist_ok=True)
         data = self.root / "data"
@@ -248,7 +248,7 @@ class SeaweedS3:
         private_tmp = self.root / "tmp"
         private_tmp.mkdir(exist_ok=True)
         env = {**os.environ, "TMPDIR": str(private_tmp)}
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 -- handed to the child process, closed below
         self._log_offset = log.tell()
         try:
             self.process = subprocess.Popen(
@@ -353,7 +353,7 @@ class SeaweedS3:
                 for stray in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
                     stray.unlink(missing_ok=True)
 
-    def __enter__(self) -> "SeaweedS3":
+    def __enter__(self) -> SeaweedS3:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from cli.demo import make_samples  # noqa: E402
 from engine.manager import TransferManager, TransferSettings  # noqa: E402
 from engine.nuxeo_batch import ServerConnection  # noqa: E402
 from engine.planning import MiB  # noqa: E402
@@ -25,7 +26,6 @@ from engine.state import StateStore  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tui.app import NxupApp  # noqa: E402
 from tui.bridge import EventBridge  # noqa: E402
-from cli.demo import make_samples  # noqa: E402
 from tui.screens.parts import PartsScreen  # noqa: E402
 from tui.screens.stale import StaleSource  # noqa: E402
 

@@ -170,7 +170,7 @@ def test_pause_all_and_resume_all(
     manager.resume_all()
     assert manager.wait(timeout=60)
     assert not events.of(FileFailed)
-    for file_id, (path, content) in zip(file_ids, contents.items()):
+    for file_id, (path, content) in zip(file_ids, contents.items(), strict=False):
         assert Counter(e.number for e in events.of(PartCompleted, file_id)) == {
             1: 1,
             2: 1,

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ def test_start_up_clean_up_leaves_a_running_upload_alone(sandbox: Sandbox, s3_ad
         output.wait_for(lambda e: e["event"] == "part_completed")
         batches = NuxeoBatchClient(ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password))
         with StateStore.open(state_dir) as store:
-            later = datetime.now(timezone.utc) + timedelta(days=30)
+            later = datetime.now(UTC) + timedelta(days=30)
             assert abort_obsolete(store, max_age=timedelta(days=7), now=lambda: later, batches=batches) == []
             (record,) = store.unfinished()
         assert output.finish(timeout=60) == 0

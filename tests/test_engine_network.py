@@ -134,7 +134,7 @@ def test_the_bandwidth_cap_holds_on_the_wire_and_follows_a_change_at_once(
 
     manager.set_bandwidth_limit(None)
     assert manager.wait(timeout=60)
-    for file_id, (path, content) in zip(file_ids, contents.items()):
+    for file_id, (path, content) in zip(file_ids, contents.items(), strict=False):
         (done,) = events.of(FileCompleted, file_id)
         assert_document_holds(nuxeo, done.document_uid, name=path.name, content=content)
 

@@ -11,8 +11,6 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from nuxeo.client import Nuxeo
-
 from conftest import (
     MIB,
     assert_aborted_or_left_for_cleanup,
@@ -20,6 +18,8 @@ from conftest import (
     assert_object_is,
     poll,
 )
+from nuxeo.client import Nuxeo
+
 from engine.events import FileCompleted, FileFailed, FileStarted, Notice, PartCompleted
 from engine.lifecycle import Stage
 from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection

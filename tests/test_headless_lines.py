@@ -10,8 +10,8 @@ from typing import Any
 
 from conftest import EventLog, write
 
-from engine.events import FileCompleted, FileFailed, FileProgress, FileStarted
 from cli.plain import Reporter
+from engine.events import FileCompleted, FileFailed, FileProgress, FileStarted
 
 
 def test_no_progress_line_before_the_started_line() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.plain import Reporter
 from engine.events import (
     Event,
     FileCancelled,
@@ -23,7 +24,6 @@ from engine.events import (
     PartCompleted,
     PartProgress,
 )
-from cli.plain import Reporter
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -118,7 +118,8 @@ def test_folder_creation_reaching_the_server_after_a_kill_makes_no_second_folder
     late creation makes a second one, `photos.<timestamp>`; whichever comes second, the tree has
     two folders for one local folder, and the documents may be in the renamed one."""
     delay = 2.0
-    creates_folder = lambda h: h.method == "POST" and "/api/v1/path/" in h.path
+    def creates_folder(h):
+        return h.method == "POST" and "/api/v1/path/" in h.path
     proxies.nuxeo.policy = ScriptedFaults(
         [(creates_folder, Fault(FaultKind.LATENCY, seconds=delay))]
     )
@@ -160,7 +161,8 @@ def test_resume_at_joining_joins_the_journaled_parts(
     """A file journaled at the join whose CompleteMultipartUpload never reached S3 (every try
     answered 503 here; a kill between journaling the intent and S3's answer does the same):
     `nxup resume` joins the journal's parts, sends none again and leaves no upload behind."""
-    joins = lambda h: h.method == "POST" and "uploadId=" in h.query
+    def joins(h):
+        return h.method == "POST" and "uploadId=" in h.query
     proxies.s3.policy = ScriptedFaults([(joins, Fault(FaultKind.ERROR_503))] * 10)
     path = tmp_path / "big.bin"
     path.write_bytes(os.urandom(12 * MIB))

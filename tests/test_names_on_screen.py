@@ -28,6 +28,7 @@ from conftest import (
 from nuxeo.client import Nuxeo
 
 from engine.state import UploadStatus
+from engine.text import json_line, printable
 from sandbox import Sandbox
 from tui.screens.add_files import AddFilesScreen
 from tui.screens.confirm import ConfirmScreen
@@ -35,7 +36,6 @@ from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.parts import PartsScreen
 from tui.screens.stale import StaleScreen
-from engine.text import json_line, printable
 
 SIZE = (100, 30)
 # What must never reach a terminal raw: C0 controls but the newline ending a line, DEL, C1.

@@ -7,13 +7,13 @@ from hypothesis import strategies as st
 from engine.planning import (
     DEFAULT_PART_SIZE,
     DEFAULT_SINGLE_UPLOAD_LIMIT,
-    GiB,
     MAX_OBJECT_SIZE,
     MAX_PART_SIZE,
     MAX_PARTS,
     MAX_SINGLE_UPLOAD_SIZE,
     MIN_PART_SIZE,
     FileTooLarge,
+    GiB,
     MiB,
     Part,
     TiB,
@@ -268,7 +268,7 @@ def test_any_plan_tiles_the_file(file_size: int, single_upload_limit: int, part_
     for number in numbers:
         part = plan.part(number)
         assert part.offset == (number - 1) * plan.part_size
-        assert 0 < part.size or file_size == 0
+        assert part.size > 0 or file_size == 0
         if number < plan.part_count:
             assert MIN_PART_SIZE <= part.size <= MAX_PART_SIZE
             assert plan.part(number + 1).offset == part.end

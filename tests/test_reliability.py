@@ -642,7 +642,7 @@ def test_two_resumes_at_once_finish_every_file_once(
         outputs = [child.communicate(timeout=120) for child in children]
         sent: list[set[tuple[int, int]]] = []
         resumed_events: list[dict[str, Any]] = []
-        for child, (stdout, stderr) in zip(children, outputs):
+        for child, (stdout, stderr) in zip(children, outputs, strict=False):
             assert "Traceback" not in stdout + stderr, stdout + stderr
             events = json_events(stdout.splitlines())
             failed = [e for e in events if e["event"] == "failed"]

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from cli import plain
+from cli.plain import Reporter
 from engine.events import FileProgress, FileQueued, FileStarted
 from engine.manager import FileSnapshot
 from engine.state import UploadStatus
-from cli import plain
 from tui.model import TransferModel
-from cli.plain import Reporter
 
 MIB = 1024 * 1024
 HELD = 100 * MIB  # on S3 before the resume

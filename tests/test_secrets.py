@@ -35,10 +35,10 @@ from conftest import (
 from nuxeo.client import Nuxeo
 from nuxeo.models import Document
 
-from engine.state import UploadStatus
-from sandbox import Sandbox
 from cli.connection import server_connection
 from engine.server_url import split_login
+from engine.state import UploadStatus
+from sandbox import Sandbox
 
 SIZE = (100, 30)
 

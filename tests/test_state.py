@@ -17,7 +17,6 @@ import pytest
 
 import engine
 from engine.lifecycle import Stage
-from engine.state_schema import SCHEMA_VERSION
 from engine.state import (
     DB_FILENAME,
     UNFINISHED,
@@ -29,6 +28,7 @@ from engine.state import (
     UploadStatus,
     default_state_dir,
 )
+from engine.state_schema import SCHEMA_VERSION
 
 # The project root, for the child process of the crash test.
 PROJECT_ROOT = Path(engine.__file__).resolve().parent.parent

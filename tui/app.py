@@ -21,9 +21,9 @@ from engine.errors import NxupError
 from engine.manager import TransferManager
 from engine.planning import MiB
 from engine.state import UploadStatus
+from engine.text import printable, size_text, speed_text
 from tui.bridge import EngineEvents, EventBridge
 from tui.model import TransferModel
-from engine.text import printable, size_text, speed_text
 from tui.screens.add_files import AddFilesScreen, AddRequest
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.error import ErrorScreen

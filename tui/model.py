@@ -11,7 +11,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-
 from engine.events import (
     Event,
     FileCancelled,

@@ -67,7 +67,7 @@ class PartsScreen(Screen[None]):
             f"{kind} · {snapshot.status.value}{reason}"
         )
         flights = sorted(snapshot.parts_in_flight, key=lambda p: p.number)
-        for bar, flight in zip(self.query(PartBar), [*flights, *[None] * self.slots]):
+        for bar, flight in zip(self.query(PartBar), [*flights, *[None] * self.slots], strict=False):
             bar.display = flight is not None
             if flight is not None:
                 bar.show(number=flight.number, sent=flight.sent, size=flight.size)

@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.worker import get_current_worker
 
 from engine.errors import NxupError
+from engine.server_url import bare_url
 from engine.stale import (
     SAFE_ABORT_AGE,
     AbortReport,
@@ -40,10 +41,8 @@ from engine.stale import (
     total_bytes,
     utc_now,
 )
+from engine.text import age_text, printable, size_text
 from tui.screens.confirm import ConfirmScreen
-from engine.server_url import bare_url
-from engine.text import age_text
-from engine.text import printable, size_text
 
 LIFECYCLE_RULE_DAYS = 7
 KEY_WIDTH = 26
@@ -374,7 +373,7 @@ class StaleScreen(Screen[None]):
             return None
         try:
             row_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
-        except Exception:  # noqa: BLE001 — an empty or shrinking table has no cell there
+        except Exception:
             return None
         return self.uploads.get(str(row_key.value))
 

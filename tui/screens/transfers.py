@@ -10,8 +10,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label
 
 from engine.state import UploadStatus
-from tui.model import TransferModel
 from engine.text import display_name, printable
+from tui.model import TransferModel
 from tui.widgets.file_list import FileList
 from tui.widgets.overall import OverallProgress
 

@@ -20,8 +20,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine.state import UploadStatus
-from tui.model import FileRow, TransferModel
 from engine.text import eta_text, size_text, speed_text
+from tui.model import FileRow, TransferModel
 
 BAR_WIDTH = 8
 # (title, width); the name column takes what the others leave.
@@ -100,12 +100,12 @@ class FileList(ScrollView, can_focus=True):
 
     @dataclass
     class Highlighted(Message):
-        file_list: "FileList"
+        file_list: FileList
         file_id: int
 
     @dataclass
     class Selected(Message):
-        file_list: "FileList"
+        file_list: FileList
         file_id: int
 
     def __init__(self, model: TransferModel, **kwargs: object) -> None:

@@ -9,8 +9,8 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar, Sparkline
 
-from tui.model import Totals
 from engine.text import eta_text, size_text, speed_text
+from tui.model import Totals
 
 
 def totals_text(totals: Totals) -> str:
