@@ -106,7 +106,7 @@ class Sandbox:
             raise RuntimeError("the sandbox is not running")
         return self._info
 
-    def start(self) -> Sandbox:
+    def start(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.s3.start()

@@ -149,7 +149,7 @@ class NuxeoServer:
             raise RuntimeError("the Nuxeo server is not running")
         return self._s3_admin
 
-    def start(self) -> NuxeoServer:
+    def start(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._store = Store(self.data_dir / DB_NAME)
         self._s3_admin = self.s3.admin_client()

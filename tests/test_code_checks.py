@@ -1,0 +1,41 @@
+"""The code's own rules, checked with the suite: lint, the import contracts between packages,
+and the headless path staying free of the terminal UI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_ruff_finds_nothing() -> None:
+    result = _run(str(BIN / "ruff"), "check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_contracts_are_kept() -> None:
+    """engine/ imports no front end and no sandbox; sandbox/ shares no code with nxup; the app
+    never imports the sandbox, the command line, or boto3 itself (see [tool.importlinter])."""
+    result = _run(str(BIN / "lint-imports"), "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_headless_commands_do_not_load_the_terminal_ui() -> None:
+    """Scripts and cron never pay for Textual: the command line imports it only when a
+    terminal UI is asked for."""
+    probe = (
+        "import sys, cli.main, cli.plain, cli.stale, cli.connection, cli.demo\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'tui'))\n"
+        "print(loaded)\n"
+    )
+    result = _run(sys.executable, "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
