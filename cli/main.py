@@ -18,11 +18,8 @@ from typing import Any
 
 import click
 
+from cli.exits import EXIT_FAILED, EXIT_OK
 from cli.stale import cleanup_at_start, stale_after_option
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 _CONNECTION_HELP = "Nuxeo URL, e.g. https://host/nuxeo (env NUXEO_URL)"
 

@@ -19,15 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli.exits import EXIT_FAILED, EXIT_OK
 from engine.text import age_text, json_line, printable
 from engine.text import size_text as _size_text
 
 if TYPE_CHECKING:
     from engine.stale import AbortReport, StaleScanner, StaleUpload, TrackedScanner
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 STALE_AFTER_ENV = "NXUP_STALE_AFTER"
 _STALE_AFTER_META = "nxup.stale_after"
