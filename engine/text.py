@@ -11,19 +11,45 @@ import re
 from datetime import timedelta
 from typing import Any
 
-import humanize
+_SIZE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 def size_text(size: float) -> str:
-    return humanize.naturalsize(size, binary=True, format="%.1f")
+    """A size in at most 8 characters, in binary units: "1000 B", "1.0 KiB", "12.1 MiB", "734 MiB"
+    (one decimal below 100, none above, as `ls -h` writes them, so columns stay narrow)."""
+    if abs(size) < 1024:
+        return f"{size:.0f} B"
+    value = float(size)
+    for unit in _SIZE_UNITS:
+        value /= 1024
+        if abs(value) < 1023.5 or unit == _SIZE_UNITS[-1]:
+            return f"{value:.1f} {unit}" if abs(value) < 99.95 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def speed_text(rate: float) -> str:
     return f"{size_text(rate)}/s" if rate >= 1 else "–"
 
 
+def duration_text(seconds: float) -> str:
+    """A duration in at most 5 characters, to the unit that matters: "42s", "3m", "1h05m", "12h",
+    "3d4h", "12d"."""
+    if seconds < 59.5:
+        return f"{max(seconds, 0):.0f}s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 10:
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    if round(seconds / 3600) < 24:
+        return f"{round(seconds / 3600)}h"
+    days, hours = divmod(round(seconds / 3600), 24)
+    return f"{days}d" if days >= 10 or not hours else f"{days}d{hours}h"
+
+
 def age_text(age: timedelta) -> str:
-    return humanize.naturaldelta(age)
+    return duration_text(age.total_seconds())
 
 
 def eta_text(seconds: float | None) -> str:
@@ -31,9 +57,7 @@ def eta_text(seconds: float | None) -> str:
         return "–"
     if seconds < 1:
         return "<1s"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    return humanize.naturaldelta(seconds)
+    return duration_text(seconds)
 
 
 # Characters a terminal acts on instead of showing (C0 and C1 controls, DEL: escape sequences,

@@ -1,5 +1,5 @@
 """Plain output tells only what happened: no progress line for a file before its "started" line,
-and no "0.0% 0 Bytes" line for a file of which nothing was sent yet."""
+and no "0.0% 0 B" line for a file of which nothing was sent yet."""
 
 from __future__ import annotations
 
