@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from cli.exits import EXIT_FAILED, EXIT_OK
+from cli.kept_settings import given_settings, kept_settings
 from cli.stale import cleanup_at_start, stale_after_option
 
 _CONNECTION_HELP = "Nuxeo URL, e.g. https://host/nuxeo (env NUXEO_URL)"
@@ -75,7 +76,7 @@ def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--part-size", default="20MiB", show_default=True, help="Multipart part size (grown for huge files)."),
         click.option("--single-limit", default="20MiB", show_default=True, help="Largest file sent with one PUT."),
         click.option("--checksum", type=click.Choice(["crc32", "crc32c", "sha1", "sha256", "none"]), default="crc32", show_default=True, help="Per-part checksum S3 verifies (none for servers that reject it)."),
-        click.option("--verify", is_flag=True, help="Check the final ETag against the file (MD5 of part MD5s)."),
+        click.option("--verify/--no-verify", default=False, help="Check the final ETag against the file (MD5 of part MD5s)."),
         click.option("--limit", help="Bandwidth cap, e.g. 20M or 20MiB/s (K, M, G are binary, as rclone reads them; default: none)."),
         stale_after_option,
     ]
@@ -132,7 +133,8 @@ def _open_unfinished() -> int:
     # The most recent server; uploads to other servers wait for `nxup resume --url`.
     latest = max(unfinished, key=lambda r: r.updated_at or 0)
     bridge = EventBridge()
-    settings = _settings(8, "20MiB", "20MiB", "crc32", False, None)
+    settings, _ = kept_settings(_settings(8, "20MiB", "20MiB", "crc32", False, None),
+                                [r for r in unfinished if r.server_url == latest.server_url], given=set())
     manager = _open_manager(server_connection(latest.server_url, latest.user, url_on_command_line=False),
                             settings, bridge)
     notices = cleanup_at_start(manager, echo=False)
@@ -291,13 +293,19 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
     if url:
         stored_user = dict(servers).get(split_login(url).url)
         servers = [(url, user or split_login(url).user or stored_user)]
-    settings = _settings(workers, part_size, single_limit, checksum, verify, limit)
+    command_settings = _settings(workers, part_size, single_limit, checksum, verify, limit)
     connections = [server_connection(server_url, user or server_user,
                                      url_on_command_line=bool(url) and url_on_command_line())
                    for server_url, server_user in servers]
     tui = use_tui(no_tui=no_tui, json_lines=json_lines)
+    given = given_settings(click.get_current_context())
     code = EXIT_OK
     for connection in connections:
+        # Each upload goes on with the settings it was added with, unless given again.
+        settings, notices = kept_settings(
+            command_settings, [r for r in unfinished if r.server_url == connection.url], given=given)
+        for notice in notices:
+            click.echo(f"nxup: {notice}", err=True)
         code = max(code, _run_transfers(
             connection, settings, tui=tui, json_lines=json_lines,
             target=unfinished[0].target, start=lambda manager: manager.load_unfinished(),

@@ -106,6 +106,7 @@ class TransferManager:
         settings: TransferSettings | None = None,
     ) -> None:
         self.settings = settings or TransferSettings()
+        self._settings_text = self.settings.journal_text()  # kept with every upload added
         self.connection = connection
         self.store = store
         self._sink = sink
@@ -243,6 +244,7 @@ class TransferManager:
                 doc_name=item.path.name,
                 status=UploadStatus.QUEUED,
                 checksum_algorithm=self.settings.checksum.value,
+                transfer_settings=self._settings_text,
                 owner_pid=self._owner.pid,
                 owner_started=self._owner.started,
             ))

@@ -61,6 +61,9 @@ class UploadRecord:
     created_at: float | None = None
     updated_at: float | None = None
     finished_at: float | None = None
+    # The settings the upload was added with (workers, part size, checksum, cap...), as
+    # `TransferSettings.journal_text()` writes them: `nxup resume` goes on with them.
+    transfer_settings: str | None = None
 
     def __post_init__(self) -> None:
         # Rows and callers may pass the plain string; keep the fields enums either way.

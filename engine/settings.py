@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
+from typing import Any
 
 from .planning import DEFAULT_PART_SIZE, DEFAULT_SINGLE_UPLOAD_LIMIT
 from .s3 import ChecksumAlgorithm
@@ -32,5 +34,41 @@ class TransferSettings:
         # while the files admitted wait for Nuxeo.
         return self.max_active_files or 2 * (self.workers + self.nuxeo_workers)
 
+    def journal_text(self) -> str:
+        """The settings a person chose for an upload, as the journal keeps them with it."""
+        kept = {name: getattr(self, name) for name in JOURNALED_SETTINGS}
+        kept["checksum"] = self.checksum.value
+        return json.dumps(kept, sort_keys=True)
 
-__all__ = ["TransferSettings"]
+    def with_journal(self, text: str | None) -> TransferSettings:
+        """These settings with the ones a journal entry kept; what it lacks, or holds in a form
+        this version does not read, stays as it is here."""
+        try:
+            kept = json.loads(text) if text else {}
+        except ValueError:
+            return self
+        if not isinstance(kept, dict):
+            return self
+        changes: dict[str, Any] = {}
+        for name in JOURNALED_SETTINGS:
+            if name in kept and _readable(name, kept[name]):
+                value = kept[name]
+                changes[name] = ChecksumAlgorithm(value) if name == "checksum" else value
+        return replace(self, **changes)
+
+
+# What `nxup upload` lets a person choose, kept with each upload for `nxup resume`.
+JOURNALED_SETTINGS = ("workers", "part_size", "single_upload_limit", "checksum", "verify_etag", "bandwidth_limit")
+
+
+def _readable(name: str, value: object) -> bool:
+    if name == "checksum":
+        return isinstance(value, str) and value in {algorithm.value for algorithm in ChecksumAlgorithm}
+    if name == "verify_etag":
+        return isinstance(value, bool)
+    if name == "bandwidth_limit" and value is None:
+        return True  # no cap
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+__all__ = ["JOURNALED_SETTINGS", "TransferSettings"]

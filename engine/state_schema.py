@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import StateError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = (
     # AUTOINCREMENT so that an id is never reused: a worker still holding the id of a deleted
@@ -42,7 +42,8 @@ _SCHEMA = (
         error TEXT,
         created_at REAL,
         updated_at REAL,
-        finished_at REAL
+        finished_at REAL,
+        transfer_settings TEXT
     )
     """,
     """
@@ -91,8 +92,12 @@ _FROM_VERSION_2 = (
     "CREATE INDEX uploads_batch ON uploads(batch_id)",
 )
 
+# Version 3 did not keep the settings an upload was added with: its uploads resume with the
+# command's (or the defaults).
+_FROM_VERSION_3 = ("ALTER TABLE uploads ADD COLUMN transfer_settings TEXT",)
+
 # The steps from each older version, applied in turn.
-_UPGRADES = {1: _FROM_VERSION_1, 2: _FROM_VERSION_2}
+_UPGRADES = {1: _FROM_VERSION_1, 2: _FROM_VERSION_2, 3: _FROM_VERSION_3}
 
 
 def migrate(connection: sqlite3.Connection, path: Path, *, elsewhere: str) -> None:
