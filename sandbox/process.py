@@ -16,7 +16,8 @@ from typing import Any
 
 from .core import SandboxInfo
 from .nuxeo_server import BATCH_TTL_S
-from .s3 import AccessPolicy, SandboxError, _die_with_parent
+from .s3 import AccessPolicy, SandboxError
+from .weed import _die_with_parent
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0

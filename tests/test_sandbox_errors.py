@@ -293,9 +293,10 @@ def test_seaweed_starts_on_new_ports_when_one_is_taken(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Another process binding a port between its choice and SeaweedFS's bind costs a retry."""
-    import sandbox.s3 as s3_module
+    import sandbox.weed as weed_module
+    from sandbox.s3 import SeaweedS3
 
-    choose_ports = s3_module.free_ports
+    choose_ports = weed_module.free_ports
     chosen: list[list[int]] = []
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -305,12 +306,12 @@ def test_seaweed_starts_on_new_ports_when_one_is_taken(
         def first_choice_collides(count: int) -> list[int]:
             ports = choose_ports(count)
             if not chosen:
-                ports[s3_module._PORT_FLAGS.index("filer.port")] = taken
+                ports[weed_module._PORT_FLAGS.index("filer.port")] = taken
             chosen.append(ports)
             return ports
 
-        monkeypatch.setattr(s3_module, "free_ports", first_choice_collides)
-        with s3_module.SeaweedS3() as s3:
+        monkeypatch.setattr(weed_module, "free_ports", first_choice_collides)
+        with SeaweedS3() as s3:
             s3.admin_client().put_object(Bucket=s3.bucket, Key="k", Body=b"x")
             assert (
                 s3.admin_client().get_object(Bucket=s3.bucket, Key="k")["Body"].read()
