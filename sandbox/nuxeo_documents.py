@@ -17,6 +17,14 @@ from botocore.exceptions import ClientError
 
 from .nuxeo_http import API, Request, Response, Route, bad_request, not_found, route
 from .nuxeo_store import DocRecord, StoredBlob, now_iso
+from .nuxeo_versions import (
+    after_update,
+    initial_version,
+    is_trashed,
+    shown_properties,
+    version_label,
+    versioning_option,
+)
 
 if TYPE_CHECKING:
     from .nuxeo_server import NuxeoServer
@@ -128,7 +136,8 @@ class Documents:
 
     def _children(self, request: Request) -> Response:
         parent = self._routed_doc(request)
-        entries = [self.doc_json(doc) for doc in self._server.store.children(parent.uid)]
+        children = [doc for doc in self._server.store.children(parent.uid) if not is_trashed(doc)]
+        entries = [self.doc_json(doc) for doc in children]
         return Response.json(
             {
                 "entity-type": "documents",
@@ -156,10 +165,13 @@ class Documents:
 
     def _update_doc(self, request: Request) -> Response:
         doc = self._routed_doc(request)
+        option = versioning_option(request)
         with self._batch_blobs(request) as batches:
             changes = self._incoming_properties(
                 request.json_object(), doc.type, doc.properties, batches
             )
+            if doc.type in FILE_TYPES:  # saved, then checked in as a version if asked
+                changes.update(after_update(doc.properties, option))
             updated = self.write_doc(doc, changes)
         return Response.json(self.doc_json(updated))
 
@@ -208,7 +220,7 @@ class Documents:
                 name,
                 parent.child_path(name),
                 doc_type,
-                {**dublincore, **properties},
+                {**dublincore, **(initial_version() if doc_type in FILE_TYPES else {}), **properties},
                 0,
                 stamp,
             )
@@ -277,7 +289,7 @@ class Documents:
             "dc:lastContributor": None,
             "dc:contributors": [],
         }
-        properties.update(doc.properties)
+        properties.update(shown_properties(doc.properties))
         if doc.type in FILE_TYPES:
             stored = doc.properties.get(FILE_CONTENT)
             properties[FILE_CONTENT] = self._blob_json(doc, FILE_CONTENT, stored)
@@ -286,6 +298,7 @@ class Documents:
                 for i, item in enumerate(doc.properties.get(FILES_FILES) or [])
             ]
         facets = ["Folderish"] if doc.folderish else ["Versionable", "Commentable", "Downloadable"]
+        versioned = {"versionLabel": version_label(doc.properties)} if doc.type in FILE_TYPES else {}
         return {
             "entity-type": "document",
             "repository": REPOSITORY,
@@ -294,14 +307,15 @@ class Documents:
             "type": doc.type,
             "state": "project",
             "parentRef": doc.parent_uid,
-            "isCheckedOut": True,
+            "isCheckedOut": not (versioned and doc.properties.get("ecm:isCheckedIn")),
             "isVersion": False,
             "isProxy": False,
-            "isTrashed": False,
+            "isTrashed": is_trashed(doc),
             "changeToken": f"{doc.change_token}-0",
             "title": doc.title,
             "lastModified": doc.modified,
             "facets": facets,
+            **versioned,
             "contextParameters": {},
             "properties": properties,
         }

@@ -13,7 +13,8 @@ the other settings below are switches, most of them changeable while it runs.
 
 This module assembles the server from `nuxeo_http` (HTTP serving and routing), `nuxeo_store`
 (SQLite state), `nuxeo_auth` (users and tokens), `nuxeo_idempotency` (Idempotency-Key),
-`nuxeo_uploads` (batches and batch operations) and `nuxeo_documents` (the document tree).
+`nuxeo_uploads` (batches and batch operations), `nuxeo_documents` (the document tree),
+`nuxeo_query` (NXQL search) and `nuxeo_versions` (versions and the trash).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from .nuxeo_auth import Authentication
 from .nuxeo_documents import Documents
 from .nuxeo_http import CONTEXT, HttpServer, Request, Response, Router, route
 from .nuxeo_idempotency import IdempotentRequests
+from .nuxeo_query import Queries
 from .nuxeo_store import BatchRecord, Store, now_iso
 from .nuxeo_uploads import Uploads
+from .nuxeo_versions import Trash
 from .s3 import AccessPolicy, ObjectHead, TemporaryCredentials
 
 __all__ = ["BATCH_TTL_S", "NuxeoServer", "S3Backend"]
@@ -113,6 +116,8 @@ class NuxeoServer:
                 route("GET", r"/runningstatus", self._running_status, public=True),
                 *authentication.routes(),
                 *Uploads(self, self._documents).routes(),
+                *Queries(self, self._documents).routes(),
+                *Trash(self, self._documents).routes(),  # before the document routes it refines
                 *self._documents.routes(),
             ],
             authenticate=authentication.authenticate,

@@ -264,6 +264,21 @@ class Store:
             )
             return [doc for doc in map(self._doc, rows.fetchall()) if doc is not None]
 
+    def all_docs(self) -> list[DocRecord]:
+        with self.transaction() as db:
+            rows = db.execute(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY rowid")
+            return [doc for doc in map(self._doc, rows.fetchall()) if doc is not None]
+
+    def move_doc(self, doc: DocRecord, name: str) -> None:
+        """Rename a document in its folder (its descendants' paths follow)."""
+        path = f"{doc.path.rsplit('/', 1)[0]}/{name}"
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE documents SET path = ? || substr(path, ?) WHERE path LIKE ? ESCAPE '\\'",
+                (path, len(doc.path) + 1, _like_prefix(doc.path) + "/%"),
+            )
+            db.execute("UPDATE documents SET name = ?, path = ? WHERE uid = ?", (name, path, doc.uid))
+
     def save_doc(self, doc: DocRecord) -> None:
         with self.transaction() as db:
             db.execute(
@@ -420,3 +435,7 @@ class Store:
     def release_request(self, key: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM idempotent_requests WHERE key = ?", (key,))
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
