@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 
 from nuxeo.auth import TokenAuth
 from nuxeo.client import Nuxeo
-from nuxeo.exceptions import HTTPError, NuxeoError
+from nuxeo.exceptions import HTTPError
 from nuxeo.models import Batch
 from requests.exceptions import ChunkedEncodingError, RequestException
 from urllib3.util.retry import Retry
@@ -38,11 +38,11 @@ from .errors import (
     BatchGone,
     InputError,
     NotFoundError,
-    NxupError,
     ServerError,
-    translate_nuxeo_error,
 )
 from .http_environment import read_environment_once
+from .nuxeo_calls import nuxeo_call as _nuxeo_call
+from .nuxeo_existing import ExistingDocuments
 from .s3 import S3Location
 
 # The client logs whole responses at DEBUG, refreshToken answers (credentials) included.
@@ -105,28 +105,12 @@ class CreatedDocument:
     path: str
     blob_length: int | None  # None: the server made the document without its blob
     blob_digest: str | None
+    blob_digest_algorithm: str | None = None
+    version_label: str | None = None
+    change_token: str | None = None
 
 
-def _nuxeo_call(action: str):
-    """Decorator: translate client and network errors into engine errors naming the action."""
-
-    def wrap(func):
-        def inner(*args, **kwargs):
-            try:
-                return func(*args, **kwargs)
-            except NxupError:
-                raise
-            except (NuxeoError, RequestException, ValueError, KeyError, TypeError) as exc:
-                raise translate_nuxeo_error(exc, action=action) from exc
-
-        inner.__name__ = func.__name__
-        inner.__doc__ = func.__doc__
-        return inner
-
-    return wrap
-
-
-class NuxeoBatchClient:
+class NuxeoBatchClient(ExistingDocuments):
     """Batches, credentials, completion and documents for nxup, on one Nuxeo server."""
 
     def __init__(self, connection: ServerConnection) -> None:
@@ -390,6 +374,12 @@ class NuxeoBatchClient:
     def resolve_folder(self, logical: str) -> str:
         return self._folders.get(logical, logical)
 
+    def use_folder(self, logical: str, real: str) -> None:
+        """Mirror the local folder `logical` into the existing folder at `real` (same title,
+        another name)."""
+        with self._folder_lock:
+            self._folders.setdefault(logical, real)
+
     @_nuxeo_call("creating the document")
     def create_file_document(self, parent: str, *, name: str, batch_id: str, key: str,
                              file_idx: int = 0) -> CreatedDocument:
@@ -435,13 +425,16 @@ class NuxeoBatchClient:
     @staticmethod
     def _created(answer: dict[str, Any]) -> CreatedDocument:
         blob = (answer.get("properties") or {}).get("file:content")
-        length = digest = None
+        length = digest = algorithm = None
         if isinstance(blob, dict) and blob.get("length") is not None:
             length = int(blob["length"])
             digest = str(blob["digest"]) if blob.get("digest") else None
+            algorithm = str(blob["digestAlgorithm"]) if blob.get("digestAlgorithm") else None
         return CreatedDocument(uid=str(answer["uid"]), path=str(answer.get("path") or ""),
-                               blob_length=length, blob_digest=digest)
+                               blob_length=length, blob_digest=digest, blob_digest_algorithm=algorithm,
+                               version_label=answer.get("versionLabel"), change_token=answer.get("changeToken"))
 
     @_nuxeo_call("removing a document made without its file")
     def delete_document(self, uid: str) -> None:
         self._delete(f"api/v1/id/{uid}")
+

@@ -16,6 +16,7 @@ class UploadStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # its name was taken in the target folder (see `existing`): nothing sent
 
 
 # What `nxup resume` picks up; FAILED is included so that a failed upload is retried.
@@ -54,6 +55,13 @@ class UploadRecord:
     stage: Stage = Stage.NEW  # how far the upload's side effects went (see `lifecycle`)
     document_key: str | None = None  # Idempotency-Key of the document creation, once sent
     doc_uid: str | None = None  # document the blob was attached to
+    # A name taken in the target folder (see `existing`): the policy, and what was decided,
+    # journaled before any request it leads to (None: not decided yet).
+    existing: str | None = None
+    action: str | None = None
+    version_of: str | None = None  # the document that gets the file as a new version
+    doc_revision: str | None = None  # its changeToken when it was listed (guards the version)
+    note: str | None = None  # why the file was skipped
     # The nxup process working on it (see `owner`); a claim of a dead process is free.
     owner_pid: int | None = None
     owner_started: int | None = None

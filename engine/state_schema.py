@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import StateError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = (
     # AUTOINCREMENT so that an id is never reused: a worker still holding the id of a deleted
@@ -23,7 +23,7 @@ _SCHEMA = (
         target TEXT NOT NULL,
         doc_name TEXT,
         status TEXT NOT NULL
-            CHECK (status IN ('queued', 'uploading', 'paused', 'done', 'failed', 'cancelled')),
+            CHECK (status IN ('queued', 'uploading', 'paused', 'done', 'failed', 'cancelled', 'skipped')),
         batch_id TEXT,
         file_idx INTEGER NOT NULL DEFAULT 0,
         handler TEXT,
@@ -37,6 +37,11 @@ _SCHEMA = (
         stage TEXT NOT NULL DEFAULT 'new',
         document_key TEXT,
         doc_uid TEXT,
+        existing TEXT,
+        action TEXT,
+        version_of TEXT,
+        doc_revision TEXT,
+        note TEXT,
         owner_pid INTEGER,
         owner_started INTEGER,
         error TEXT,
@@ -96,8 +101,23 @@ _FROM_VERSION_2 = (
 # command's (or the defaults).
 _FROM_VERSION_3 = ("ALTER TABLE uploads ADD COLUMN transfer_settings TEXT",)
 
+# Version 4 knew nothing of names taken in the target folder, and had no `skipped` status. The
+# status's CHECK only widens, which leaves every row valid: SQLite's documented way for such a
+# change is to edit the table's definition in place (a rebuild would cascade-delete the parts).
+_FROM_VERSION_4 = (
+    "ALTER TABLE uploads ADD COLUMN existing TEXT",
+    "ALTER TABLE uploads ADD COLUMN action TEXT",
+    "ALTER TABLE uploads ADD COLUMN version_of TEXT",
+    "ALTER TABLE uploads ADD COLUMN doc_revision TEXT",
+    "ALTER TABLE uploads ADD COLUMN note TEXT",
+    "PRAGMA writable_schema = ON",
+    "UPDATE sqlite_master SET sql = replace(sql, '''cancelled'')', '''cancelled'', ''skipped'')')"
+    " WHERE type = 'table' AND name = 'uploads'",
+    "PRAGMA writable_schema = OFF",
+)
+
 # The steps from each older version, applied in turn.
-_UPGRADES = {1: _FROM_VERSION_1, 2: _FROM_VERSION_2, 3: _FROM_VERSION_3}
+_UPGRADES = {1: _FROM_VERSION_1, 2: _FROM_VERSION_2, 3: _FROM_VERSION_3, 4: _FROM_VERSION_4}
 
 
 def migrate(connection: sqlite3.Connection, path: Path, *, elsewhere: str) -> None:
@@ -113,9 +133,12 @@ def migrate(connection: sqlite3.Connection, path: Path, *, elsewhere: str) -> No
                 connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version < SCHEMA_VERSION:
+            schema_version = connection.execute("PRAGMA schema_version").fetchone()[0]
             for step in range(version, SCHEMA_VERSION):
                 for statement in _UPGRADES[step]:
                     connection.execute(statement)
+            # Every connection reads the edited table definitions again (see `_FROM_VERSION_4`).
+            connection.execute(f"PRAGMA schema_version = {schema_version + 100}")
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:
             raise StateError(

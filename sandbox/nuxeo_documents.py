@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from .nuxeo_http import API, Request, Response, Route, bad_request, not_found, route
+from .nuxeo_blobs import FILE_CONTENT, FILES_FILES, BatchBlobs, blob_at, incoming_blob, incoming_files, known_blobs
+from .nuxeo_http import API, NuxeoError, Request, Response, Route, bad_request, not_found, route
 from .nuxeo_store import DocRecord, StoredBlob, now_iso
 from .nuxeo_versions import (
     after_update,
@@ -34,8 +35,6 @@ PRODUCT_VERSION = "2023.0"
 STREAM_CHUNK = 1024 * 1024
 # Nuxeo's PathSegmentService truncates generated names to this length.
 PATH_SEGMENT_MAX = 24
-FILE_CONTENT = "file:content"
-FILES_FILES = "files:files"
 # Types carrying the `file` and `files` schemas.
 FILE_TYPES = frozenset({"File", "Picture", "Video", "Audio", "Note"})
 # Names made only of these characters are replaced by a random id, as Nuxeo does.
@@ -166,10 +165,13 @@ class Documents:
     def _update_doc(self, request: Request) -> Response:
         doc = self._routed_doc(request)
         option = versioning_option(request)
+        body = request.json_object()
+        token = body.get("changeToken")
+        if token is not None and token != self.change_token(doc):
+            # Optimistic locking: the document changed since the client read it.
+            raise NuxeoError(HTTPStatus.CONFLICT, f"{doc.uid}, Invalid change token")
         with self._batch_blobs(request) as batches:
-            changes = self._incoming_properties(
-                request.json_object(), doc.type, doc.properties, batches
-            )
+            changes = self._incoming_properties(body, doc.type, doc.properties, batches)
             if doc.type in FILE_TYPES:  # saved, then checked in as a version if asked
                 changes.update(after_update(doc.properties, option))
             updated = self.write_doc(doc, changes)
@@ -265,9 +267,9 @@ class Documents:
         if blob_properties and doc_type not in FILE_TYPES:
             raise bad_request(f"Type {doc_type} has no property {', '.join(blob_properties)}")
         result = dict(properties)
-        known = _known_blobs(current)
+        known = known_blobs(current)
         if FILE_CONTENT in properties:
-            blob = _incoming_blob(properties[FILE_CONTENT], known, batches)
+            blob = incoming_blob(properties[FILE_CONTENT], known, batches)
             if blob is None and properties[FILE_CONTENT] is not None:
                 # A reference to a missing batch or file: the reader skips the null blob, so
                 # the property keeps its value (none on a new document).
@@ -275,7 +277,7 @@ class Documents:
             else:
                 result[FILE_CONTENT] = blob
         if FILES_FILES in properties:
-            result[FILES_FILES] = _incoming_files(properties[FILES_FILES], known, batches)
+            result[FILES_FILES] = incoming_files(properties[FILES_FILES], known, batches)
         return result
 
     # -- document JSON and blob download -------------------------------------------------
@@ -311,7 +313,7 @@ class Documents:
             "isVersion": False,
             "isProxy": False,
             "isTrashed": is_trashed(doc),
-            "changeToken": f"{doc.change_token}-0",
+            "changeToken": self.change_token(doc),
             "title": doc.title,
             "lastModified": doc.modified,
             "facets": facets,
@@ -319,6 +321,10 @@ class Documents:
             "contextParameters": {},
             "properties": properties,
         }
+
+    @staticmethod
+    def change_token(doc: DocRecord) -> str:
+        return f"{doc.change_token}-0"
 
     def _blob_json(self, doc: DocRecord, xpath: str, stored: Any) -> dict[str, Any] | None:
         if not stored:
@@ -337,7 +343,7 @@ class Documents:
 
     def _download(self, request: Request) -> Response:
         doc = self._routed_doc(request)
-        stored = _blob_at(doc.properties, request.params["xpath"])
+        stored = blob_at(doc.properties, request.params["xpath"])
         if stored is None:
             raise not_found(f"No blob at {request.params['xpath']} in {doc.path}")
         return self.blob_response(StoredBlob.from_dict(stored))
@@ -362,79 +368,9 @@ class Documents:
         )
 
 
-class BatchBlobs:
-    """Resolves `upload-batch` references as JSONBatchBlobDecoder does: a missing batch or file
-    gives no blob (the document is saved without it), and every batch found is remembered."""
-
-    def __init__(self, server: NuxeoServer) -> None:
-        self._server = server
-        self.used: set[str] = set()
-
-    def blob(self, reference: dict[str, Any]) -> dict[str, Any] | None:
-        file_id = reference.get("upload-fileId")
-        if file_id is None:
-            return None
-        batch = self._server.batch(str(reference["upload-batch"]))
-        if batch is None:
-            return None
-        self.used.add(batch.batch_id)
-        index = str(file_id)
-        if not index.isdigit():
-            return None
-        entry = self._server.store.batch_file(batch.batch_id, int(index))
-        return entry.blob.as_dict() if entry else None
-
-
-def _incoming_files(
-    value: Any, known: dict[str, dict[str, Any]], batches: BatchBlobs
-) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise bad_request(f"'{FILES_FILES}' must be a list")
-    items = []
-    for item in value:
-        blob_value = item.get("file") if isinstance(item, dict) else None
-        items.append({"file": _incoming_blob(blob_value, known, batches)})
-    return items
-
-
-def _incoming_blob(
-    value: Any, known: dict[str, dict[str, Any]], batches: BatchBlobs
-) -> dict[str, Any] | None:
-    """Resolve a batch reference; keep a blob the client echoed back from a GET."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise bad_request(f"Unsupported blob value: {value!r}")
-    if "upload-batch" in value:
-        return batches.blob(value)
-    digest = value.get("digest")
-    if digest in known:
-        return known[digest]
-    raise bad_request("A blob property needs an upload-batch reference")
-
-
 def _normalize_path(path: str) -> str:
     parts = [part for part in path.split("/") if part]
     return "/" + "/".join(parts)
-
-
-def _known_blobs(properties: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The stored blobs of a document, by digest."""
-    blobs = [properties.get(FILE_CONTENT)]
-    blobs += [item.get("file") for item in properties.get(FILES_FILES) or []]
-    return {blob["digest"]: blob for blob in blobs if blob}
-
-
-def _blob_at(properties: dict[str, Any], xpath: str) -> dict[str, Any] | None:
-    if xpath == FILE_CONTENT:
-        return properties.get(FILE_CONTENT)
-    match = re.fullmatch(rf"{FILES_FILES}/(\d+)/file", xpath)
-    items = properties.get(FILES_FILES) or []
-    if match and int(match.group(1)) < len(items):
-        return items[int(match.group(1))].get("file")
-    return None
 
 
 # -- HTTP plumbing ---------------------------------------------------------------------------

@@ -30,7 +30,8 @@ CHECKED_IN = "ecm:isCheckedIn"
 
 _SELECT = re.compile(r"\s*SELECT\s+\*\s+FROM\s+(?P<type>\w+)(?:\s+WHERE\s+(?P<where>.*?))?"
                      r"(?:\s+ORDER\s+BY\s+[\w:, ]+?)?\s*", re.IGNORECASE | re.DOTALL)
-_COMPARISON = re.compile(r"\s*(?P<name>[\w:]+)\s*(?P<op>=|!=|<>)\s*(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|-?\d+)\s*")
+_COMPARISON = re.compile(r"\s*(?P<name>[\w:]+)\s*(?P<op>=|!=|<>)\s*"
+                         r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|-?\d+)\s*")
 _AND = re.compile(r"\s+AND\s+", re.IGNORECASE)
 
 

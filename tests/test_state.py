@@ -500,3 +500,39 @@ def test_two_stores_on_one_database(tmp_path: Path) -> None:
         assert list(second.parts(upload)) == [1]
         second.update(upload, status=UploadStatus.PAUSED)
         assert first.get(upload).status is UploadStatus.PAUSED
+
+
+def _version_4_schema() -> list[str]:
+    """The tables of version 4: no columns for names taken in the target, no `skipped` status."""
+    from engine.state_schema import _SCHEMA
+
+    statements = []
+    for statement in _SCHEMA:
+        for column in ("existing", "action", "version_of", "doc_revision", "note"):
+            statement = statement.replace(f"        {column} TEXT,\n", "")
+        statements.append(statement.replace(", 'skipped'", ""))
+    return statements
+
+
+def test_version_4_database_takes_skipped_uploads_and_keeps_its_parts(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / DB_FILENAME)
+    for statement in _version_4_schema():
+        conn.execute(statement)
+    conn.execute("INSERT INTO uploads (path, server_url, target, status, stage) VALUES ('/f', 'http://n', '/t', "
+                 "'paused', 'sending')")
+    conn.execute("INSERT INTO parts (upload, number, etag, size) VALUES (1, 1, '\"e1\"', 10)")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE uploads SET status = 'skipped'")
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+    with StateStore.open(tmp_path) as store:
+        assert store.parts(1) == {1: PartRecord(number=1, etag='"e1"', size=10)}
+        store.update(1, status=UploadStatus.SKIPPED, action="skip", note="same bytes in /t/f")
+        record = store.get(1)
+        assert (record.status, record.action, record.note) == (UploadStatus.SKIPPED, "skip", "same bytes in /t/f")
+        with pytest.raises(sqlite3.IntegrityError):
+            store._conn.execute("UPDATE uploads SET status = 'bogus'")
+    with StateStore.open(tmp_path) as again:  # a new connection reads the widened check too
+        again.update(1, status=UploadStatus.SKIPPED)
+        assert again.get(1).status is UploadStatus.SKIPPED
