@@ -53,11 +53,11 @@ def screen_times(
 ) -> dict[str, float]:
     from engine.manager import TransferManager
     from engine.nuxeo_batch import ServerConnection
-    from engine.stale import S3AdminConfig
+    from engine.stale import S3AdminConfig, StaleSource
     from engine.state import StateStore
     from tui.app import NxupApp
     from tui.bridge import EventBridge
-    from tui.screens.stale import StaleScreen, StaleSource
+    from tui.screens.stale import StaleScreen
 
     info = running.info
     bridge = EventBridge()
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
 
-    from engine.stale import StaleScanner
+    from engine.stale import AdminScanner
     from sandbox import Sandbox
 
     with (
@@ -140,15 +140,15 @@ def main() -> None:
         print(
             f"created {args.uploads:,} uploads in {time.perf_counter() - started:.1f} s"
         )
-        scanner = StaleScanner(s3, bucket)
+        scanner = AdminScanner(s3, bucket)
         rows = []
         listing, found = timed(
-            lambda: scanner.list(prefix, count_parts=False), args.reps
+            lambda: scanner.uploads(prefix, count_parts=False), args.reps
         )
         assert len(found) == args.uploads, len(found)
         rows.append(("list only (ListMultipartUploads pages)", listing))
         counting, found = timed(
-            lambda: scanner.list(prefix, count_parts=True), args.reps
+            lambda: scanner.uploads(prefix, count_parts=True), args.reps
         )
         assert sum(u.parts or 0 for u in found) == len(
             range(0, args.uploads, args.parts_every or args.uploads)

@@ -93,12 +93,11 @@ def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool
     from engine.errors import NxupError
     from engine.manager import TransferManager, TransferSettings
     from engine.nuxeo_batch import ServerConnection
-    from engine.stale import S3AdminConfig
+    from engine.stale import S3AdminConfig, StaleSource
     from engine.state import StateStore
     from engine.units import parse_rate
     from sandbox import SandboxProcess
     from tui.bridge import EventBridge
-    from tui.screens.stale import StaleSource
 
     try:
         rate = parse_rate(limit)

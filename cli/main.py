@@ -184,8 +184,8 @@ def run_tui(manager: Any, bridge: Any, start: Callable[[], Any] | None, *, targe
             abort_on_quit: bool = False, notices: list[str] | None = None, stale_source: Any = None) -> int:
     """Run the transfer manager; quitting pauses what is in flight so it can be resumed
     (or aborts it, with `abort_on_quit`). `notices` are shown in the app (start-up cleanup)."""
+    from engine.stale import StaleSource
     from tui.app import NxupApp
-    from tui.screens.stale import StaleSource
 
     app = NxupApp(manager, bridge, start=start, target=target, server_label=manager.connection.url,
                   abort_on_quit=abort_on_quit, notices=notices or [],

@@ -24,7 +24,7 @@ from engine.text import age_text, json_line, printable
 from engine.text import size_text as _size_text
 
 if TYPE_CHECKING:
-    from engine.stale import AbortReport, StaleScanner, StaleUpload, TrackedScanner
+    from engine.stale import AbortReport, AdminScanner, StaleUpload, TrackedScanner
 
 STALE_AFTER_ENV = "NXUP_STALE_AFTER"
 _STALE_AFTER_META = "nxup.stale_after"
@@ -82,12 +82,12 @@ def _parse_age_option(text: str | None, name: str) -> timedelta | None:
         raise click.UsageError(f"{name}: {exc}") from exc
 
 
-def _admin_scanner(bucket: str, endpoint: str | None, region: str | None, profile: str | None) -> tuple[StaleScanner, Any]:
-    from engine.stale import S3AdminConfig, StaleScanner
+def _admin_scanner(bucket: str, endpoint: str | None, region: str | None, profile: str | None) -> tuple[AdminScanner, Any]:
+    from engine.stale import AdminScanner, S3AdminConfig
     from engine.state import StateStore
 
     client = S3AdminConfig(bucket=bucket, endpoint=endpoint, region=region, profile=profile).client()
-    return StaleScanner(client, bucket, StateStore.open()), client
+    return AdminScanner(client, bucket, StateStore.open()), client
 
 
 def _nuxeo_scanner(url: str, user: str | None) -> TrackedScanner:
@@ -153,14 +153,14 @@ def stale(bucket: str | None, endpoint: str | None, region: str | None, profile:
     sys.exit(code)
 
 
-def _run(scanner: StaleScanner | TrackedScanner, client: Any, bucket: str | None, *, prefix: str,
+def _run(scanner: AdminScanner | TrackedScanner, client: Any, bucket: str | None, *, prefix: str,
          min_age: timedelta | None, json_lines: bool, count_parts: bool, do_abort: bool, dry_run: bool, yes: bool,
          lifecycle: bool, add_rule_days: int | None) -> int:
     if add_rule_days is not None:
         return _add_rule(client, bucket or "", add_rule_days, yes=yes)
     if lifecycle:
         return _show_lifecycle(client, bucket or "", json_lines=json_lines)
-    uploads = scanner.list(prefix, min_age, count_parts=count_parts or do_abort)
+    uploads = scanner.uploads(prefix, min_age, count_parts=count_parts or do_abort)
     now = scanner.now()
     if do_abort:
         return _abort(scanner, uploads, now, dry_run=dry_run, yes=yes, json_lines=json_lines)
@@ -223,7 +223,7 @@ def _confirmed(question: str, *, yes: bool) -> bool:
         raise click.UsageError("needs a confirmation: answer on a terminal or pass --yes") from None
 
 
-def _abort(scanner: StaleScanner | TrackedScanner, uploads: list[StaleUpload], now: Any, *, dry_run: bool,
+def _abort(scanner: AdminScanner | TrackedScanner, uploads: list[StaleUpload], now: Any, *, dry_run: bool,
            yes: bool, json_lines: bool) -> int:
     from engine.stale import total_bytes
 

@@ -26,7 +26,6 @@ from enum import Enum
 from typing import Any
 
 from .checksums import can_compute, digest_slice
-from .credentials import BatchCredentials
 from .errors import (
     AccessDenied,
     BatchGone,
@@ -95,7 +94,7 @@ class FileSteps(Finishing):
         self._emit = emit
         self._lock = lock
         self._known_folders: set[str] = set()
-        self.shared_batches = SharedBatches(new_batch=nuxeo.new_batch, credentials_for=self._credentials_for,
+        self.shared_batches = SharedBatches(new_batch=nuxeo.new_batch, credentials_for=nuxeo.batch_credentials,
                                             capacity=settings.files_per_batch)
 
     def persist(self, transfer: FileTransfer, **fields: Any) -> None:
@@ -248,12 +247,8 @@ class FileSteps(Finishing):
                      handler=batch.provider)
         self._emit(Notice(transfer.id, message=f"{record.path}: {_BATCH_GONE_NOTICE}"))
 
-    def _credentials_for(self, batch: BatchInfo) -> BatchCredentials:
-        batch_id = batch.batch_id
-        return BatchCredentials.create(batch.credentials, refresh=lambda: self.nuxeo.refresh_credentials(batch_id))
-
     def _use_batch(self, transfer: FileTransfer, batch: BatchInfo) -> None:
-        credentials = self._credentials_for(batch)
+        credentials = self.nuxeo.batch_credentials(batch)
         with self._lock:
             transfer.batch = batch
             transfer.credentials = credentials

@@ -33,7 +33,7 @@ from nuxeo.models import Batch
 from requests.exceptions import ChunkedEncodingError, RequestException
 from urllib3.util.retry import Retry
 
-from .credentials import CredentialSet
+from .credentials import BatchCredentials, CredentialSet
 from .errors import (
     BatchGone,
     InputError,
@@ -249,6 +249,11 @@ class NuxeoBatchClient(ExistingDocuments):
     def batch_info(self, batch_id: str) -> BatchInfo:
         """The batch's S3 details with fresh credentials; BatchGone if the server lost it."""
         return self._batch_info(self._batch_request("GET", f"api/v1/upload/{batch_id}/info").json())
+
+    def batch_credentials(self, batch: BatchInfo) -> BatchCredentials:
+        """The batch's S3 credentials, refreshed through this server before they expire."""
+        batch_id = batch.batch_id
+        return BatchCredentials.create(batch.credentials, refresh=lambda: self.refresh_credentials(batch_id))
 
     @_nuxeo_call("refreshing the S3 credentials")
     def refresh_credentials(self, batch_id: str) -> CredentialSet:

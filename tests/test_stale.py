@@ -34,8 +34,9 @@ from nuxeo.client import Nuxeo
 from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
 from engine.stale import (
     ABORT_RULE_ID,
+    AbortOutcome,
+    AdminScanner,
     StaleError,
-    StaleScanner,
     TrackedScanner,
     abort_obsolete,
     add_abort_rule,
@@ -107,7 +108,7 @@ def test_lists_orphans_with_parts_and_bytes(
     bucket, prefix = sandbox.info.bucket, stale_prefix()
     made = make_orphans(s3_admin, bucket, prefix, 3, parts=2)
     make_orphans(s3_admin, bucket, stale_prefix(), 1)  # another prefix: not listed
-    uploads = StaleScanner(s3_admin, bucket, store).list(prefix)
+    uploads = AdminScanner(s3_admin, bucket, store).uploads(prefix)
     assert {(u.key, u.upload_id) for u in uploads} == set(made)
     by_key = {u.key: u for u in uploads}
     for index, (key, _) in enumerate(made):
@@ -128,7 +129,7 @@ def test_paging_beyond_1000_uploads(sandbox: Sandbox, s3_admin: Any) -> None:
     s3_admin.meta.events.register(
         "before-call.s3", lambda model, **_: calls.append(model.name)
     )
-    listed = StaleScanner(s3_admin, bucket).list(prefix, count_parts=False)
+    listed = AdminScanner(s3_admin, bucket).uploads(prefix, count_parts=False)
     assert calls == ["ListMultipartUploads"] * 2
     assert {u.upload_id for u in listed} == {upload_id for _, upload_id in made}
     assert len(listed) == 1050
@@ -139,7 +140,7 @@ def test_paging_beyond_1000_uploads(sandbox: Sandbox, s3_admin: Any) -> None:
         for u in page
     ]
     assert len(small) == len(set(small)) == 1050
-    StaleScanner(s3_admin, bucket).abort(listed)
+    AdminScanner(s3_admin, bucket).abort(listed)
     assert open_ids(s3_admin, bucket, prefix) == set()
 
 
@@ -149,21 +150,21 @@ def test_age_filter_with_an_injected_clock(sandbox: Sandbox, s3_admin: Any) -> N
     time.sleep(1.2)  # S3 keeps whole seconds
     (new,) = make_orphans(s3_admin, bucket, prefix + "new/", 1)
     listed = {
-        u.key: u for u in StaleScanner(s3_admin, bucket).list(prefix, count_parts=False)
+        u.key: u for u in AdminScanner(s3_admin, bucket).uploads(prefix, count_parts=False)
     }
     newest = listed[new[0]].initiated
-    scanner = StaleScanner(
+    scanner = AdminScanner(
         s3_admin, bucket, now=lambda: newest + timedelta(milliseconds=500)
     )
     assert [
-        u.key for u in scanner.list(prefix, timedelta(seconds=1), count_parts=False)
+        u.key for u in scanner.uploads(prefix, timedelta(seconds=1), count_parts=False)
     ] == [old[0]]
-    assert len(scanner.list(prefix, None, count_parts=False)) == 2
-    in_eight_days = StaleScanner(
+    assert len(scanner.uploads(prefix, None, count_parts=False)) == 2
+    in_eight_days = AdminScanner(
         s3_admin, bucket, now=lambda: newest + timedelta(days=8)
     )
-    assert len(in_eight_days.list(prefix, parse_age("7d"), count_parts=False)) == 2
-    assert in_eight_days.list(prefix, parse_age("9d"), count_parts=False) == []
+    assert len(in_eight_days.uploads(prefix, parse_age("7d"), count_parts=False)) == 2
+    assert in_eight_days.uploads(prefix, parse_age("9d"), count_parts=False) == []
 
 
 def test_dry_run_aborts_nothing_and_abort_removes_exactly_the_chosen(
@@ -171,27 +172,24 @@ def test_dry_run_aborts_nothing_and_abort_removes_exactly_the_chosen(
 ) -> None:
     bucket, prefix = sandbox.info.bucket, stale_prefix()
     made = make_orphans(s3_admin, bucket, prefix, 4, parts=1)
-    scanner = StaleScanner(s3_admin, bucket)
-    uploads = scanner.list(prefix)
+    scanner = AdminScanner(s3_admin, bucket)
+    uploads = scanner.uploads(prefix)
 
     dry = scanner.abort(uploads, dry_run=True)
-    assert [r.message for r in dry.results] == ["would abort"] * 4
+    assert [r.outcome for r in dry.results] == [AbortOutcome.WOULD_ABORT] * 4
     assert dry.bytes_freed == sum(1024 * (i + 1) for i in range(4))
     assert open_ids(s3_admin, bucket, prefix) == {u for _, u in made}
 
     chosen = [u for u in uploads if u.key.endswith(("00000.bin", "00002.bin"))]
     report = scanner.abort(chosen)
-    assert [r.message for r in report.results] == [
-        "aborted",
-        "aborted",
-    ] and not report.failed
+    assert [r.outcome for r in report.results] == [AbortOutcome.ABORTED] * 2 and not report.failed
     assert open_ids(s3_admin, bucket, prefix) == {u.upload_id for u in uploads} - {
         u.upload_id for u in chosen
     }
 
     again = scanner.abort(chosen)  # gone either way: not a failure
     assert len(again.results) == 2 and all(r.ok for r in again.results)
-    scanner.abort(scanner.list(prefix))
+    scanner.abort(scanner.uploads(prefix))
     assert open_ids(s3_admin, bucket, prefix) == set()
 
 
@@ -236,7 +234,7 @@ def test_batch_credentials_get_a_clear_access_denied(
     info = sandbox.info
     client, extra = new_batch_s3_client(info, nuxeo)
     with pytest.raises(StaleError) as listing:
-        StaleScanner(client, info.bucket).list(extra["baseKey"])
+        AdminScanner(client, info.bucket).uploads(extra["baseKey"])
     assert str(listing.value) == (
         f"S3 denied listing multipart uploads: the credentials need s3:ListBucketMultipartUploads on arn:aws:s3:::{info.bucket}"
     )
@@ -282,7 +280,7 @@ def test_tracked_uploads_are_explained_and_aborted_through_nuxeo(
     )
     prefix = record.object_key  # its own key: every batch shares the `upload/` prefix
     with StateStore.open(state_dir) as store:
-        (seen,) = StaleScanner(s3_admin, info.bucket, store).list(prefix)
+        (seen,) = AdminScanner(s3_admin, info.bucket, store).uploads(prefix)
         assert (
             seen.upload_id == record.upload_id
             and seen.parts == 1
@@ -300,7 +298,7 @@ def test_tracked_uploads_are_explained_and_aborted_through_nuxeo(
             ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password)
         )
         tracked = TrackedScanner(store, batches)
-        (through_nuxeo,) = tracked.list()
+        (through_nuxeo,) = tracked.uploads()
         assert through_nuxeo.parts == 1 and through_nuxeo.tracked is not None
         assert (
             not through_nuxeo.tracked.resumable
@@ -313,13 +311,12 @@ def test_tracked_uploads_are_explained_and_aborted_through_nuxeo(
             # with who removes the upload instead.
             assert "journal" in (through_nuxeo.note or "")
             (result,) = report.results
-            assert (
-                not result.ok and result.left_to_server and "clean-up" in result.message
-            )
+            assert result.outcome is AbortOutcome.DENIED and not result.ok and result.left_to_server
+            assert "clean-up" in result.message
             assert record.upload_id in open_ids(s3_admin, info.bucket, prefix)
-            (seen,) = StaleScanner(s3_admin, info.bucket, store).list(record.object_key)
-            report = StaleScanner(s3_admin, info.bucket, store).abort([seen])
-        assert [r.message for r in report.results] == ["aborted"]
+            (seen,) = AdminScanner(s3_admin, info.bucket, store).uploads(record.object_key)
+            report = AdminScanner(s3_admin, info.bucket, store).abort([seen])
+        assert [r.outcome for r in report.results] == [AbortOutcome.ABORTED]
         assert open_ids(s3_admin, info.bucket, prefix) == set()
         final = store.get(record.id)
         assert (
@@ -328,7 +325,7 @@ def test_tracked_uploads_are_explained_and_aborted_through_nuxeo(
             and final.upload_id is None
         )
         assert "nxup stale" in (final.error or "")
-        assert tracked.list() == []
+        assert tracked.uploads() == []
 
 
 def test_start_up_cleanup_aborts_uploads_left_unresumed_too_long(
@@ -413,23 +410,20 @@ def test_start_up_cleanup_without_the_batch_leaves_the_upload_to_an_admin(
     )
     with StateStore.open(state_dir) as store:
         (entry,) = abort_obsolete(store, batches=batches)
-        assert (
-            not entry.ok
-            and "batch expired" in entry.message
-            and "admin" in entry.message
-        )
+        assert entry.outcome is AbortOutcome.BATCH_GONE and not entry.ok
+        assert "batch expired" in entry.message and "admin" in entry.message
         assert record.upload_id in open_ids(
             s3_admin, info.bucket, record.object_key
         )  # nothing else touched
         assert store.unfinished() == []  # no longer offered for resume
         # An admin sees it as nxup's leftover, and removes it.
-        (seen,) = StaleScanner(s3_admin, info.bucket, store).list(record.object_key)
+        (seen,) = AdminScanner(s3_admin, info.bucket, store).uploads(record.object_key)
         assert (
             seen.tracked is not None
             and not seen.tracked.resumable
             and "cancelled" in seen.tracked.reason
         )
-        assert StaleScanner(s3_admin, info.bucket, store).abort([seen]).results[0].ok
+        assert AdminScanner(s3_admin, info.bucket, store).abort([seen]).results[0].ok
         assert open_ids(s3_admin, info.bucket, record.object_key) == set()
 
 

@@ -19,12 +19,12 @@ from conftest import (
     until,
 )
 
-from engine.stale import S3AdminConfig, lifecycle_status
+from engine.stale import S3AdminConfig, StaleSource, lifecycle_status
 from engine.state import StateStore, UploadStatus
 from sandbox import NuxeoServer, Sandbox
 from tui.app import NxupApp
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.stale import StaleScreen, StaleSource
+from tui.screens.stale import StaleScreen
 
 SIZE = (100, 30)
 

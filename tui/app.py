@@ -20,6 +20,7 @@ from textual.screen import Screen
 from engine.errors import NxupError
 from engine.manager import TransferManager
 from engine.planning import MiB
+from engine.stale import StaleSource
 from engine.state import UploadStatus
 from engine.text import printable, size_text, speed_text
 from tui.bridge import EngineEvents, EventBridge
@@ -30,7 +31,7 @@ from tui.screens.error import ErrorScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.parts import PartsScreen
-from tui.screens.stale import StaleScreen, StaleSource
+from tui.screens.stale import StaleScreen
 from tui.screens.transfers import TransfersScreen
 
 # Bandwidth caps offered by + and - (bytes per second; None = no cap).

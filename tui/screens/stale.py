@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,11 +27,12 @@ from engine.errors import NxupError
 from engine.server_url import bare_url
 from engine.stale import (
     SAFE_ABORT_AGE,
+    AbortOutcome,
     AbortReport,
     AbortResult,
+    AdminScanner,
     LifecycleStatus,
-    S3AdminConfig,
-    StaleScanner,
+    StaleSource,
     StaleUpload,
     TrackedScanner,
     add_abort_rule,
@@ -55,20 +55,6 @@ NO_SOURCE_HINT = (
 # (key, title, width); the key column takes the rest.
 COLUMNS = (("sel", "✓", 1), ("age", "Age", 12), ("parts", "Parts", 6), ("size", "Size", 10),
            ("nxup", "nxup", 10), ("key", "Key", None))
-
-
-@dataclass(frozen=True)
-class StaleSource:
-    """Admin access to a bucket for the screen (never built from argv)."""
-
-    admin: S3AdminConfig
-    prefix: str = ""
-    now: Callable[[], datetime] = field(default=utc_now, repr=False)
-
-    @classmethod
-    def from_env(cls) -> StaleSource | None:
-        admin = S3AdminConfig.from_env()
-        return None if admin is None else cls(admin)
 
 
 def shorten(text: str, width: int) -> str:
@@ -126,7 +112,7 @@ class StaleScreen(Screen[None]):
         self.min_age: timedelta | None = None
         self.lifecycle: LifecycleStatus | None = None
         self.loading = False
-        self._scanner: StaleScanner | TrackedScanner | None = None
+        self._scanner: AdminScanner | TrackedScanner | None = None
         self._admin_client: Any = None
         self._generation = 0
         self._stop_counting = threading.Event()
@@ -188,23 +174,23 @@ class StaleScreen(Screen[None]):
                 listed.extend(page)
                 self._to_ui(self._add_page, generation, page, len(listed))
             self._to_ui(self._listed, generation, len(listed))
-            if isinstance(scanner, StaleScanner):
+            if isinstance(scanner, AdminScanner):
                 self._read_lifecycle(generation, scanner)
             self._count(generation, scanner, listed, stop)
         except NxupError as error:
             self._to_ui(self._failed, generation, str(error))
 
-    def _make_scanner(self) -> StaleScanner | TrackedScanner:
+    def _make_scanner(self) -> AdminScanner | TrackedScanner:
         store = self.app.manager.store  # type: ignore[attr-defined]
         if self._scanner is None:
             if self.source is not None:
                 self._admin_client = self.source.admin.client()
-                self._scanner = StaleScanner(self._admin_client, self.source.admin.bucket, store, now=self.source.now)
+                self._scanner = AdminScanner(self._admin_client, self.source.admin.bucket, store, now=self.source.now)
             else:
                 self._scanner = TrackedScanner(store, self.app.manager.nuxeo)  # type: ignore[attr-defined]
         return self._scanner
 
-    def _read_lifecycle(self, generation: int, scanner: StaleScanner) -> None:
+    def _read_lifecycle(self, generation: int, scanner: AdminScanner) -> None:
         try:
             status = lifecycle_status(scanner.client, scanner.bucket)
         except NxupError as error:
@@ -212,7 +198,7 @@ class StaleScreen(Screen[None]):
             return
         self._to_ui(self._show_lifecycle, generation, status, "")
 
-    def _count(self, generation: int, scanner: StaleScanner | TrackedScanner, uploads: list[StaleUpload],
+    def _count(self, generation: int, scanner: AdminScanner | TrackedScanner, uploads: list[StaleUpload],
                stop: threading.Event) -> None:
         """Count parts on the scanner's bounded pool; flush counted rows to the table a few
         times a second rather than once per upload."""
@@ -491,7 +477,7 @@ class StaleScreen(Screen[None]):
             # its workers) agree with S3.
             if upload.tracked is not None and upload.tracked.record_id in loaded:
                 manager.cancel(upload.tracked.record_id)
-                report.results.append(AbortResult(upload, True, "cancelled"))
+                report.results.append(AbortResult(upload, AbortOutcome.CANCELLED))
             else:
                 through_scanner.append(upload)
         report.results.extend(self._scanner.abort(through_scanner).results)
