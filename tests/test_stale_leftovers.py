@@ -106,7 +106,7 @@ def test_abort_leaves_uploads_younger_than_a_day_unless_told(sandbox: Sandbox, s
     admin = ["stale", "--bucket", info.bucket, "--prefix", prefix]
     young = run_nxup([*admin, "--abort", "--yes"], env)
     assert young.returncode == 0, young.stderr
-    assert "only uploads at least a day old (--older-than 0 for all)" in young.stderr
+    assert "only uploads at least 1d old (--older-than 0 for all)" in young.stderr
     assert open_ids(s3_admin, info.bucket, prefix) == {upload_id for _, upload_id in made}
     told = run_nxup([*admin, "--abort", "--yes", "--older-than", "0"], env)
     assert told.returncode == 0, told.stderr
