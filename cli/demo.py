@@ -15,10 +15,12 @@ import click
 from engine.planning import MiB
 
 DEMO_TARGET = "/default-domain/workspaces"
+# The large samples' sizes; the first three, at the default cap of 5 MiB/s, take about 70 s.
+LARGE_SIZES_MIB = (40, 100, 200, 150, 60)
 
 
 def make_samples(root: Path, *, small_files: int, large_files: int, seed: int = 7) -> list[Path]:
-    """Sample files in folders: many small ones and a few of 50–300 MiB.
+    """Sample files in folders: many small ones and a few of 40–200 MiB.
 
     Large files repeat one random MiB with a changing header, which is quick to write and still
     gives every part different bytes.
@@ -35,11 +37,10 @@ def make_samples(root: Path, *, small_files: int, large_files: int, seed: int = 
         path.write_bytes(rng.randbytes(rng.randint(200, 256 * 1024)))
         made.append(path)
     block = rng.randbytes(MiB)
-    sizes = [50, 120, 300, 200, 80]
     videos = root / "videos"
     videos.mkdir(exist_ok=True)
     for index in range(large_files):
-        size_mib = sizes[index % len(sizes)]
+        size_mib = LARGE_SIZES_MIB[index % len(LARGE_SIZES_MIB)]
         path = videos / f"recording-{index + 1}.mp4"
         with open(path, "wb") as handle:
             for mib in range(size_mib):

@@ -377,8 +377,9 @@ def sandbox(port: int, data_dir: Path | None, as_json: bool, credential_ttl: int
 @main.command()
 @click.option("--files", type=click.IntRange(min=0), default=40, show_default=True, help="How many small sample files.")
 @click.option("--large", type=click.IntRange(min=0), default=3, show_default=True,
-              help="How many large sample files (50–300 MiB).")
-@click.option("--limit", default="30MiB/s", show_default=True, help="Bandwidth cap so progress is visible ('off' for none).")
+              help="How many large sample files (40–200 MiB).")
+@click.option("--limit", default="5MiB/s", show_default=True,
+              help="Bandwidth cap, so that the default files take about 70 s: time to try every key ('off' for none).")
 @click.option("--no-tui", is_flag=True, help="Plain progress lines instead of the transfer manager.")
 @click.option("--json", "json_lines", is_flag=True, help="One JSON event per line.")
 def demo(files: int, large: int, limit: str, no_tui: bool, json_lines: bool) -> None:

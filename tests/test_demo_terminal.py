@@ -128,7 +128,8 @@ def test_demo_in_a_terminal(tmp_path: Path) -> None:
         terminal.wait_for(r"uploading", timeout=20)
         terminal.press("+++++++++")  # lift the cap so the run ends quickly
         screen = terminal.wait_for(r"All done", timeout=120)
-        assert re.search(r"(\d+)/\1 done · 0 failed · 0 left", screen), screen
+        assert re.search(r"All done: 14 uploaded \([\d.]+ \w+\) · 0 failed", screen), screen
+        assert "recording-1.mp4" in screen, "the closing summary hides no row"
 
         terminal.press("q")
         code = terminal.finish()

@@ -63,7 +63,7 @@ def test_a_missing_target_folder_stays_on_screen_and_ends_in_exit_code_1(
     lines, code = app.exit_report()
     assert code == 1
     assert lines[0].startswith("nxup: the target folder /default-domain/workspaces/no-such-folder does not exist")
-    assert "0 uploaded (0 Bytes), 0 failed, 0 cancelled, 0 paused" in lines
+    assert "0 uploaded (0 B), 0 failed, 0 cancelled, 0 paused" in lines
 
 
 def test_exit_names_each_failure_with_its_reason(
@@ -83,7 +83,7 @@ def test_exit_names_each_failure_with_its_reason(
     asyncio.run(scenario())
     lines, code = app.exit_report()
     assert code == 1
-    assert "1 uploaded (1000 Bytes), 1 failed, 0 cancelled, 0 paused" in lines
+    assert "1 uploaded (1000 B), 1 failed, 0 cancelled, 0 paused" in lines
     (failure,) = [line for line in lines if line.startswith("failed")]
     assert str(missing) in failure and "no such file" in failure.lower()
 

@@ -47,13 +47,13 @@ class NxupApp(App[int]):
     CSS_PATH = "nxup.tcss"
     TITLE = "nxup"
     BINDINGS = [
-        Binding("plus,equals_sign", "faster", "Cap", key_display="+/-"),
+        Binding("plus,equals_sign", "faster", "cap", key_display="+/-"),
         Binding("minus", "slower", "Lower cap", key_display="-", show=False),
         Binding("a", "add_files", "Add", show=False),
         Binding("s", "show_stale", "Stale", show=False),
         Binding("l", "show_log", "Log", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit_app", "Quit"),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit_app", "quit"),
         Binding("ctrl+q,ctrl+c", "quit_app", "Quit", show=False, priority=True),
     ]
 
@@ -81,7 +81,6 @@ class NxupApp(App[int]):
         self.stale_source = stale_source
         self._shutting_down = False
         self.abort_on_quit = abort_on_quit
-        self._announced_all_done = False
         self.errors: list[str] = []  # what stopped a command (printed again on exit)
         self._unshown: set[int] = set()  # rows changed by events since the screen was drawn
         self._last_shown = 0.0
@@ -182,20 +181,10 @@ class NxupApp(App[int]):
             return
         totals = self.model.totals()
         history_changed = self.model.record_throughput(totals)
-        self._announce_when_all_done(totals)
         with self.batch_update():
             if changed:
                 screen.refresh_rows(changed)
             screen.refresh_totals(history_changed=history_changed)
-
-    def _announce_when_all_done(self, totals: Any) -> None:
-        finished = totals.files > 0 and totals.left == 0 and not totals.paused
-        if finished and not self._announced_all_done:
-            self.notify(
-                f"All done: {totals.done} uploaded, {totals.failed} failed. Press q to quit.",
-                title="nxup", timeout=15,
-            )
-        self._announced_all_done = finished
 
     def _update_subtitle(self) -> None:
         rate = self.manager.limiter.rate
@@ -307,11 +296,12 @@ class NxupApp(App[int]):
             if yes:
                 self._shutdown_and_exit()
 
+        files = f"{busy} file{'s' if busy > 1 else ''}"
         if self.abort_on_quit:
-            question = f"{busy} upload(s) in progress. Abort them and quit? (this sandbox goes away on exit)"
+            question = f"{files} not uploaded yet. Abort them and quit? The demo's sandbox goes away on exit."
             yes = "Abort and quit"
         else:
-            question = f"{busy} upload(s) in progress. Pause them and quit? `nxup` resumes them later."
+            question = f"{files} not uploaded yet. Pause them and quit? `nxup` resumes them later."
             yes = "Pause and quit"
         self.push_screen(ConfirmScreen(question, yes=yes, no="Stay"), answered)
 

@@ -11,22 +11,24 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = (
+    ("↑ ↓ pgup pgdn", "select a file (home, end: the first, the last)"),
     ("space", "pause or resume the selected file"),
     ("P / R", "pause all / resume all"),
     ("c", "cancel the selected file (aborts its multipart upload)"),
-    ("enter", "parts of the selected file"),
+    ("enter", "parts of the selected file (esc: back to the list)"),
     ("+ / -", "raise / lower the bandwidth cap"),
     ("a", "add files or folders"),
     ("s", "stale multipart uploads"),
     ("l", "log of errors and events"),
     ("ctrl+p", "command palette"),
     ("q", "quit: uploads in flight are paused, `nxup` resumes them"),
+    ("esc, q, ?", "close this help"),
 )
 
 ABOUT = (
-    "Bytes go from this machine straight to S3; Nuxeo hands out the upload batch and creates "
-    "the documents. Each part is recorded once S3 acknowledges it, so a pause, a quit or a "
-    "crash never sends a finished part again."
+    "Files uploading come first in the list, then queued and paused ones, failed ones, and "
+    "finished ones. Bytes go straight to S3; Nuxeo hands out the upload batch and makes the "
+    "documents. A part S3 acknowledged is never sent again, after a pause, a quit or a crash."
 )
 
 
@@ -44,7 +46,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help"):
-            yield Static(Text("nxup — keys", style="bold"), id="help-title")
+            yield Static(Text("nxup — keys (esc closes)", style="bold"), id="help-title")
             yield Static(keys_table(), id="help-keys")
             yield Static(ABOUT, id="help-about")
 

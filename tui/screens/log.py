@@ -11,7 +11,7 @@ from textual.widgets import Footer, Header, RichLog
 
 
 class LogScreen(Screen[None]):
-    BINDINGS = [Binding("escape,l", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape,l", "app.pop_screen", "back", key_display="esc")]
 
     def __init__(self, lines: Iterable[str]) -> None:
         super().__init__()
@@ -20,7 +20,7 @@ class LogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield RichLog(id="log", wrap=True, highlight=False, markup=False)
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         log = self.query_one(RichLog)

@@ -29,9 +29,9 @@ class PartBar(Horizontal):
 
 class PartsScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape,enter", "app.pop_screen", "Back"),
-        Binding("space", "app.toggle_pause", "Pause/Resume"),
-        Binding("c", "app.cancel_selected", "Cancel"),
+        Binding("escape,enter", "app.pop_screen", "back", key_display="esc"),
+        Binding("space", "app.toggle_pause", "pause"),
+        Binding("c", "app.cancel_selected", "cancel"),
     ]
 
     def __init__(self, file_id: int, *, slots: int) -> None:
@@ -47,7 +47,7 @@ class PartsScreen(Screen[None]):
                 yield PartBar(classes="part")
         yield Label("Parts: █ done  ▓ in flight  · pending", id="parts-legend")
         yield PartsMap(id="parts-map")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.set_interval(0.25, self.refresh_parts)

@@ -15,13 +15,20 @@ from tui.model import TransferModel
 from tui.widgets.file_list import FileList
 from tui.widgets.overall import OverallProgress
 
+ALL_FILES = Binding.Group("all", compact=True)
+
 
 class TransfersScreen(Screen[None]):
+    # Every key of the screen is in its footer, in the fewest cells: 80 columns hold them all.
     BINDINGS = [
-        Binding("space", "app.toggle_pause", "Pause/Resume"),
-        Binding("c", "app.cancel_selected", "Cancel"),
-        Binding("P", "app.pause_all", "Pause all"),
-        Binding("R", "app.resume_all", "Resume all"),
+        Binding("space", "app.toggle_pause", "pause"),
+        Binding("c", "app.cancel_selected", "cancel"),
+        Binding("P", "app.pause_all", "pause all", group=ALL_FILES),
+        Binding("R", "app.resume_all", "resume all", group=ALL_FILES),
+        Binding("enter", "app.show_parts", "parts", key_display="⏎"),
+        Binding("a", "app.add_files", "add"),
+        Binding("s", "app.show_stale", "stale"),
+        Binding("l", "app.show_log", "log"),
     ]
 
     def __init__(self, model: TransferModel) -> None:

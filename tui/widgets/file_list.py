@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -22,14 +23,15 @@ from textual.strip import Strip
 from engine.state import UploadStatus
 from engine.text import eta_text, size_text, speed_text
 from tui.model import FileRow, TransferModel
+from tui.widgets.row_order import RowOrder
 
 BAR_WIDTH = 8
-# (title, width); the name column takes what the others leave.
-COLUMNS: tuple[tuple[str, int], ...] = (
-    ("Size", 10), ("Progress", 14), ("Speed", 11), ("ETA", 6), ("State", 12),
-)
-_FIXED_WIDTH = sum(width for _, width in COLUMNS)
+# Widths of the fixed columns, with the space after each; the name takes what they leave.
+SIZE_WIDTH, PROGRESS_WIDTH, SPEED_WIDTH, ETA_WIDTH = 10, BAR_WIDTH + 6, 11, 6
+STATE_WIDTH = 10  # "uploading", "cancelled"; a failure's reason when the row is wide
+NAME_ROOM = 60  # a name wider than this is rare: beyond it, the state column gets the width
 MIN_NAME_WIDTH = 12
+_FIXED_WIDTH = SIZE_WIDTH + PROGRESS_WIDTH + SPEED_WIDTH + ETA_WIDTH + STATE_WIDTH
 
 STATE_STYLE = {
     UploadStatus.QUEUED: Style(dim=True),
@@ -41,6 +43,18 @@ STATE_STYLE = {
 }
 
 
+@dataclass(frozen=True)
+class ColumnWidths:
+    name: int
+    state: int
+
+    @classmethod
+    def for_width(cls, width: int) -> ColumnWidths:
+        room = max(MIN_NAME_WIDTH, width - _FIXED_WIDTH)
+        extra = max(0, room - NAME_ROOM)
+        return cls(name=room - extra, state=STATE_WIDTH + extra)
+
+
 def progress_text(row: FileRow) -> Text:
     fraction = row.fraction
     filled = round(fraction * BAR_WIDTH)
@@ -50,7 +64,25 @@ def progress_text(row: FileRow) -> Text:
     return text
 
 
+def middle_cut(text: str, width: int) -> str:
+    """`text` in `width` cells, cut in the middle so a name keeps its end (its extension, a
+    number)."""
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail_width = (width - 1) // 2
+    tail = ""
+    for char in reversed(text):
+        if cell_len(char + tail) > tail_width:
+            break
+        tail = char + tail
+    head = set_cell_size(text, width - 1 - cell_len(tail)) if width - 1 > cell_len(tail) else ""
+    return f"{head}…{tail}"
+
+
 def _cell(text: str | Text, width: int, *, right: bool = False) -> Text:
+    """A column's text and the space after it; cut with an ellipsis when it does not fit."""
     cell = text if isinstance(text, Text) else Text(text)
     cell.truncate(width - 1, overflow="ellipsis")
     if right:
@@ -59,27 +91,43 @@ def _cell(text: str | Text, width: int, *, right: bool = False) -> Text:
     return cell
 
 
-def row_text(row: FileRow, name_width: int) -> Text:
-    uploading = row.status is UploadStatus.UPLOADING
-    line = _cell(row.name, name_width)
-    line.append_text(_cell(size_text(row.size), 10))
-    line.append_text(_cell(progress_text(row), 14))
-    line.append_text(_cell(speed_text(row.speed) if uploading else "", 11))
-    line.append_text(_cell(eta_text(row.eta) if uploading else "", 6))
-    line.append_text(_cell(Text(row.state_text(), style=STATE_STYLE.get(row.status, Style())), 12))
+def state_cell(row: FileRow, width: int) -> Text:
+    """The state; a failure's reason too when it fits (the detail line always shows it)."""
+    text = row.state_text()
+    if cell_len(text) > width - 1:
+        text = row.status.value
+    return Text(text, style=STATE_STYLE.get(row.status, Style()))
+
+
+def _line(widths: ColumnWidths, name: str, size: str, progress: str | Text, speed: str, eta: str,
+          state: str | Text) -> Text:
+    line = _cell(name, widths.name)
+    line.append_text(_cell(size, SIZE_WIDTH, right=True))
+    line.append_text(_cell(progress, PROGRESS_WIDTH))
+    line.append_text(_cell(speed, SPEED_WIDTH, right=True))
+    line.append_text(_cell(eta, ETA_WIDTH, right=True))
+    line.append_text(_cell(state, widths.state))
     return line
 
 
-def header_text(name_width: int) -> Text:
-    line = _cell("Name", name_width)
-    for title, width in COLUMNS:
-        line.append_text(_cell(title, width))
+def row_text(row: FileRow, widths: ColumnWidths) -> Text:
+    uploading = row.status is UploadStatus.UPLOADING
+    return _line(
+        widths, middle_cut(row.name, widths.name - 1), size_text(row.size), progress_text(row),
+        speed_text(row.speed) if uploading else "", eta_text(row.eta) if uploading else "",
+        state_cell(row, widths.state),
+    )
+
+
+def header_text(widths: ColumnWidths) -> Text:
+    line = _line(widths, "Name", "Size", "Progress", "Speed", "ETA", "State")
     line.stylize("bold")
     return line
 
 
 class FileList(ScrollView, can_focus=True):
-    """Rows in the order files were queued; a cursor selects one."""
+    """Active files first (see RowOrder); a cursor selects one and follows it as it moves, until
+    it is finished: then the cursor stays where it was, on the file that took its place."""
 
     BINDINGS = [
         Binding("up", "cursor(-1)", "Up", show=False),
@@ -88,10 +136,10 @@ class FileList(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "jump(0)", "First", show=False),
         Binding("end", "jump(-1)", "Last", show=False),
-        Binding("enter", "select", "Parts", show=False),
     ]
     COMPONENT_CLASSES = {"file-list--header", "file-list--cursor", "file-list--stripe"}
     DEFAULT_CSS = """
+    FileList { overflow-x: hidden; scrollbar-size-vertical: 1; }
     FileList > .file-list--header { background: $panel; }
     FileList > .file-list--cursor { background: $accent 40%; }
     FileList:focus > .file-list--cursor { background: $accent; }
@@ -111,30 +159,43 @@ class FileList(ScrollView, can_focus=True):
     def __init__(self, model: TransferModel, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.model = model
-        self.order: list[int] = []
-        self._index: dict[int, int] = {}
+        self.order = RowOrder()
         self.cursor = 0
 
     # -- data ---------------------------------------------------------------------------
     def sync(self, changed: Iterable[int]) -> None:
-        """New rows go to the end; visible rows are redrawn from the model."""
-        added = False
+        """Rows are placed by their state; the screen is redrawn when a visible row changed or
+        rows moved."""
+        selected = self.selected_file_id
         top = self.scroll_offset.y
         bottom = top + max(1, self.size.height - 1)
-        visible = False
+        moved = visible = selected_moved = False
+        rows = self.model.rows
         for file_id in sorted(changed):
-            if file_id not in self._index and file_id in self.model.rows:
-                self._index[file_id] = len(self.order)
-                self.order.append(file_id)
-                added = True
-            index = self._index.get(file_id)
-            visible = visible or (index is not None and top <= index < bottom)
-        if added:
-            self.virtual_size = Size(self.size.width, len(self.order) + 1)
-            if len(self.order) == 1:
-                self._post_highlight()
-        if visible:  # rows out of sight are drawn when scrolled to
-            self.refresh()
+            row = rows.get(file_id)
+            if row is None:
+                continue
+            if self.order.place(file_id, row.status):
+                moved = True
+                selected_moved = selected_moved or file_id == selected
+            elif not visible:
+                index = self.order.index(file_id)
+                visible = index is not None and top <= index < bottom
+        if not moved:
+            if visible:  # rows out of sight are drawn when scrolled to
+                self.refresh()
+            return
+        self.virtual_size = Size(0, len(self.order) + 1)
+        if selected is None:
+            self._post_highlight()
+        elif selected_moved and self.order.in_finished_group(selected):
+            if self.selected_file_id != selected:
+                self._post_highlight()  # the row that took the finished file's place
+        else:
+            index = self.order.index(selected)
+            if index is not None and index != self.cursor:
+                self._place_cursor(index, post=False)
+        self.refresh()
 
     @property
     def row_count(self) -> int:
@@ -147,20 +208,20 @@ class FileList(ScrollView, can_focus=True):
         return self.order[min(self.cursor, len(self.order) - 1)]
 
     def select_file(self, file_id: int) -> None:
-        index = self._index.get(file_id)
+        index = self.order.index(file_id)
         if index is not None:
             self._move_to(index)
 
     # -- drawing ------------------------------------------------------------------------
     @property
-    def name_width(self) -> int:
-        return max(MIN_NAME_WIDTH, self.size.width - _FIXED_WIDTH)
+    def widths(self) -> ColumnWidths:
+        return ColumnWidths.for_width(self.size.width)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if y == 0:
             style = self.get_component_rich_style("file-list--header")
-            return self._strip(header_text(self.name_width), width, style)
+            return self._strip(header_text(self.widths), width, style)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.order):
             return Strip.blank(width, self.rich_style)
@@ -173,7 +234,7 @@ class FileList(ScrollView, can_focus=True):
             background = self.get_component_rich_style("file-list--stripe")
         else:
             background = self.rich_style
-        return self._strip(row_text(row, self.name_width), width, background)
+        return self._strip(row_text(row, self.widths), width, background)
 
     def _strip(self, text: Text, width: int, background: Style) -> Strip:
         segments = list(text.render(self.app.console))
@@ -181,7 +242,7 @@ class FileList(ScrollView, can_focus=True):
         return strip.apply_style(background) if background else strip
 
     def on_resize(self, event: events.Resize) -> None:
-        self.virtual_size = Size(event.size.width, len(self.order) + 1)
+        self.virtual_size = Size(0, len(self.order) + 1)
 
     # -- cursor -------------------------------------------------------------------------
     @property
@@ -192,8 +253,11 @@ class FileList(ScrollView, can_focus=True):
         if not self.order:
             return
         index = max(0, min(index, len(self.order) - 1))
-        if index == self.cursor:
-            return
+        if index != self.cursor:
+            self._place_cursor(index)
+
+    def _place_cursor(self, index: int, *, post: bool = True) -> None:
+        """Put the cursor on the row at `index` and scroll it into view."""
         self.cursor = index
         top = self.scroll_offset.y
         visible_rows = max(1, self.size.height - 1)
@@ -202,7 +266,8 @@ class FileList(ScrollView, can_focus=True):
         elif index >= top + visible_rows:
             self.scroll_to(y=index - visible_rows + 1, animate=False)
         self.refresh()
-        self._post_highlight()
+        if post:
+            self._post_highlight()
 
     def _post_highlight(self) -> None:
         file_id = self.selected_file_id

@@ -13,7 +13,17 @@ from engine.text import eta_text, size_text, speed_text
 from tui.model import Totals
 
 
+def finished(totals: Totals) -> bool:
+    """Every file is done, failed or cancelled (a paused file is still to do)."""
+    return totals.files > 0 and totals.left == 0
+
+
 def totals_text(totals: Totals) -> str:
+    if finished(totals):  # the closing summary: in place of the totals, never over the list
+        return (
+            f"All done: {totals.done} uploaded ({size_text(totals.sent)}) · {totals.failed} failed · "
+            f"{totals.cancelled} cancelled · q quits"
+        )
     return (
         f"{totals.done}/{totals.files} done · {totals.failed} failed · {totals.left} left · "
         f"{size_text(totals.sent)}/{size_text(totals.size)} · {speed_text(totals.speed)} · "
@@ -36,7 +46,9 @@ class OverallProgress(Widget):
         text = totals_text(totals)
         if text != self._shown_text:  # an update lays the screen out again
             self._shown_text = text
-            self.query_one("#totals", Label).update(text)
+            label = self.query_one("#totals", Label)
+            label.update(text)
+            label.set_class(finished(totals), "-finished")
         self.query_one("#overall-bar", ProgressBar).update(total=max(totals.size, 1), progress=totals.sent)
         if history is not None:
             self.query_one("#throughput", Sparkline).data = list(history)
