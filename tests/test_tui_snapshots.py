@@ -119,6 +119,9 @@ def test_add_files_dialog(snap_compare: Any) -> None:
         await settle(pilot)
         await pilot.press("a")
         await shown(pilot, lambda: isinstance(pilot.app.screen, AddFilesScreen), "the dialog")
+        for field in pilot.app.screen.query("Input"):
+            field.cursor_blink = False  # a blinking cursor would be caught either way
+        await pilot.pause()
 
     assert snap_compare(fixed_app(), terminal_size=(80, 24), run_before=open_add)
 
