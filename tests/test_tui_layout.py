@@ -1,14 +1,17 @@
 """The transfer manager's layout and order: active files first (a virtual list that stays cheap
 with 10,000 files), the cursor following its file, every key said in the footer, the help saying
-how it closes, names cut in the middle, and the closing summary in place of the totals."""
+how it closes, names cut in the middle, the closing summary in place of the totals, the demo's
+length, and the add dialog's dropdown of path completions."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from tui_fixed import fixed_app, settle
+from textual.widgets import Input
+from tui_fixed import fixed_app, folder_to_complete, settle
 
 from cli.demo import LARGE_SIZES_MIB
 from cli.main import demo
@@ -16,8 +19,10 @@ from engine.events import FileCompleted, FilePaused, FileStarted
 from engine.planning import MiB
 from engine.state import UploadStatus
 from engine.units import parse_rate
+from tui.screens.add_files import AddFilesScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.file_list import ColumnWidths, middle_cut
+from tui.widgets.path_completion import PathDropdown
 from tui.widgets.row_order import RowOrder
 
 S = UploadStatus
@@ -162,3 +167,40 @@ def test_the_demo_lasts_long_enough_to_try_every_key() -> None:
     rate = parse_rate(defaults["limit"])
     assert rate is not None and 60 <= (large + small) / rate <= 90
     assert "5MiB/s" in CliRunner().invoke(demo, ["--help"]).output
+
+
+def test_the_add_dialog_offers_a_dropdown_of_path_completions(tmp_path: Path, monkeypatch: Any) -> None:
+    folder_to_complete(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    app = fixed_app()
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("a")
+            assert isinstance(app.screen, AddFilesScreen)
+            field = app.screen.query_one("#path", Input)
+            dropdown = app.screen.query_one(PathDropdown)
+            await pilot.press("n", "o")
+
+            def offered() -> list[str]:
+                options = dropdown.option_list
+                return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+            await until_true(pilot, lambda: dropdown.display and offered() == ["notes report.txt", "notes-2026/"])
+            # The suggestion ahead of the cursor is the dropdown's first entry.
+            await until_true(pilot, lambda: field._suggestion == "notes report.txt")
+            await pilot.press("down", "tab")  # the second entry: a folder, whose entries come next
+            assert field.value == "notes-2026/"
+            await until_true(pilot, lambda: dropdown.display and offered() == ["inside.pdf"])
+            await pilot.press("tab")
+            assert field.value == "notes-2026/inside.pdf" and not dropdown.display
+            # esc hides an open dropdown first, then closes the dialog.
+            field.value = "notes"
+            await until_true(pilot, lambda: dropdown.display)
+            await pilot.press("escape")
+            assert not dropdown.display and isinstance(app.screen, AddFilesScreen)
+            await pilot.press("escape")
+            assert not isinstance(app.screen, AddFilesScreen)
+
+    run(scenario())

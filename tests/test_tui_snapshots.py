@@ -5,11 +5,12 @@ state, at 80×24 (the size of an SSH session, where nothing that matters may be 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import until
-from tui_fixed import fixed_app, settle
+from tui_fixed import fixed_app, folder_to_complete, settle
 
 from tui.screens.add_files import AddFilesScreen
 from tui.screens.confirm import ConfirmScreen
@@ -17,6 +18,7 @@ from tui.screens.error import ErrorScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.parts import PartsScreen
+from tui.widgets.path_completion import PathDropdown
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 50), id="160x50")]
 
@@ -114,14 +116,19 @@ def test_log_screen(snap_compare: Any) -> None:
     assert snap_compare(fixed_app(), terminal_size=(80, 24), run_before=open_log)
 
 
-def test_add_files_dialog(snap_compare: Any) -> None:
+def test_add_files_dialog_with_its_completions(snap_compare: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    folder_to_complete(tmp_path)
+    monkeypatch.chdir(tmp_path)
+
     async def open_add(pilot: Any) -> None:
         await settle(pilot)
         await pilot.press("a")
         await shown(pilot, lambda: isinstance(pilot.app.screen, AddFilesScreen), "the dialog")
         for field in pilot.app.screen.query("Input"):
             field.cursor_blink = False  # a blinking cursor would be caught either way
-        await pilot.pause()
+        await pilot.press("n", "o")
+        dropdown = pilot.app.screen.query_one(PathDropdown)
+        await shown(pilot, lambda: dropdown.display and dropdown.option_list.option_count == 2, "the completions")
 
     assert snap_compare(fixed_app(), terminal_size=(80, 24), run_before=open_add)
 

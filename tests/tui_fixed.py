@@ -4,6 +4,7 @@ at its edge by a fixed one that answers the same queries, so speeds, ETAs and pa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from conftest import until
@@ -196,3 +197,11 @@ async def settle(pilot: Any) -> None:
     await pilot.pause()  # the messages those refreshes posted, handled
 
 
+def folder_to_complete(root: Path) -> None:
+    """Entries for the add dialog's path completion to offer (and one to leave out)."""
+    (root / "notes-2026").mkdir()
+    (root / "notes-2026" / "inside.pdf").write_bytes(b"x")
+    (root / "notes report.txt").write_bytes(b"x")
+    (root / "photos").mkdir()
+    (root / ".notes-hidden").write_bytes(b"x")
+    (root / "notes\x1bodd").write_bytes(b"x")  # a name that would be shown escaped: left out

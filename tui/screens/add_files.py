@@ -9,35 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label
 
 from engine.text import printable
-
-
-class PathSuggester(Suggester):
-    """Completes the last path component from the file system (→ accepts)."""
-
-    def __init__(self) -> None:
-        super().__init__(use_cache=False, case_sensitive=True)
-
-    async def get_suggestion(self, value: str) -> str | None:
-        if not value:
-            return None
-        directory, prefix = os.path.split(os.path.expanduser(value))
-        try:
-            names = sorted(os.listdir(directory or "."))
-        except OSError:
-            return None
-        show_hidden = prefix.startswith(".")
-        for name in names:
-            if name == prefix or not name.startswith(prefix):
-                continue
-            if name.startswith(".") and not show_hidden:
-                continue
-            suffix = os.sep if os.path.isdir(os.path.join(directory or ".", name)) else ""
-            return value + name[len(prefix):] + suffix
-        return None
+from tui.widgets.path_completion import FolderReader, PathDropdown, PathSuggester
 
 
 @dataclass(frozen=True)
@@ -54,15 +29,18 @@ class AddFilesScreen(ModalScreen[AddRequest | None]):
         self.target = target
 
     def compose(self) -> ComposeResult:
+        reader = FolderReader()
+        path = Input(placeholder="~/Documents/report.pdf", suggester=PathSuggester(reader), id="path")
         with Vertical(id="dialog"):
-            yield Label("Add a file or folder (→ completes the path)")
-            yield Input(placeholder="~/Documents/report.pdf", suggester=PathSuggester(), id="path")
+            yield Label("Add a file or folder: ↓ and tab pick a completion, → takes the one in grey", id="add-hint")
+            yield path
             yield Label("to the Nuxeo folder")
             yield Input(value=self.target, id="target")
             yield Label("", id="problem", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Add", variant="primary", id="add")
-                yield Button("Cancel", id="cancel")
+                yield Button("Cancel (esc)", id="cancel")
+        yield PathDropdown(path, reader)
 
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
