@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from cli.dry_run import path_filter, run_dry_run, selection_options
 from cli.exits import EXIT_FAILED, EXIT_OK
 from cli.kept_settings import given_settings, kept_settings
 from cli.stale import cleanup_at_start, stale_after_option
@@ -215,28 +216,37 @@ Examples:
   nxup upload ~/scans --to /default-domain/workspaces/Projects
   nxup upload report.pdf --to /default-domain/workspaces/Projects --no-tui --limit 20MiB/s
   nxup upload ~/photos --to /default-domain/workspaces/Photos --json > events.jsonl
+  nxup upload ~/site --to /default-domain/workspaces/Site --exclude 'build/' --include '*.html' --dry-run
+  nxup upload ~/scans --to /default-domain/workspaces/Projects --existing skip
 """
 
 
 @main.command(epilog=_UPLOAD_EXAMPLES)
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--to", "target", required=True, help="Nuxeo folder path that receives the files.")
+@selection_options
 @_transfer_options
-def upload(paths: tuple[str, ...], target: str, url: str | None, user: str | None, no_tui: bool,
+def upload(paths: tuple[str, ...], target: str, existing: str, includes: tuple[str, ...], excludes: tuple[str, ...],
+           no_default_excludes: bool, dry_run: bool, url: str | None, user: str | None, no_tui: bool,
            json_lines: bool, workers: int, part_size: str, single_limit: str, checksum: str,
            verify: bool, limit: str | None) -> None:
     """Upload files and folders (mirrored as Folder documents) to a Nuxeo folder."""
 
     from cli.connection import server_connection, url_on_command_line
+    from engine.existing import ExistingPolicy
 
     if not url:
         _fail_usage("no server: give --url or set NUXEO_URL")
     _check_target(target)
     settings = _settings(workers, part_size, single_limit, checksum, verify, limit)
+    patterns = path_filter(includes, excludes, no_default_excludes)
     connection = server_connection(url, user, url_on_command_line=url_on_command_line())
+    if dry_run:
+        sys.exit(run_dry_run(connection, paths, target, existing=existing, patterns=patterns, json_lines=json_lines))
     tui = use_tui(no_tui=no_tui, json_lines=json_lines)
     sys.exit(_run_transfers(connection, settings, tui=tui, json_lines=json_lines, target=target,
-                            start=lambda manager: manager.add(paths, target)))
+                            start=lambda manager: manager.add(paths, target, existing=ExistingPolicy(existing),
+                                                              patterns=patterns)))
 
 
 def _check_target(target: str) -> None:

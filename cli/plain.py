@@ -14,9 +14,11 @@ from engine.events import (
     FileCancelled,
     FileCompleted,
     FileFailed,
+    FileIgnored,
     FilePaused,
     FileProgress,
     FileQueued,
+    FileSkipped,
     FileStarted,
     Notice,
     PartCompleted,
@@ -31,6 +33,8 @@ class RunTally:
     failed: int = 0
     cancelled: int = 0
     paused: int = 0
+    skipped: int = 0  # its name was taken in the target folder (see --existing)
+    ignored: int = 0  # left out by the include and exclude patterns
     bytes_done: int = 0
     failures: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
@@ -83,6 +87,10 @@ class Reporter:
             tally.failures.append((event.path, event.reason))
             if event.file_id < 0:
                 tally.queued += 1
+        elif isinstance(event, FileSkipped):
+            tally.skipped += 1
+        elif isinstance(event, FileIgnored):
+            tally.ignored += 1
         elif isinstance(event, FileCancelled):
             tally.cancelled += 1
         elif isinstance(event, FilePaused):
@@ -108,7 +116,7 @@ class Reporter:
 
     def _position(self) -> str:
         tally = self.tally
-        finished = tally.done + tally.failed + tally.cancelled
+        finished = tally.done + tally.failed + tally.cancelled + tally.skipped
         return f"[{finished}/{tally.queued}]"
 
     def _write_plain(self, event: Event) -> None:
@@ -128,18 +136,22 @@ class Reporter:
             self._last_progress[event.file_id] = now
             self._emit(f"progress  {name} {self._progress_text(event, now)}")
         elif isinstance(event, FileCompleted):
-            self._emit(f"done      {self._position()} {name} ({size_text(event.size)}) -> {printable(event.document_path)}")
+            version = f" (version {event.version_label})" if event.version_label else ""
+            self._emit(f"done      {self._position()} {name} ({size_text(event.size)}) -> "
+                       f"{printable(event.document_path)}{version}")
         elif isinstance(event, FileFailed):
             # An empty path given on the command line is named as such.
             shown = printable(event.path) or '""'
             self._emit(f"failed    {self._position()} {shown}: {printable(event.reason)}")
+        elif isinstance(event, FileSkipped):
+            self._emit(f"skipped   {self._position()} {name}: {printable(event.reason)}")
         elif isinstance(event, FileCancelled):
             self._emit(f"cancelled {self._position()} {name}")
         elif isinstance(event, FilePaused):
             self._emit(f"paused    {name}")
         elif isinstance(event, Notice):
             self._emit(f"notice    {printable(event.message)}")
-        elif isinstance(event, (FileQueued, PartCompleted)):
+        elif isinstance(event, (FileQueued, PartCompleted, FileIgnored)):  # ignored files: counted, named in JSON
             return
 
     def _progress_text(self, event: FileProgress, now: float) -> str:
@@ -162,6 +174,10 @@ class Reporter:
             f"{tally.done} uploaded ({size_text(tally.bytes_done)} in {elapsed_s:.1f} s), "
             f"{tally.failed} failed, {tally.cancelled} cancelled, {tally.paused} paused"
         )
+        if tally.skipped:
+            text += f", {tally.skipped} skipped (already in the target)"
+        if tally.ignored:
+            text += f", {tally.ignored} ignored by patterns"
         if self.json_lines:
             self._emit(json_line({"event": "summary", "time": round(time.time(), 3), **dataclasses.asdict(tally),
                                   "elapsed_s": round(elapsed_s, 3)}))

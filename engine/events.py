@@ -74,6 +74,24 @@ class FileCompleted(Event):
     document_path: str
     document_uid: str
     etag: str
+    version_label: str = ""  # the new version, when the file went to an existing document
+
+
+@dataclass(frozen=True, slots=True)
+class FileSkipped(Event):
+    """Its name was taken in the target folder and nothing was sent (see `existing`)."""
+
+    path: str
+    reason: str
+    document_path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FileIgnored(Event):
+    """Left out by the include and exclude patterns (a negative id: it was never queued)."""
+
+    path: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +124,8 @@ _KIND: dict[type, str] = {
     FileProgress: "progress",
     PartCompleted: "part_completed",
     FileCompleted: "completed",
+    FileSkipped: "skipped",
+    FileIgnored: "ignored",
     FileFailed: "failed",
     FilePaused: "paused",
     FileCancelled: "cancelled",

@@ -48,6 +48,10 @@ class NameTaken(NxupError):
     retryable = False
 
 
+class DocumentChanged(NxupError):
+    """The document to version changed since it was listed (its changeToken no longer matches)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ExistingDocument:
     uid: str
@@ -191,11 +195,6 @@ class TargetListings:
                     self._listings[folder] = listing
         return listing
 
-    def new_folder(self, folder: str) -> None:
-        """A folder this run created: it has no children to list."""
-        with self._lock:
-            self._listings.setdefault(folder, FolderListing(folder))
-
     def decide_and_reserve(self, folder: str, *, title: str, path: str, size: int,
                            policy: ExistingPolicy) -> Decision:
         """`decide`, then the title a new document takes is reserved for this run (one file's
@@ -222,6 +221,7 @@ class TargetListings:
 __all__ = [
     "Action",
     "Decision",
+    "DocumentChanged",
     "ExistingDocument",
     "ExistingPolicy",
     "FolderListing",

@@ -43,7 +43,8 @@ class FileControl:
     def cancel(self, file_id: int) -> None:
         with self._lock:
             transfer = self._scheduler.files.get(file_id)
-            if transfer is None or transfer.status in (UploadStatus.DONE, UploadStatus.CANCELLED):
+            if transfer is None or transfer.status in (UploadStatus.DONE, UploadStatus.CANCELLED,
+                                                       UploadStatus.SKIPPED):
                 return
             transfer.control.interrupt(StopReason.CANCEL)
             working = transfer.working()

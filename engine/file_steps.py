@@ -38,6 +38,7 @@ from .errors import (
     UploadGone,
 )
 from .events import Event, FileStarted, Notice
+from .existing import Action, Decision, ExistingPolicy, TargetListings
 from .file_s3 import FileS3
 from .finishing import UPLOAD_GONE_NOTICE, Finishing
 from .inputs import open_for_upload
@@ -79,6 +80,7 @@ class NextStep(Enum):
     PARTS = "parts"  # send the parts S3 lacks
     FINISH = "finish"  # nothing to send as parts: the single upload, or the stages after the join
     DONE = "done"  # the document exists; only the bookkeeping of the end is left
+    SKIPPED = "skipped"  # its name is taken in the target folder and nothing is to be sent
 
 
 class FileSteps(Finishing):
@@ -94,6 +96,7 @@ class FileSteps(Finishing):
         self._emit = emit
         self._lock = lock
         self._known_folders: set[str] = set()
+        self.listings = TargetListings(nuxeo.list_children)
         self.shared_batches = SharedBatches(new_batch=nuxeo.new_batch, credentials_for=nuxeo.batch_credentials,
                                             capacity=settings.files_per_batch)
 
@@ -156,6 +159,15 @@ class FileSteps(Finishing):
             # the one it was started with, which is journaled).
             self.persist(transfer, checksum_algorithm=self.settings.checksum.value)
         self._ensure_folder(record.target)
+        if record.action is None and record.stage is Stage.NEW:
+            decision = self._decide(transfer)
+            if decision.action is Action.SKIP:
+                with self._lock:
+                    transfer.close_file()
+                    transfer.document_path = decision.document.path if decision.document else ""
+                self.persist(transfer, status=UploadStatus.SKIPPED, action=Action.SKIP.value, note=decision.reason,
+                             doc_uid=decision.document.uid if decision.document else None)
+                return NextStep.SKIPPED
         # Journaled as being created: an earlier run may have sent the creation.
         transfer.creation_may_have_run = record.stage is Stage.CREATING_DOCUMENT
         # The batch, the plan and the start of sending: one write before the first byte.
@@ -187,6 +199,24 @@ class FileSteps(Finishing):
             transfer.pending = sorted(pending)
         return NextStep.PARTS if pending else NextStep.FINISH
 
+    def _decide(self, transfer: FileTransfer) -> Decision:
+        """What the file's name, taken or not in its folder, leads to (see `existing`); the
+        decision is journaled (with the batch, before any request) so that a resumed run does
+        the same. `NameTaken` when the policy says to fail."""
+        record = transfer.record
+        policy = ExistingPolicy(record.existing or ExistingPolicy.VERSION.value)
+        decision = self.listings.decide_and_reserve(record.target, title=transfer.name, path=record.path,
+                                                    size=record.size or 0, policy=policy)
+        if decision.action is Action.VERSION:
+            assert decision.document is not None
+            self.persist(transfer, action=decision.action.value, version_of=decision.document.uid,
+                         doc_revision=decision.document.change_token)
+        elif decision.action is Action.RENAME:
+            self.persist(transfer, action=decision.action.value, doc_name=decision.title)
+        elif decision.action is Action.CREATE:
+            self.persist(transfer, action=decision.action.value)
+        return decision
+
     def _ensure_folder(self, target: str) -> None:
         # Checked once per folder and run: most files share a handful of folders.
         if target in self._known_folders:
@@ -198,7 +228,12 @@ class FileSteps(Finishing):
         if not name or not parent:
             raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
         self._ensure_folder(parent)
-        self.nuxeo.ensure_folder(parent, name)
+        # A folder of that title (named otherwise) is the one the local folder goes to.
+        same_title = self.listings.of(parent).folder_titled(name)
+        if same_title is not None:
+            self.nuxeo.use_folder(target, same_title.path)
+        else:
+            self.nuxeo.ensure_folder(parent, name)
         self._known_folders.add(target)
 
     def _attach_batch(self, transfer: FileTransfer) -> None:

@@ -11,7 +11,7 @@ import threading
 import time
 
 from .errors import AccessDenied, BatchGone, FileChanged, IntegrityError, Interrupted, UploadGone
-from .events import FileCancelled, FileCompleted, Notice, PartCompleted
+from .events import FileCancelled, FileCompleted, FileSkipped, Notice, PartCompleted
 from .file_s3 import FileS3
 from .file_steps import FileSteps, NextStep
 from .finishing import UPLOAD_GONE_NOTICE, NewRound
@@ -52,6 +52,9 @@ class FileTasks:
                 transfer.preparing = False
                 transfer.close_file()
             self._scheduler.fail(transfer, exc)
+            return
+        if next_step is NextStep.SKIPPED:
+            self._finish_skipped(transfer)
             return
         if next_step is NextStep.DONE:
             with self._lock:
@@ -240,9 +243,19 @@ class FileTasks:
             self._scheduler.emit(
                 FileCompleted(
                     transfer.id, path=transfer.path, size=transfer.size, document_path=document_path,
-                    document_uid=doc_uid, etag=transfer.record.etag or "",
+                    document_uid=doc_uid, etag=transfer.record.etag or "", version_label=transfer.version_label,
                 )
             )
+            self._scheduler.release(transfer)
+        self._scheduler.admit()
+
+    def _finish_skipped(self, transfer: FileTransfer) -> None:
+        """Its name is taken and nothing is sent (the journal says so already, see `existing`)."""
+        with self._lock:
+            transfer.preparing = False
+            transfer.status = UploadStatus.SKIPPED
+            self._scheduler.emit(FileSkipped(transfer.id, path=transfer.path, reason=transfer.record.note or "",
+                                             document_path=transfer.document_path))
             self._scheduler.release(transfer)
         self._scheduler.admit()
 

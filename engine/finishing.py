@@ -24,6 +24,7 @@ from .errors import (
     UploadGone,
 )
 from .events import Notice
+from .existing import Action, DocumentChanged, NameTaken, digest_of_file
 from .lifecycle import InvalidTransition, Stage
 from .nuxeo_batch import CreatedDocument
 from .slices import PartCounter
@@ -171,23 +172,41 @@ class Finishing:
         return self.nuxeo.registered_size(transfer.batch.batch_id, transfer.record.file_idx) == transfer.size
 
     def _create_document(self: FileSteps, transfer: FileTransfer) -> None:
+        """The document: a new one, or a new version of the existing one (`--existing version`)."""
         record = transfer.record
         assert record.batch_id is not None and record.document_key is not None
         batch_id = record.batch_id
+        versioning = record.action == Action.VERSION.value
         document = None
         for attempt in range(1, _CREATION_ATTEMPTS + 1):
             if transfer.creation_may_have_run:
                 # An earlier request may have made the document and its answer been lost: look
                 # before sending again (the key alone suffices only on servers that keep it).
-                document = self._document_made_earlier(transfer)
+                document = (self._version_made_earlier(transfer) if versioning
+                            else self._document_made_earlier(transfer))
                 if document is not None:
                     break
             transfer.creation_may_have_run = True
             try:
-                document = self.nuxeo.create_file_document(
-                    record.target, name=transfer.name, batch_id=batch_id, key=record.document_key,
-                    file_idx=record.file_idx,
-                )
+                if versioning:
+                    assert record.version_of is not None
+                    document = self.nuxeo.add_version(record.version_of, batch_id=batch_id, file_idx=record.file_idx,
+                                                      change_token=record.doc_revision)
+                else:
+                    document = self.nuxeo.create_file_document(
+                        record.target, name=transfer.name, batch_id=batch_id, key=record.document_key,
+                        file_idx=record.file_idx,
+                    )
+                break
+            except DocumentChanged:
+                # The version's guard: the document changed since it was listed, by this very
+                # request sent twice (the HTTP layer repeats a PUT whose answer was lost) or by
+                # someone else. Which one, the document says.
+                document = self._version_made_earlier(transfer) if versioning else None
+                if document is None:
+                    self.persist(transfer, action=None, version_of=None, doc_revision=None)
+                    raise NameTaken(f"the document {record.target.rstrip('/')}/{transfer.name} changed on the "
+                                    "server meanwhile; run the upload again to decide anew") from None
                 break
             except NotFoundError:
                 self.nuxeo.batch_info(batch_id)  # BatchGone when the 404 was about the batch
@@ -200,6 +219,10 @@ class Finishing:
         assert document is not None
         with self._lock:  # the file is done with its batch (which others may share)
             transfer.batch = None
+        if versioning and document.blob_length != transfer.size:
+            # The user's document is never removed: the new version is named as wrong.
+            raise IntegrityError(f"the new version of {document.path} holds {document.blob_length} bytes, not the "
+                                 f"file's {transfer.size}")
         if document.blob_length is None:
             # A stock server makes the document without its blob when the batch is gone
             # (and answers 201): remove it and register the object with a new batch.
@@ -211,7 +234,21 @@ class Finishing:
                 f"the document Nuxeo created holds {document.blob_length} bytes, not the file's {transfer.size}"
             )
         transfer.document_path = document.path
+        transfer.version_label = document.version_label or "" if versioning else ""
         self.advance(transfer, Stage.DOCUMENTED, doc_uid=document.uid)
+
+    def _version_made_earlier(self: FileSteps, transfer: FileTransfer) -> CreatedDocument | None:
+        """The document to version, if it already holds the file's bytes (a new version made
+        by a request whose answer was lost): same length, and same digest in its algorithm."""
+        record = transfer.record
+        assert record.version_of is not None
+        found = self.nuxeo.file_document(record.version_of)
+        if found is None or found.blob_length != transfer.size or not found.blob_digest:
+            return None
+        if found.change_token is not None and found.change_token == record.doc_revision:
+            return None  # untouched since it was listed
+        local = digest_of_file(record.path, found.blob_digest_algorithm or "MD5")
+        return found if local == found.blob_digest else None
 
     def _document_made_earlier(self: FileSteps, transfer: FileTransfer) -> CreatedDocument | None:
         """A document in the target folder named after the file and holding exactly its size

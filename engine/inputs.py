@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import pathspec
+
 from .errors import InputError, describe_os_error
 from .planning import MAX_OBJECT_SIZE, FileTooLarge
 
@@ -28,6 +30,58 @@ class LocalFile:
 class RejectedPath:
     path: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoredPath:
+    """A file (or a folder, with everything in it) left out by the patterns."""
+
+    path: str
+    reason: str
+
+
+# Hidden and system files, as Nuxeo Drive ignores them (gitignore patterns; `Icon\r` is the
+# macOS folder icon, its carriage return in a class so that it is not read as trailing space).
+DEFAULT_EXCLUDES = (".*", "~$*", "*.tmp", "*.part", "*.crdownload", "Thumbs.db", "desktop.ini", "Icon[\r]",
+                    "__MACOSX/")
+
+
+class PathFilter:
+    """Which files of a folder given to upload are sent: gitignore-style patterns (the
+    `pathspec` library, as git reads them) on the path relative to that folder. A file is sent
+    when no exclude matches it and, if includes are given, one include does; an excluded
+    folder is not descended. The default ignore list applies inside folders only: a file named
+    on the command line is sent unless an `--exclude` matches it."""
+
+    def __init__(self, *, include: Iterable[str] = (), exclude: Iterable[str] = (),
+                 default_excludes: bool = True) -> None:
+        self._include = pathspec.GitIgnoreSpec.from_lines(list(include)) if include else None
+        self._exclude = pathspec.GitIgnoreSpec.from_lines(list(exclude))
+        self._defaults = pathspec.GitIgnoreSpec.from_lines(DEFAULT_EXCLUDES if default_excludes else ())
+
+    def folder_left_out(self, relative: str) -> str | None:
+        """Why the folder (its path relative to the folder given) is left out, or None."""
+        shown = relative.rstrip("/") + "/"
+        if self._exclude.match_file(shown):
+            return "excluded by --exclude (with everything in it)"
+        if self._defaults.match_file(shown):
+            return "a hidden or system folder (with everything in it; --no-default-excludes sends it)"
+        return None
+
+    def file_left_out(self, relative: str, *, named: bool = False) -> str | None:
+        """Why the file is left out, or None; `named`: given on the command line itself."""
+        if self._exclude.match_file(relative):
+            return "excluded by --exclude"
+        if named:
+            return None
+        if self._defaults.match_file(relative):
+            return "a hidden or system file (--no-default-excludes sends it)"
+        if self._include is not None and not self._include.match_file(relative):
+            return "matches no --include"
+        return None
+
+
+SEND_EVERYTHING = PathFilter(default_excludes=False)
 
 
 # A name that is not valid UTF-8 reaches Python with its bad bytes as lone surrogates, which
@@ -92,15 +146,20 @@ def resolve(given: str) -> Path:
     return Path(os.path.realpath(head)) / name
 
 
-def expand(paths: Iterable[str | os.PathLike[str]], target: str) -> Iterator[LocalFile | RejectedPath]:
+Expanded = LocalFile | RejectedPath | IgnoredPath
+
+
+def expand(paths: Iterable[str | os.PathLike[str]], target: str,
+           patterns: PathFilter = SEND_EVERYTHING) -> Iterator[Expanded]:
     """Files to upload, in order; folders are walked and their tree is mirrored under target.
 
     Symbolic links to files are followed; links to folders are not descended (they could loop).
-    A file named twice (the same path for the same folder) is uploaded once.
+    A file named twice (the same path for the same folder) is uploaded once. What `patterns`
+    leave out comes as `IgnoredPath`.
     """
     seen: set[tuple[Path, str]] = set()
     for given in paths:
-        for item in _expand_one(os.fspath(given), target):
+        for item in _expand_one(os.fspath(given), target, patterns):
             if isinstance(item, LocalFile):
                 if (item.path, item.target) in seen:
                     continue
@@ -108,7 +167,7 @@ def expand(paths: Iterable[str | os.PathLike[str]], target: str) -> Iterator[Loc
             yield item
 
 
-def _expand_one(given: str, target: str) -> Iterator[LocalFile | RejectedPath]:
+def _expand_one(given: str, target: str, patterns: PathFilter) -> Iterator[Expanded]:
     if not given:
         yield RejectedPath(given, "an empty path")
         return
@@ -129,7 +188,11 @@ def _expand_one(given: str, target: str) -> Iterator[LocalFile | RejectedPath]:
             yield RejectedPath(given, NOT_UTF8_FOLDER if stat.S_ISDIR(info.st_mode) else NOT_UTF8_FILE)
         return
     if stat.S_ISDIR(info.st_mode):
-        yield from _walk(path, target)
+        yield from _walk(path, target, patterns)
+        return
+    left_out = patterns.file_left_out(path.name, named=True)
+    if left_out:
+        yield IgnoredPath(given, left_out)
         return
     try:
         yield check_file(path, target)
@@ -137,14 +200,19 @@ def _expand_one(given: str, target: str) -> Iterator[LocalFile | RejectedPath]:
         yield RejectedPath(given, str(exc))
 
 
-def _walk(root: Path, target: str) -> Iterator[LocalFile | RejectedPath]:
+def _walk(root: Path, target: str, patterns: PathFilter) -> Iterator[Expanded]:
     errors: list[OSError] = []
     for directory, dirnames, filenames in os.walk(root, onerror=errors.append):
         here = Path(directory)
-        relative = PurePosixPath(root.name) / PurePosixPath(*here.relative_to(root).parts)
+        inside = PurePosixPath(*here.relative_to(root).parts)  # what patterns read
+        relative = PurePosixPath(root.name) / inside
         folder_target = _join_target(target, relative)
         for name in sorted(filenames):
             path = here / name
+            left_out = patterns.file_left_out(str(inside / name)) if is_utf8(name) else None
+            if left_out:
+                yield IgnoredPath(str(path), left_out)
+                continue
             if not is_utf8(name):
                 yield RejectedPath(str(path), NOT_UTF8_FILE)
                 continue
@@ -158,6 +226,8 @@ def _walk(root: Path, target: str) -> Iterator[LocalFile | RejectedPath]:
                 yield RejectedPath(str(here / name), "a symbolic link to a folder (not followed)")
             elif not is_utf8(name):
                 yield RejectedPath(str(here / name), NOT_UTF8_FOLDER)
+            elif left_out := patterns.folder_left_out(str(inside / name)):
+                yield IgnoredPath(str(here / name), left_out)
             else:
                 descended.append(name)
         dirnames[:] = descended

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 from .events import FilePaused, FileQueued, Notice
+from .existing import ExistingPolicy
 from .inputs import LocalFile
 from .nuxeo_batch import ServerConnection
 from .owner import Owner
@@ -30,15 +31,15 @@ class Intake:
         # adds at once (the UI runs each in its own thread) must not both insert.
         self._add_lock = threading.Lock()
 
-    def queue(self, items: list[LocalFile]) -> list[int]:
+    def queue(self, items: list[LocalFile], policy: ExistingPolicy) -> list[int]:
         """Queue a chunk of files: one transaction for the new rows, then uploads may start
         while the next chunk is read (queueing 10,000 files must not wait for all of them)."""
         with self._add_lock:
-            ids = self._queue_chunk(items)
+            ids = self._queue_chunk(items, policy)
         self._scheduler.admit()
         return ids
 
-    def _queue_chunk(self, items: list[LocalFile]) -> list[int]:
+    def _queue_chunk(self, items: list[LocalFile], policy: ExistingPolicy) -> list[int]:
         ids: list[int] = []
         fresh: dict[tuple[str, str], UploadRecord] = {}  # the same file twice is one upload
         for item in items:
@@ -61,6 +62,7 @@ class Intake:
                 user=self._connection.user,
                 target=item.target,
                 doc_name=item.path.name,
+                existing=policy.value,
                 status=UploadStatus.QUEUED,
                 checksum_algorithm=self._settings.checksum.value,
                 transfer_settings=self._settings_text,

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 from .bandwidth import BandwidthLimiter
 from .errors import NotFoundError
-from .events import Event, EventSink, FileFailed
+from .events import Event, EventSink, FileFailed, FileIgnored
+from .existing import ExistingPolicy
 from .file_control import FileControl
 from .file_s3 import FileS3
 from .file_steps import FileSteps
 from .file_tasks import FileTasks
-from .inputs import LocalFile, RejectedPath, expand
+from .inputs import SEND_EVERYTHING, IgnoredPath, LocalFile, PathFilter, RejectedPath, expand
 from .intake import Intake
 from .nuxeo_batch import FOLDERISH, NuxeoBatchClient, ServerConnection
 from .owner import Owner
@@ -44,6 +45,7 @@ _ADD_CHUNK = 500
 class AddResult:
     file_ids: list[int] = field(default_factory=list)
     rejected: list[RejectedPath] = field(default_factory=list)
+    ignored: list[IgnoredPath] = field(default_factory=list)
 
 
 class TransferManager:
@@ -128,9 +130,11 @@ class TransferManager:
             log.warning("%s", error)
 
     # == commands =============================================================================
-    def add(self, paths: Iterable[str | os.PathLike[str]], target: str) -> AddResult:
-        """Queue files and folders (walked, mirrored under `target`). Bad paths are reported
-        as `FileFailed` events with negative ids and never stop the others."""
+    def add(self, paths: Iterable[str | os.PathLike[str]], target: str, *,
+            existing: ExistingPolicy = ExistingPolicy.VERSION, patterns: PathFilter = SEND_EVERYTHING) -> AddResult:
+        """Queue files and folders (walked, mirrored under `target`; `patterns` leave some out,
+        each told as `FileIgnored`). Bad paths are reported as `FileFailed` events with negative
+        ids and never stop the others. `existing` says what becomes of a name already taken."""
         result = AddResult()
         target = "/" + target.strip("/") if target.strip("/") else "/"
         # Checked once for the whole call: a wrong password, an unreachable server or a missing
@@ -142,7 +146,14 @@ class TransferManager:
         if kind != FOLDERISH:
             raise NotFoundError(f"the target {target} is a {kind} document, not a folder")
         chunk: list[LocalFile] = []
-        for item in expand(paths, target):
+        for item in expand(paths, target, patterns):
+            if isinstance(item, IgnoredPath):
+                result.ignored.append(item)
+                with self._lock:
+                    self._rejected_ids -= 1
+                    ignored_id = self._rejected_ids
+                self._emit(FileIgnored(ignored_id, path=item.path, reason=item.reason))
+                continue
             if isinstance(item, RejectedPath):
                 result.rejected.append(item)
                 with self._lock:
@@ -152,9 +163,9 @@ class TransferManager:
                 continue
             chunk.append(item)
             if len(chunk) >= _ADD_CHUNK:
-                result.file_ids.extend(self._intake.queue(chunk))
+                result.file_ids.extend(self._intake.queue(chunk, existing))
                 chunk = []
-        result.file_ids.extend(self._intake.queue(chunk))
+        result.file_ids.extend(self._intake.queue(chunk, existing))
         return result
 
     def load_unfinished(self, *, paused: bool = False) -> list[int]:

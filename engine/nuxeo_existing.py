@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from nuxeo.exceptions import HTTPError
 
-from .existing import ExistingDocument
+from .existing import DocumentChanged, ExistingDocument
 from .nuxeo_calls import nuxeo_call
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ class ExistingDocuments:
             raise
 
     @nuxeo_call("adding a version to the document")
-    def add_version(self: NuxeoBatchClient, uid: str, *, batch_id: str, file_idx: int, change_token: str | None) -> CreatedDocument:
+    def add_version(self: NuxeoBatchClient, uid: str, *, batch_id: str, file_idx: int,
+                    change_token: str | None) -> CreatedDocument:
         """Give document `uid` the batch's blob and check it in as its next minor version.
 
         Sent once (a PUT is retried by the HTTP layer, so `changeToken` guards it: a repeat,
@@ -65,9 +66,15 @@ class ExistingDocuments:
         }
         if change_token:
             body["changeToken"] = change_token
-        answer = self._request("PUT", f"api/v1/id/{uid}", data=body, headers={
-            "X-Versioning-Option": "MINOR", "X-Batch-No-Drop": "true", "X-NXDocumentProperties": "dublincore,file",
-        })
+        try:
+            answer = self._request("PUT", f"api/v1/id/{uid}", data=body, headers={
+                "X-Versioning-Option": "MINOR", "X-Batch-No-Drop": "true",
+                "X-NXDocumentProperties": "dublincore,file",
+            })
+        except HTTPError as exc:
+            if exc.status == 409:
+                raise DocumentChanged("the document changed since it was listed") from exc
+            raise
         return self._created(answer.json())
 
 

@@ -192,7 +192,8 @@ class Scheduler:
         reason = str(error) if isinstance(error, NxupError) else f"unexpected error: {error!r}"
         retryable = error.retryable if isinstance(error, NxupError) else True
         with self.lock:
-            if transfer.status in (UploadStatus.FAILED, UploadStatus.CANCELLED, UploadStatus.DONE):
+            if transfer.status in (UploadStatus.FAILED, UploadStatus.CANCELLED, UploadStatus.DONE,
+                                   UploadStatus.SKIPPED):
                 return
             if transfer.control.reason == StopReason.CANCEL:
                 self.settle_if_idle(transfer)

@@ -57,6 +57,7 @@ class FileTransfer:
     new_round_cause: NewRoundCause | None = None
     resent_invalid_parts: bool = False  # S3 refused the join for missing parts once already
     document_path: str = ""
+    version_label: str = ""  # of the new version, when the file went to an existing document
     creation_may_have_run: bool = False  # a document creation was sent (here or by a dead run)
     # Journal fields held back until the next request leaves (see `FileSteps.writes_held`),
     # and the thread holding them: other threads write straight through.

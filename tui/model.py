@@ -16,8 +16,10 @@ from engine.events import (
     FileCancelled,
     FileCompleted,
     FileFailed,
+    FileIgnored,
     FilePaused,
     FileQueued,
+    FileSkipped,
     FileStarted,
     Notice,
 )
@@ -73,6 +75,7 @@ class Totals:
     failed: int = 0
     cancelled: int = 0
     paused: int = 0
+    skipped: int = 0  # already in the target folder: nothing sent
     uploading: int = 0
     size: int = 0
     sent: int = 0
@@ -80,7 +83,7 @@ class Totals:
 
     @property
     def left(self) -> int:
-        return self.files - self.done - self.failed - self.cancelled
+        return self.files - self.done - self.failed - self.cancelled - self.skipped
 
     @property
     def eta(self) -> float | None:
@@ -122,6 +125,9 @@ class TransferModel:
         if row.status is UploadStatus.CANCELLED:
             totals.cancelled += sign
             return
+        if row.status is UploadStatus.SKIPPED:
+            totals.skipped += sign
+            return
         if row.status is UploadStatus.FAILED and row.file_id < 0:
             totals.failed += sign  # a path rejected before upload: no bytes to count
             return
@@ -159,6 +165,9 @@ class TransferModel:
             row = self.rows.get(event.file_id)
             if isinstance(event, Notice):
                 self.log.append(printable(event.message))
+                continue
+            if isinstance(event, FileIgnored):
+                self.log.append(printable(f"ignored: {event.path}: {event.reason}"))
                 continue
             if row is None:
                 if isinstance(event, FileQueued):
@@ -198,6 +207,10 @@ class TransferModel:
         elif isinstance(event, FileCancelled):
             row.status, row.speed, row.sent = UploadStatus.CANCELLED, 0.0, 0
             self.log.append(printable(f"cancelled: {event.path}"))
+        elif isinstance(event, FileSkipped):
+            row.status, row.reason, row.speed, row.sent = UploadStatus.SKIPPED, event.reason, 0.0, 0
+            row.document_path = event.document_path
+            self.log.append(printable(f"skipped: {event.path}: {event.reason}"))
 
     # -- sampling --------------------------------------------------------------------------
     def sample(self, snapshot: Callable[[int], FileSnapshot | None]) -> set[int]:

@@ -40,6 +40,7 @@ STATE_STYLE = {
     UploadStatus.DONE: Style(color="green"),
     UploadStatus.FAILED: Style(color="red", bold=True),
     UploadStatus.CANCELLED: Style(color="red", dim=True),
+    UploadStatus.SKIPPED: Style(color="green", dim=True),
 }
 
 
