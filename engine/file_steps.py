@@ -159,19 +159,20 @@ class FileSteps(Finishing):
             # the one it was started with, which is journaled).
             self.persist(transfer, checksum_algorithm=self.settings.checksum.value)
         self._ensure_folder(record.target)
-        if record.action is None and record.stage is Stage.NEW:
-            decision = self._decide(transfer)
-            if decision.action is Action.SKIP:
-                with self._lock:
-                    transfer.close_file()
-                    transfer.document_path = decision.document.path if decision.document else ""
-                self.persist(transfer, status=UploadStatus.SKIPPED, action=Action.SKIP.value, note=decision.reason,
-                             doc_uid=decision.document.uid if decision.document else None)
-                return NextStep.SKIPPED
         # Journaled as being created: an earlier run may have sent the creation.
         transfer.creation_may_have_run = record.stage is Stage.CREATING_DOCUMENT
-        # The batch, the plan and the start of sending: one write before the first byte.
+        # The decision on the file's name, the batch, the plan and the start of sending: one
+        # write before the first byte.
         with self.writes_held(transfer):
+            if record.action is None and record.stage is Stage.NEW:
+                decision = self._decide(transfer)
+                if decision.action is Action.SKIP:
+                    with self._lock:
+                        transfer.close_file()
+                        transfer.document_path = decision.document.path if decision.document else ""
+                    self.persist(transfer, status=UploadStatus.SKIPPED, action=Action.SKIP.value,
+                                 note=decision.reason, doc_uid=decision.document.uid if decision.document else None)
+                    return NextStep.SKIPPED
             self._attach_batch(transfer)
             plan = self._plan(transfer)
             with self._lock:

@@ -16,9 +16,11 @@ from engine.events import (
     FileCancelled,
     FileCompleted,
     FileFailed,
+    FileIgnored,
     FilePaused,
     FileProgress,
     FileQueued,
+    FileSkipped,
     FileStarted,
     Notice,
     PartCompleted,
@@ -37,6 +39,8 @@ ONE_OF_EACH: list[Event] = [
     FileFailed(-1, path="/d/missing", reason="no such file or directory", retryable=False),
     FilePaused(1, path="/d/a.bin"),
     FileCancelled(1, path="/d/a.bin"),
+    FileSkipped(2, path="/d/b.bin", reason="same bytes in /t/b.bin", document_path="/t/b.bin"),
+    FileIgnored(-2, path="/d/.DS_Store", reason="a hidden or system file"),
     Notice(1, message="/d/a.bin: a notice"),
 ]
 
