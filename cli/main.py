@@ -340,7 +340,7 @@ def status(json_lines: bool, recent_limit: int) -> None:
     if json_lines:
         for record in unfinished + recent:
             row = {k: getattr(record, k) for k in ("id", "path", "size", "target", "status", "server_url", "error",
-                                                   "part_count", "updated_at", "finished_at", "doc_uid")}
+                                                   "part_count", "updated_at", "finished_at", "doc_uid", "note")}
             row["parts_done"] = parts.get(record.id)
             row["server_url"] = bare_url(record.server_url)  # rows written before URLs were stripped
             click.echo(json_line(row))
@@ -355,8 +355,10 @@ def status(json_lines: bool, recent_limit: int) -> None:
         click.echo("recent:")
         for record in recent:
             document = f" (document {record.doc_uid})" if record.doc_uid else ""
+            why = record.note or record.error  # why it was skipped, or why it failed
+            reason = f" — {printable(why)}" if why else ""
             click.echo(f"  {_when(record.finished_at or record.updated_at)} {record.status:<9} {printable(record.path)} "
-                       f"({size_text(record.size or 0)}) -> {printable(record.target)}{document}")
+                       f"({size_text(record.size or 0)}) -> {printable(record.target)}{document}{reason}")
 
 
 def _when(epoch: float | None) -> str:

@@ -84,6 +84,13 @@ def test_version_skips_the_same_bytes_and_versions_the_changed_file(
         rows = db.execute("SELECT status, action, batch_id, object_key, note FROM uploads ORDER BY path").fetchall()
     assert rows[0][:4] == ("skipped", "skip", None, None) and "same bytes" in rows[0][4]
     assert rows[1][:2] == ("done", "version")
+    # `nxup status` says why a file was skipped, in lines and in JSON.
+    env = nxup_env(sandbox.info, tmp_path / "s2")
+    shown = run_nxup(["status"], env).stdout
+    (line,) = [line for line in shown.splitlines() if "a.txt" in line]
+    assert "skipped" in line and line.endswith(f"same bytes in {target_folder}/docs/a.txt")
+    rows_json = [json.loads(line) for line in run_nxup(["status", "--json"], env).stdout.splitlines()]
+    assert [row["note"] for row in rows_json if row["status"] == "skipped"] == [f"same bytes in {target_folder}/docs/a.txt"]
 
 
 def test_skip_never_touches_an_existing_name(sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tree: Path,
