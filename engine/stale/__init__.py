@@ -34,6 +34,7 @@ from .uploads import (
     total_bytes,
     utc_now,
 )
+from .wording import abort_question, report_line
 
 __all__ = [
     "ABORT_RULE_ID",
@@ -54,12 +55,14 @@ __all__ = [
     "TrackedInfo",
     "TrackedScanner",
     "abort_obsolete",
+    "abort_question",
     "add_abort_rule",
     "describe_failure",
     "iter_upload_pages",
     "lifecycle_status",
     "obsolete_reason",
     "parse_age",
+    "report_line",
     "total_bytes",
     "utc_now",
 ]
