@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import until
-from test_tui_snapshots import FixedEngine
+from tui_fixed import FixedEngine
 
 from engine.planning import MiB
 from engine.stale import S3AdminConfig, StaleSource
@@ -40,7 +40,7 @@ class FixedBucket:
         uploads = [{"Key": key, "UploadId": upload_id, "Initiated": NOW - age} for key, upload_id, age, _ in UPLOADS]
         return {"Uploads": uploads, "IsTruncated": False}
 
-    def list_parts(self, *, UploadId: str, **_: Any) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+    def list_parts(self, *, UploadId: str, **_: Any) -> dict[str, Any]:
         sizes = next(sizes for _, upload_id, _, sizes in UPLOADS if upload_id == UploadId)
         return {"Parts": [{"PartNumber": n, "Size": s} for n, s in enumerate(sizes, 1)], "IsTruncated": False}
 
