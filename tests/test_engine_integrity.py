@@ -8,6 +8,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,14 +82,17 @@ def test_a_second_process_leaves_uploads_in_use_alone(sandbox: Sandbox, nuxeo: N
     info = sandbox.info
     state_dir = tmp_path / "state"
     path = tmp_path / "shared.bin"
-    content = write(path, 30 * MIB)  # about four seconds: time for two more nxup to start
+    content = write(path, 48 * MIB)  # six seconds at the slow upload's cap: time for two more nxup to start
     output = start_slow_upload(info, state_dir, path, target_folder)
     child = output.process
     try:
         output.wait_for(lambda e: e["event"] == "started")
-        # A resume and a second upload of the same file, while the first process sends it.
-        resumed = run_nxup(["resume", "--no-tui"], nxup_env(info, state_dir))
-        again = run_nxup(["upload", str(path), "--to", target_folder, "--no-tui"], nxup_env(info, state_dir))
+        # A resume and a second upload of the same file, both started while the first process sends it.
+        with ThreadPoolExecutor(2) as pool:
+            resuming = pool.submit(run_nxup, ["resume", "--no-tui"], nxup_env(info, state_dir))
+            uploading = pool.submit(run_nxup, ["upload", str(path), "--to", target_folder, "--no-tui"],
+                                    nxup_env(info, state_dir))
+            resumed, again = resuming.result(), uploading.result()
         assert output.finish(timeout=60) == 0
     finally:
         if child.poll() is None:
