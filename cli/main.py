@@ -21,9 +21,12 @@ import click
 from cli.dry_run import path_filter, run_dry_run, selection_options
 from cli.exits import EXIT_FAILED, EXIT_OK
 from cli.kept_settings import given_settings, kept_settings
+from cli.login import login, logout
+from cli.profile_option import chosen_profile, profile_option
 from cli.stale import cleanup_at_start, stale_after_option
 
-_CONNECTION_HELP = "Nuxeo URL, e.g. https://host/nuxeo (env NUXEO_URL)"
+# What a profile fills in for `upload` and `resume` (profile key -> option).
+_PROFILE_FILLS = {"url": "url", "user": "user", "target": "target", "stale_after": "stale_after"}
 
 
 def _fail_usage(message: str) -> None:
@@ -49,8 +52,6 @@ def _settings(workers: int, part_size: str, single_limit: str, checksum: str, ve
     rate = parsed("--limit", parse_rate, limit) if limit else None
     if not MIN_PART_SIZE <= part <= MAX_PART_SIZE:
         _fail_usage("--part-size must be between 5 MiB and 5 GiB")
-    if workers < 1 or workers > 64:
-        _fail_usage("--workers must be between 1 and 64")
     algorithm = ChecksumAlgorithm(checksum if checksum == "none" else checksum.upper())
     if not algorithm.available:
         _fail_usage(f"--checksum {checksum} needs botocore's CRT extension (pip install 'botocore[crt]'); "
@@ -67,13 +68,17 @@ def _settings(workers: int, part_size: str, single_limit: str, checksum: str, ve
 
 def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--url", envvar="NUXEO_URL", help=_CONNECTION_HELP),
-        click.option("--user", envvar="NUXEO_USER",
-                     help="Nuxeo user (env NUXEO_USER). The password comes from NUXEO_PASSWORD or a prompt, "
-                          "never the command line; NUXEO_TOKEN logs in with a token instead."),
+        # The connection: where, as whom (the password or token never on the command line).
+        profile_option(_PROFILE_FILLS),
+        click.option("--url", envvar="NUXEO_URL", show_envvar=True, help="Nuxeo URL, e.g. https://host/nuxeo."),
+        click.option("--user", envvar="NUXEO_USER", show_envvar=True,
+                     help="Nuxeo user. The password comes from NUXEO_PASSWORD, the token `nxup login` kept, or a "
+                          "prompt, never the command line; NUXEO_TOKEN logs in with a token instead."),
+        # How the transfer runs; kept with each upload for `nxup resume`.
         click.option("--no-tui", is_flag=True, help="Plain progress lines instead of the transfer manager."),
         click.option("--json", "json_lines", is_flag=True, help="One JSON event per line (implies --no-tui)."),
-        click.option("--workers", default=8, show_default=True, help="Parallel uploads (parts and files)."),
+        click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
+                     help="Parallel uploads (parts and files)."),
         click.option("--part-size", default="20MiB", show_default=True, help="Multipart part size (grown for huge files)."),
         click.option("--single-limit", default="20MiB", show_default=True, help="Largest file sent with one PUT."),
         click.option("--checksum", type=click.Choice(["crc32", "crc32c", "sha1", "sha256", "none"]), default="crc32", show_default=True, help="Per-part checksum S3 verifies (none for servers that reject it)."),
@@ -218,12 +223,21 @@ Examples:
   nxup upload ~/photos --to /default-domain/workspaces/Photos --json > events.jsonl
   nxup upload ~/site --to /default-domain/workspaces/Site --exclude 'build/' --include '*.html' --dry-run
   nxup upload ~/scans --to /default-domain/workspaces/Projects --existing skip
+  nxup login --profile work --url https://nuxeo.example.com/nuxeo --user jdoe   # once
+  nxup upload ~/scans --profile work --to /default-domain/workspaces/Projects
+"""
+
+_RESUME_EXAMPLES = """\b
+Examples:
+  nxup resume                              # every server's unfinished uploads, with their settings
+  nxup resume --no-tui --limit off         # headless, lifting the cap they were added with
+  nxup resume --profile work               # only the profile's server
 """
 
 
 @main.command(epilog=_UPLOAD_EXAMPLES)
-@click.argument("paths", nargs=-1, required=True)
-@click.option("--to", "target", required=True, help="Nuxeo folder path that receives the files.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--to", "target", required=True, help="Nuxeo folder path that receives the files (or the profile's target).")
 @selection_options
 @_transfer_options
 def upload(paths: tuple[str, ...], target: str, existing: str, includes: tuple[str, ...], excludes: tuple[str, ...],
@@ -278,21 +292,33 @@ def _run_transfers(connection: Any, settings: Any, *, tui: bool, json_lines: boo
             return run_tui(manager, sink, lambda: start(manager), target=target, notices=notices)
         return _run_headless(manager, sink, lambda: start(manager))
     except NxupError as exc:
-        click.echo(f"nxup: {printable(connection.url)}: {printable(str(exc))}", err=True)
+        from cli.connection import refused_login_hint
+        from engine.errors import AuthenticationError
+
+        hint = refused_login_hint(connection) if isinstance(exc, AuthenticationError) else ""
+        click.echo(f"nxup: {printable(connection.url)}: {printable(str(exc))}{hint}", err=True)
         return EXIT_FAILED
     finally:
         manager.store.close()
 
 
-@main.command()
+@main.command(epilog=_RESUME_EXAMPLES)
 @_transfer_options
 def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, workers: int,
            part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None) -> None:
     """Finish every unfinished upload (after a crash, a quit or a failure)."""
+    from click.core import ParameterSource
+
     from cli.connection import server_connection, url_on_command_line
     from engine.server_url import split_login
     from engine.state import StateStore
 
+    ctx = click.get_current_context()
+    if not chosen_profile(ctx).named:
+        # The implicit `default` profile names one server and user: resume goes on with every
+        # server's uploads, each as the user who added them.
+        url = None if ctx.get_parameter_source("url") is ParameterSource.DEFAULT_MAP else url
+        user = None if ctx.get_parameter_source("user") is ParameterSource.DEFAULT_MAP else user
     with StateStore.open() as store:
         unfinished = store.unfinished()
     if not unfinished:
@@ -308,7 +334,7 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
                                      url_on_command_line=bool(url) and url_on_command_line())
                    for server_url, server_user in servers]
     tui = use_tui(no_tui=no_tui, json_lines=json_lines)
-    given = given_settings(click.get_current_context())
+    given = given_settings(ctx)
     code = EXIT_OK
     for connection in connections:
         # Each upload goes on with the settings it was added with, unless given again.
@@ -323,50 +349,11 @@ def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, wo
     sys.exit(code)
 
 
-@main.command()
-@click.option("--json", "json_lines", is_flag=True, help="One JSON object per upload.")
-@click.option("--recent", "recent_limit", type=click.IntRange(min=0), default=20, show_default=True,
-              help="How many recent uploads to show besides the unfinished ones.")
-def status(json_lines: bool, recent_limit: int) -> None:
-    """Unfinished and recent uploads from the state database, with when each last changed."""
-    from engine.server_url import bare_url
-    from engine.state import StateStore
-    from engine.text import json_line, printable, size_text
-
-    with StateStore.open() as store:
-        unfinished = store.unfinished()
-        recent = [r for r in store.recent(limit=recent_limit) if r not in unfinished]
-        parts = {r.id: len(store.parts(r.id)) for r in unfinished if r.id is not None}
-    if json_lines:
-        for record in unfinished + recent:
-            row = {k: getattr(record, k) for k in ("id", "path", "size", "target", "status", "server_url", "error",
-                                                   "part_count", "updated_at", "finished_at", "doc_uid", "note")}
-            row["parts_done"] = parts.get(record.id)
-            row["server_url"] = bare_url(record.server_url)  # rows written before URLs were stripped
-            click.echo(json_line(row))
-        return
-    click.echo(f"{len(unfinished)} unfinished upload(s)" + (" — `nxup resume` continues them" if unfinished else ""))
-    for record in unfinished:
-        progress = f"{parts.get(record.id, 0)}/{record.part_count} parts" if record.upload_id else ""
-        reason = f" — {printable(record.error)}" if record.error else ""
-        click.echo(f"  {_when(record.updated_at)} {record.status:<9} {printable(record.path)} "
-                   f"({size_text(record.size or 0)}) -> {printable(record.target)} {progress}{reason}")
-    if recent:
-        click.echo("recent:")
-        for record in recent:
-            document = f" (document {record.doc_uid})" if record.doc_uid else ""
-            why = record.note or record.error  # why it was skipped, or why it failed
-            reason = f" — {printable(why)}" if why else ""
-            click.echo(f"  {_when(record.finished_at or record.updated_at)} {record.status:<9} {printable(record.path)} "
-                       f"({size_text(record.size or 0)}) -> {printable(record.target)}{document}{reason}")
-
-
-def _when(epoch: float | None) -> str:
-    """Local date and time, to the minute (as `ls -l` shows them)."""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch)) if epoch else " " * 16
-
-
-@main.command()
+@main.command(epilog="""\b
+Examples:
+  nxup sandbox --json                      # then NUXEO_URL=... nxup upload ... from another terminal
+  nxup sandbox --policy permissive --data-dir ~/nxup-sandbox
+""")
 @click.option("--port", default=0, help="Port of the Nuxeo-compatible server (default: a free one).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the sandbox's data here (default: a throwaway dir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the connection details as one JSON line first.")
@@ -386,7 +373,11 @@ def sandbox(port: int, data_dir: Path | None, as_json: bool, credential_ttl: int
                    handler_name=handler_name))
 
 
-@main.command()
+@main.command(epilog="""\b
+Examples:
+  nxup demo
+  nxup demo --files 1000 --large 0 --limit off --no-tui
+""")
 @click.option("--files", type=click.IntRange(min=0), default=40, show_default=True, help="How many small sample files.")
 @click.option("--large", type=click.IntRange(min=0), default=3, show_default=True,
               help="How many large sample files (40–200 MiB).")
@@ -403,8 +394,12 @@ def demo(files: int, large: int, limit: str, no_tui: bool, json_lines: bool) -> 
 
 
 from cli.stale import stale  # noqa: E402
+from cli.status import status  # noqa: E402
 
 main.add_command(stale)
+main.add_command(status)
+main.add_command(login)
+main.add_command(logout)
 
 if __name__ == "__main__":
     main()

@@ -2,7 +2,7 @@
 that `nxup upload`, `nxup resume` and `nxup` run before they start.
 
 Two ways in:
-- admin, direct to S3 (`--bucket`, `--endpoint`, keys from boto3's usual chain or `--profile`):
+- admin, direct to S3 (`--bucket`, `--endpoint`, keys from boto3's usual chain or `--s3-profile`):
   every multipart upload under the prefix, plus the bucket's lifecycle rules;
 - through Nuxeo (`--url`, `--user`): batch credentials cannot list a bucket, so only the uploads
   nxup recorded in its state database are listed and aborted, each with its batch's credentials.
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli.exits import EXIT_FAILED, EXIT_OK
+from cli.profile_option import profile_option
 from engine.text import age_text, json_line, printable
 from engine.text import size_text as _size_text
 
@@ -100,14 +101,28 @@ def _nuxeo_scanner(url: str, user: str | None) -> TrackedScanner:
     return TrackedScanner(StateStore.open(), NuxeoBatchClient(connection))
 
 
-@click.command()
-@click.option("--bucket", envvar="NXUP_S3_BUCKET", help="Admin mode: the bucket (env NXUP_S3_BUCKET).")
-@click.option("--endpoint", envvar="NXUP_S3_ENDPOINT", help="S3 endpoint URL for S3-compatible stores (env NXUP_S3_ENDPOINT).")
-@click.option("--region", envvar="NXUP_S3_REGION", help="S3 region (env NXUP_S3_REGION).")
-@click.option("--profile", envvar="NXUP_S3_PROFILE", help="AWS profile for the admin keys (env NXUP_S3_PROFILE); "
-              "otherwise boto3's usual chain (AWS_ACCESS_KEY_ID...).")
-@click.option("--url", envvar="NUXEO_URL", help="Through Nuxeo (without --bucket): only the uploads nxup tracks (env NUXEO_URL).")
-@click.option("--user", envvar="NUXEO_USER", help="Nuxeo user (env NUXEO_USER).")
+_STALE_EXAMPLES = """\b
+Examples:
+  export NXUP_S3_BUCKET=my-bucket NXUP_S3_PROFILE=admin   # admin access, keys from an AWS profile
+  nxup stale --prefix upload/ --older-than 24h
+  nxup stale --older-than 7d --abort --dry-run
+  nxup stale --older-than 7d --abort --yes
+  nxup stale --profile work                               # the profile's bucket, or its Nuxeo server
+  nxup stale --url https://nuxeo.example.com/nuxeo --user jdoe   # without admin keys: nxup's own
+"""
+
+
+@click.command(epilog=_STALE_EXAMPLES)
+@profile_option({"url": "url", "user": "user"})
+@click.option("--bucket", envvar="NXUP_S3_BUCKET", show_envvar=True, help="Admin mode: the bucket.")
+@click.option("--endpoint", envvar="NXUP_S3_ENDPOINT", show_envvar=True,
+              help="S3 endpoint URL for S3-compatible stores.")
+@click.option("--region", envvar="NXUP_S3_REGION", show_envvar=True, help="S3 region.")
+@click.option("--s3-profile", envvar="NXUP_S3_PROFILE", show_envvar=True, metavar="AWS_PROFILE",
+              help="AWS profile holding the admin keys; otherwise boto3's usual chain (AWS_ACCESS_KEY_ID...).")
+@click.option("--url", envvar="NUXEO_URL", show_envvar=True,
+              help="Through Nuxeo (without --bucket): only the uploads nxup tracks.")
+@click.option("--user", envvar="NUXEO_USER", show_envvar=True, help="Nuxeo user.")
 @click.option("--prefix", default="", help="Only keys under this prefix, e.g. upload/.")
 @click.option("--older-than", help="Only uploads at least this old: 30m, 24h, 7d (with --abort, 24h unless given).")
 @click.option("--json", "json_lines", is_flag=True, help="One JSON object per line.")
@@ -118,7 +133,7 @@ def _nuxeo_scanner(url: str, user: str | None) -> TrackedScanner:
 @click.option("--lifecycle", is_flag=True, help="Show whether the bucket has an AbortIncompleteMultipartUpload rule.")
 @click.option("--add-lifecycle-rule", type=click.IntRange(min=1), metavar="DAYS",
               help="Add a bucket-wide rule aborting uploads DAYS after they start (admin; asks first).")
-def stale(bucket: str | None, endpoint: str | None, region: str | None, profile: str | None, url: str | None,
+def stale(bucket: str | None, endpoint: str | None, region: str | None, s3_profile: str | None, url: str | None,
           user: str | None, prefix: str, older_than: str | None, json_lines: bool, no_parts: bool, do_abort: bool,
           dry_run: bool, yes: bool, lifecycle: bool, add_lifecycle_rule: int | None) -> None:
     """Orphaned multipart uploads: what they cost, whether nxup can resume them; abort them.
@@ -140,7 +155,7 @@ def stale(bucket: str | None, endpoint: str | None, region: str | None, profile:
         raise click.UsageError("give --bucket (admin, direct to S3) or --url (through Nuxeo; only nxup's own uploads)")
     try:
         if bucket:
-            scanner, client = _admin_scanner(bucket, endpoint, region, profile)
+            scanner, client = _admin_scanner(bucket, endpoint, region, s3_profile)
         else:
             scanner, client = _nuxeo_scanner(url or "", user), None
         with scanner.store:
@@ -271,9 +286,9 @@ def _remember_stale_after(ctx: click.Context, _param: click.Parameter, value: st
 
 
 stale_after_option = click.option(
-    "--stale-after", envvar=STALE_AFTER_ENV, default="7d", show_default=True, expose_value=False,
-    callback=_remember_stale_after, is_eager=True,
-    help=f"Abort nxup's own multipart uploads left unresumed this long at start-up; 0 = never (env {STALE_AFTER_ENV}).",
+    "--stale-after", envvar=STALE_AFTER_ENV, show_envvar=True, default="7d", show_default=True, expose_value=False,
+    callback=_remember_stale_after, is_eager=True, metavar="AGE",
+    help="Abort nxup's own multipart uploads left unresumed this long at start-up; 0 = never.",
 )
 
 

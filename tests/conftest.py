@@ -95,6 +95,17 @@ _STOCK_SETTINGS: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Commands run in this process read profiles and tokens from a dir of the session's own,
+    and never from a keyring: the user's are none of the tests' business."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NXUP_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+        patch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+        patch.delenv("NXUP_PROFILE", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
     running = Sandboxes(tmp_path_factory)
@@ -467,13 +478,17 @@ def assert_aborted_or_left_for_cleanup(
 def nxup_env(
     info: SandboxInfo, state_dir: Path, *, password: str | None = None
 ) -> dict[str, str]:
-    """The environment of an `nxup` child process: the sandbox's server and a private state dir."""
+    """The environment of an `nxup` child process: the sandbox's server, a private state dir and
+    a private config dir next to it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NUXEO_", "NXUP_"))}
     env.update(
         NUXEO_URL=info.nuxeo_url,
         NUXEO_USER=info.user,
         NUXEO_PASSWORD=info.password if password is None else password,
         NXUP_STATE_DIR=str(state_dir),
+        # Profiles and tokens of the test's own, in a file: never the user's, nor a keyring.
+        NXUP_CONFIG_DIR=str(state_dir.with_name(state_dir.name + "-config")),
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -892,8 +892,8 @@ def test_row_unreachable_server(
         ("--single-limit", "-1", "--single-limit: not a size: '-1'"),
         ("--limit", "fast", "--limit: not a size: 'fast'"),
         ("--limit", "\x1b[31m", "--limit: not a size: '\\x1b[31m'"),
-        ("--workers", "0", "--workers must be between 1 and 64"),
-        ("--workers", "65", "--workers must be between 1 and 64"),
+        ("--workers", "0", "0 is not in the range 1<=x<=64"),
+        ("--workers", "65", "65 is not in the range 1<=x<=64"),
         ("--workers", "x", "'x' is not a valid integer"),
         ("--checksum", "md5", "'md5' is not one of"),
         # botocore needs its CRT extension for CRC32C, which the install does not carry.
