@@ -236,7 +236,8 @@ Examples:
 
 
 @main.command(epilog=_UPLOAD_EXAMPLES)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+# A click.Path for completion only: nxup checks each path itself, names a bad one and goes on.
+@click.argument("paths", nargs=-1, required=True, type=click.Path(readable=False, path_type=str))
 @click.option("--to", "target", required=True, help="Nuxeo folder path that receives the files (or the profile's target).")
 @selection_options
 @_transfer_options

@@ -63,21 +63,40 @@ def test_uploads_from_before_kept_settings_resume_with_the_command_s() -> None:
     assert kept_settings(command, [record(1, command)], given=set()) == (command, [])
 
 
+# The journal as version 3 made it (the columns and indexes a v3 nxup created).
+VERSION_3 = (
+    """CREATE TABLE uploads (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, size INTEGER, mtime_ns INTEGER,
+        server_url TEXT NOT NULL, user TEXT, target TEXT NOT NULL, doc_name TEXT,
+        status TEXT NOT NULL
+            CHECK (status IN ('queued', 'uploading', 'paused', 'done', 'failed', 'cancelled')),
+        batch_id TEXT, file_idx INTEGER NOT NULL DEFAULT 0, handler TEXT, bucket TEXT, object_key TEXT,
+        upload_id TEXT, part_size INTEGER, part_count INTEGER, checksum_algorithm TEXT, etag TEXT,
+        stage TEXT NOT NULL DEFAULT 'new', document_key TEXT, doc_uid TEXT, owner_pid INTEGER,
+        owner_started INTEGER, error TEXT, created_at REAL, updated_at REAL, finished_at REAL)""",
+    """CREATE TABLE parts (
+        upload INTEGER NOT NULL REFERENCES uploads(id) ON DELETE CASCADE, number INTEGER NOT NULL,
+        etag TEXT NOT NULL, size INTEGER NOT NULL, checksum TEXT, saved_at REAL, PRIMARY KEY (upload, number))""",
+    "CREATE INDEX uploads_status ON uploads(status)",
+    "CREATE INDEX uploads_path ON uploads(path)",
+    "CREATE INDEX uploads_batch ON uploads(batch_id)",
+    "INSERT INTO uploads (path, server_url, target, status, stage) VALUES ('/f', 'http://n', '/t', 'paused', 'new')",
+    "PRAGMA user_version = 3",
+)
+
+
 def test_a_version_3_journal_gains_the_settings_column(tmp_path: Path) -> None:
-    with StateStore.open(tmp_path) as store:
-        added = store.add_upload(UploadRecord(path="/f", server_url="http://n", target="/t",
-                                              status=UploadStatus.PAUSED))
     conn = sqlite3.connect(tmp_path / DB_FILENAME)
-    conn.execute("ALTER TABLE uploads DROP COLUMN transfer_settings")
-    conn.execute("PRAGMA user_version = 3")
+    for statement in VERSION_3:
+        conn.execute(statement)
     conn.commit()
     conn.close()
     with StateStore.open(tmp_path) as store:
         (unfinished,) = store.unfinished()
-        assert unfinished.id == added.id and unfinished.transfer_settings is None
-        store.update(added.id, transfer_settings=CHOSEN.journal_text())
-        assert store.get(added.id).transfer_settings == CHOSEN.journal_text()
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert unfinished.path == "/f" and unfinished.transfer_settings is None
+        store.update(unfinished.id, transfer_settings=CHOSEN.journal_text())
+        assert store.get(unfinished.id).transfer_settings == CHOSEN.journal_text()
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_resume_goes_on_with_the_settings_the_upload_was_added_with(
