@@ -72,6 +72,7 @@ def admin_env(info: SandboxInfo, state_dir: Path, tmp_path: Path) -> dict[str, s
         NXUP_S3_ENDPOINT=info.s3_endpoint,
         NXUP_S3_BUCKET=info.bucket,
         NXUP_STATE_DIR=str(state_dir),
+        NXUP_CONFIG_DIR=str(tmp_path / "no-nxup-config"),
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -3,10 +3,15 @@ IAM permission that is missing and the resource it is needed on."""
 
 from __future__ import annotations
 
-from engine.errors import NxupError, StorageError, s3_error_code, translate_s3_error
+from engine.errors import EXPIRED_CREDENTIAL_CODES, NxupError, StorageError, s3_error_code, translate_s3_error
 
 _DENIED_CODES = frozenset({"AccessDenied", "Forbidden", "403", "AllAccessDisabled"})
 _GONE_CODES = frozenset({"NoSuchUpload", "404", "NoSuchKey"})
+# Keys S3 does not take (unknown, expired, or a secret that does not match).
+_REJECTED_CODES = EXPIRED_CREDENTIAL_CODES | {"SignatureDoesNotMatch"}
+# Whose keys a scanner signs with, as a failure names them.
+ADMIN_KEYS = "the admin keys"
+BATCH_CREDENTIALS = "the batch credentials"
 
 # The IAM action each call needs, and whether it applies to the bucket or to an object.
 _PERMISSIONS: dict[str, tuple[str, bool]] = {
@@ -38,8 +43,10 @@ def is_gone(exc: BaseException) -> bool:
     return s3_error_code(exc) in _GONE_CODES
 
 
-def describe_failure(exc: BaseException, *, operation: str, bucket: str, key: str | None = None) -> NxupError:
-    """One line for a failed S3 call; access denied names the missing permission."""
+def describe_failure(exc: BaseException, *, operation: str, bucket: str, key: str | None = None,
+                     keys: str = ADMIN_KEYS) -> NxupError:
+    """One line for a failed S3 call; access denied names the missing permission, keys S3 does
+    not take are named as whose they are (`keys`)."""
     if isinstance(exc, NxupError):
         return exc
     code = s3_error_code(exc)
@@ -48,6 +55,8 @@ def describe_failure(exc: BaseException, *, operation: str, bucket: str, key: st
         permission, on_object = _PERMISSIONS[operation]
         resource = f"arn:aws:s3:::{bucket}/{key}" if on_object and key else f"arn:aws:s3:::{bucket}"
         return StaleError(f"S3 denied {action}: the credentials need {permission} on {resource}", code=code)
+    if code in _REJECTED_CODES:
+        return StaleError(f"S3 rejected {keys} while {action} ({code})", code=code)
     if code == "NoSuchBucket":
         return StaleError(f"S3 has no bucket named {bucket}", code=code)
     translated = translate_s3_error(exc, action=action)

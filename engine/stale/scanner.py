@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from engine.errors import BatchGone, NxupError
 from engine.state import UNFINISHED, StateStore, UploadStatus
 
-from .failures import describe_failure, is_denied, is_gone
+from .failures import ADMIN_KEYS, describe_failure, is_denied, is_gone
 from .outcomes import AbortOutcome, AbortReport, AbortResult
 from .uploads import Clock, StaleUpload, at_least, utc_now
 
@@ -43,6 +43,7 @@ class Scanner(ABC):
     # Whether S3 refusing an abort leaves the upload to the server (batch credentials that may
     # upload only) rather than being a failure to report (an admin's keys lacking a permission).
     denied_abort_is_left_to_server = False
+    keys = ADMIN_KEYS  # whose keys it signs with, as its failures name them
 
     def __init__(self, store: StateStore | None, *, now: Clock = utc_now, workers: int = PART_COUNT_WORKERS) -> None:
         self.store = store
@@ -114,7 +115,8 @@ class Scanner(ABC):
             if is_gone(exc):
                 upload.note = GONE_NOTE
             elif not (is_denied(exc) and self._parts_from_journal(upload)):
-                failure = describe_failure(exc, operation="list_parts", bucket=self._bucket(upload), key=upload.key)
+                failure = describe_failure(exc, operation="list_parts", bucket=self._bucket(upload), key=upload.key,
+                                           keys=self.keys)
                 upload.note = str(failure)
         except NxupError as exc:
             upload.note = str(exc)
@@ -167,7 +169,7 @@ class Scanner(ABC):
             if is_denied(exc) and self.denied_abort_is_left_to_server:
                 return AbortResult(upload, AbortOutcome.DENIED, ABORT_DENIED_TEXT)
             failure = describe_failure(exc, operation="abort_multipart_upload", bucket=self._bucket(upload),
-                                       key=upload.key)
+                                       key=upload.key, keys=self.keys)
             return AbortResult(upload, AbortOutcome.FAILED, str(failure))
         except NxupError as exc:
             return AbortResult(upload, AbortOutcome.FAILED, str(exc))

@@ -19,7 +19,7 @@ from engine.nuxeo_batch import NuxeoBatchClient
 from engine.s3 import S3Clients, S3Tuning, list_all_parts
 from engine.state import StateStore, UploadRecord
 
-from .failures import StaleError
+from .failures import BATCH_CREDENTIALS, StaleError
 from .outcomes import AbortResult
 from .scanner import PART_COUNT_WORKERS, Scanner
 from .uploads import MAY_BE_OPEN, Clock, StaleUpload, upload_of_record, utc_now
@@ -72,6 +72,7 @@ class TrackedScanner(Scanner):
     """
 
     denied_abort_is_left_to_server = True
+    keys = BATCH_CREDENTIALS
 
     def __init__(self, store: StateStore, batches: NuxeoBatchClient, *, now: Clock = utc_now,
                  workers: int = PART_COUNT_WORKERS) -> None:
