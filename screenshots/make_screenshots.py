@@ -12,61 +12,104 @@ import asyncio
 import os
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from textual.widgets import Input  # noqa: E402
 
 from cli.demo import make_samples  # noqa: E402
 from engine.manager import TransferManager, TransferSettings  # noqa: E402
 from engine.nuxeo_batch import ServerConnection  # noqa: E402
 from engine.planning import MiB  # noqa: E402
 from engine.stale import S3AdminConfig, StaleSource  # noqa: E402
-from engine.state import StateStore  # noqa: E402
+from engine.state import StateStore, UploadStatus  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tui.app import NxupApp  # noqa: E402
 from tui.bridge import EventBridge  # noqa: E402
+from tui.screens.add_files import AddFilesScreen  # noqa: E402
+from tui.screens.confirm import ConfirmScreen  # noqa: E402
+from tui.screens.help import HelpScreen  # noqa: E402
+from tui.screens.log import LogScreen  # noqa: E402
 from tui.screens.parts import PartsScreen  # noqa: E402
+from tui.widgets.path_completion import PathDropdown  # noqa: E402
 
 SIZE = (80, 24)
 
 
-async def capture(app: NxupApp, samples: Path, missing: Path) -> None:
+async def until(pilot: Any, condition: Callable[[], Any], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gave up waiting for {what}")
+        await pilot.pause(0.1)
+    await pilot.pause(0.3)  # what the condition saw, drawn
+
+
+async def capture(app: NxupApp, scratch: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
-        # Wait until the big file is uploading with several parts in flight.
-        for _ in range(200):
-            await pilot.pause(0.1)
-            if any(r.multipart and r.sent > 24 * MiB for r in app.model.rows.values()):
-                break
-        await pilot.pause(0.6)
+        rows = app.model.rows
+        # The small files done, the biggest file under way: parts of it done and in flight.
+        def biggest_under_way() -> bool:
+            if len(rows) < 15:
+                return False
+            snapshot = app.manager.snapshot(max(rows.values(), key=lambda r: r.size).file_id)
+            return snapshot is not None and snapshot.parts_done >= 2 and len(snapshot.parts_in_flight) >= 2
+
+        await until(pilot, biggest_under_way, "the biggest file under way")
         app.save_screenshot("transfers.svg", path=str(HERE))
-        big = max(app.model.rows.values(), key=lambda r: r.size)
+        big = max(rows.values(), key=lambda r: r.size)
         files = app.transfers.files  # type: ignore[union-attr]
         files.select_file(big.file_id)
         await pilot.press("enter")
-        await pilot.pause(0.8)
         assert isinstance(app.screen, PartsScreen)
+        await until(pilot, lambda: "parts done" in str(app.screen.query_one("#parts-title").render()), "the parts")
         app.save_screenshot("parts.svg", path=str(HERE))
         await pilot.press("escape")
         await pilot.press("question_mark")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
         app.save_screenshot("help.svg", path=str(HERE))
         await pilot.press("escape")
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the quit question")
+        app.save_screenshot("quit.svg", path=str(HERE))
+        await pilot.press("n")
         await pilot.press("s")
-        await pilot.pause(2.0)
+        await until(pilot, lambda: app.screen.query("DataTable") and app.screen.query_one("DataTable").row_count,
+                    "the stale uploads")
         app.save_screenshot("stale.svg", path=str(HERE))
         await pilot.press("escape")
-        # An error: a path that does not exist shows up as a failed row with its reason.
-        app.manager.add([missing], "/default-domain/workspaces")
-        await pilot.pause(0.5)
-        app.model.log.append("failed: example of the log screen")
+        # The add dialog, completing a path: the folders of the samples.
+        await pilot.press("a")
+        assert isinstance(app.screen, AddFilesScreen)
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+        for key in "samples/":
+            await pilot.press(key)
+        dropdown = app.screen.query_one(PathDropdown)
+        await until(pilot, lambda: dropdown.display and dropdown.option_list.option_count > 1, "the completions")
+        app.save_screenshot("add.svg", path=str(HERE))
+        await pilot.press("escape", "escape")
+        # A failed file: a path that does not exist, with its reason; and a cancelled one.
+        app.manager.add([scratch / "missing-report.pdf"], "/default-domain/workspaces")
+        await until(pilot, lambda: any(r.status is UploadStatus.FAILED for r in rows.values()), "the failed file")
+        failed = next(r for r in rows.values() if r.status is UploadStatus.FAILED)
+        files.select_file(failed.file_id)
+        await until(pilot, lambda: "no such file" in str(app.screen.query_one("#detail").render()), "its reason")
+        app.save_screenshot("error.svg", path=str(HERE))
+        files.select_file(big.file_id)
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: big.status is UploadStatus.CANCELLED, "the cancel")
         await pilot.press("l")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(app.screen, LogScreen), "the log")
         app.save_screenshot("log.svg", path=str(HERE))
         await pilot.press("escape")
-        files.action_jump(-1)
-        await pilot.pause(0.3)
-        app.save_screenshot("error.svg", path=str(HERE))
         app.manager.shutdown()
 
 
@@ -75,7 +118,8 @@ def main() -> None:
         info = running.info
         os.environ["NXUP_STATE_DIR"] = str(Path(scratch) / "state")
         samples = Path(scratch) / "samples"
-        make_samples(samples, small_files=12, large_files=1)
+        make_samples(samples, small_files=12, large_files=3)
+        os.chdir(scratch)  # the add dialog completes "samples/"
         store = StateStore.open()
         bridge = EventBridge()
         manager = TransferManager(
@@ -97,7 +141,8 @@ def main() -> None:
             manager, bridge, start=lambda: manager.add([samples], "/default-domain/workspaces"),
             server_label=info.nuxeo_url, stale_source=source,
         )
-        asyncio.run(capture(app, samples, Path(scratch) / "missing-report.pdf"))
+        asyncio.run(capture(app, Path(scratch)))
+        os.chdir(HERE)
         store.close()
     print("screenshots written to", HERE)
 

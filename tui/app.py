@@ -296,12 +296,12 @@ class NxupApp(App[int]):
             if yes:
                 self._shutdown_and_exit()
 
-        files = f"{busy} file{'s' if busy > 1 else ''}"
+        files, them = (f"{busy} files", "them") if busy > 1 else ("1 file", "it")
         if self.abort_on_quit:
-            question = f"{files} not uploaded yet. Abort them and quit? The demo's sandbox goes away on exit."
+            question = f"{files} not uploaded yet. Abort {them} and quit? The demo's sandbox goes away on exit."
             yes = "Abort and quit"
         else:
-            question = f"{files} not uploaded yet. Pause them and quit? `nxup` resumes them later."
+            question = f"{files} not uploaded yet. Pause {them} and quit? `nxup` resumes {them} later."
             yes = "Pause and quit"
         self.push_screen(ConfirmScreen(question, yes=yes, no="Stay"), answered)
 

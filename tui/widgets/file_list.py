@@ -230,11 +230,12 @@ class FileList(ScrollView, can_focus=True):
         if row is None:
             return Strip.blank(width, self.rich_style)
         if index == self.cursor:
-            background = self.get_component_rich_style("file-list--cursor")
-        elif index % 2:
-            background = self.get_component_rich_style("file-list--stripe")
-        else:
-            background = self.rich_style
+            # The cursor's colours over the row's: a state's colour on the cursor's is unreadable.
+            cursor = self.get_component_rich_style("file-list--cursor")
+            text = row_text(row, self.widths)
+            text.stylize(cursor)
+            return self._strip(text, width, cursor)
+        background = self.get_component_rich_style("file-list--stripe") if index % 2 else self.rich_style
         return self._strip(row_text(row, self.widths), width, background)
 
     def _strip(self, text: Text, width: int, background: Style) -> Strip:
