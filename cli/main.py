@@ -22,6 +22,7 @@ from cli.dry_run import path_filter, run_dry_run, selection_options
 from cli.exits import EXIT_FAILED, EXIT_OK
 from cli.kept_settings import given_settings, kept_settings
 from cli.login import login, logout
+from cli.output import json_error, json_requested, output_options, output_settings, remember_json
 from cli.profile_option import chosen_profile, profile_option
 from cli.stale import cleanup_at_start, stale_after_option
 
@@ -76,7 +77,8 @@ def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           "prompt, never the command line; NUXEO_TOKEN logs in with a token instead."),
         # How the transfer runs; kept with each upload for `nxup resume`.
         click.option("--no-tui", is_flag=True, help="Plain progress lines instead of the transfer manager."),
-        click.option("--json", "json_lines", is_flag=True, help="One JSON event per line (implies --no-tui)."),
+        click.option("--json", "json_lines", is_flag=True, callback=remember_json,
+                     help="One JSON object per event and per error (implies --no-tui)."),
         click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
                      help="Parallel uploads (parts and files)."),
         click.option("--part-size", default="20MiB", show_default=True, help="Multipart part size (grown for huge files)."),
@@ -88,7 +90,7 @@ def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return output_options(func)
 
 
 class _Commands(click.Group):
@@ -102,8 +104,17 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except StateError as exc:
+            if json_requested(ctx):
+                click.echo(json_error(str(exc)))
             click.echo(f"nxup: {printable(str(exc))}", err=True)
             sys.exit(EXIT_FAILED)
+        except click.ClickException as exc:
+            if not json_requested(ctx):
+                raise
+            # With --json, a usage error is the one JSON object a script reads, and still told.
+            click.echo(json_error(exc.format_message()))
+            exc.show()
+            sys.exit(exc.exit_code)
         except BrokenPipeError:
             # `nxup status | head -1`: the reader has what it wanted; no traceback.
             from cli.plain import quiet_closed_stdout
@@ -165,7 +176,7 @@ def _run_headless(manager: Any, reporter: Any, start: Callable[[], None], *, abo
         manager.start()
         start()
         while not stop.is_set() and not manager.wait(timeout=0.2):
-            pass
+            reporter.tick()
         interrupted = stop.is_set()
         if interrupted and abort_on_interrupt:
             manager.cancel_all()
@@ -280,12 +291,17 @@ def _run_transfers(connection: Any, settings: Any, *, tui: bool, json_lines: boo
                    start: Callable[[Any], Any]) -> int:
     """Open a manager on one server, clean up obsolete uploads, then run `start(manager)` in
     the transfer manager or headless. Returns the exit code."""
+    from cli.logs import configure_logging
     from cli.plain import Reporter
     from engine.errors import NxupError
     from engine.text import printable
     from tui.bridge import EventBridge
 
-    sink: Any = EventBridge() if tui else Reporter(json_lines=json_lines)
+    output = output_settings()
+    sink: Any = EventBridge() if tui else Reporter(
+        json_lines=json_lines, detail=output.detail, live=not json_lines and sys.stdout.isatty(),
+        overall_every_s=output.stats_every_s)
+    configure_logging(output, screen=not tui, json_emit=sink.emit_json if json_lines else None)
     manager = _open_manager(connection, settings, sink)
     notices = cleanup_at_start(manager, echo=not tui)
     try:
@@ -296,8 +312,11 @@ def _run_transfers(connection: Any, settings: Any, *, tui: bool, json_lines: boo
         from cli.connection import refused_login_hint
         from engine.errors import AuthenticationError
 
+        reason = f"{connection.url}: {exc}"
+        if not tui:
+            sink.fatal(reason)
         hint = refused_login_hint(connection) if isinstance(exc, AuthenticationError) else ""
-        click.echo(f"nxup: {printable(connection.url)}: {printable(str(exc))}{hint}", err=True)
+        click.echo(f"nxup: {printable(reason)}{hint}", err=True)
         return EXIT_FAILED
     finally:
         manager.store.close()

@@ -23,6 +23,7 @@ from botocore.credentials import (
 )
 
 from .errors import CredentialsExpired
+from .redaction import remember_secret
 
 # botocore refreshes 15 (advisory) and 10 (mandatory) minutes before expiry by default;
 # short-lived credentials need windows proportional to their lifetime.
@@ -38,6 +39,11 @@ class CredentialSet:
     secret_access_key: str = field(repr=False)
     session_token: str = field(repr=False)
     expiration: datetime
+
+    def __post_init__(self) -> None:
+        # Masked in any log line from now on (botocore's debug log shows signing headers).
+        for secret in (self.access_key_id, self.secret_access_key, self.session_token):
+            remember_secret(secret)
 
     @classmethod
     def from_nuxeo(cls, info: dict) -> CredentialSet:

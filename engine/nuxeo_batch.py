@@ -43,6 +43,7 @@ from .errors import (
 from .http_environment import read_environment_once
 from .nuxeo_calls import nuxeo_call as _nuxeo_call
 from .nuxeo_existing import ExistingDocuments
+from .redaction import remember_login, remember_secret
 from .s3 import S3Location
 
 # The client logs whole responses at DEBUG, refreshToken answers (credentials) included.
@@ -83,6 +84,10 @@ class ServerConnection:
     user: str
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        remember_login(self.user, self.password)
+        remember_secret(self.token)
 
     @property
     def host(self) -> str:

@@ -515,6 +515,7 @@ def shared_run(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Sh
             "--to",
             target,
             "--no-tui",
+            "--verbose",  # a line per file: what each name looks like on screen
             "--part-size",
             "5MiB",
             "--single-limit",

@@ -10,13 +10,14 @@ from typing import Any
 
 from conftest import EventLog, write
 
+from cli.output import Detail
 from cli.plain import Reporter
 from engine.events import FileCompleted, FileFailed, FileProgress, FileStarted
 
 
 def test_no_progress_line_before_the_started_line() -> None:
     stream = io.StringIO()
-    reporter = Reporter(json_lines=False, stream=stream, progress_every_s=0.0)
+    reporter = Reporter(json_lines=False, stream=stream, progress_every_s=0.0, detail=Detail.VERBOSE)
     reporter(FileProgress(3, sent=10, size=100, parts_done=0, part_count=1, parts_in_flight=()))
     reporter(FileStarted(3, path="/d/x.bin", size=100, multipart=False, part_size=100, part_count=1))
     reporter(FileProgress(3, sent=50, size=100, parts_done=0, part_count=1, parts_in_flight=()))

@@ -306,7 +306,7 @@ def test_plain_json_and_status_show_control_characters_escaped(
         file.write(b"x")
     env = nxup_env(sandbox.info, tmp_path / "state")
 
-    plain = run_nxup(["upload", str(folder), "--to", target_folder, "--no-tui"], env)
+    plain = run_nxup(["upload", str(folder), "--to", target_folder, "--no-tui", "-v"], env)
     assert plain.returncode == 1
     assert not RAW_CONTROL.search(plain.stdout + plain.stderr)
     for name in names:
