@@ -120,7 +120,8 @@ def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool
         # The demo's state lives and dies with the sandbox: the user's own state is untouched.
         os.environ["NXUP_STATE_DIR"] = str(Path(info.data_dir) / "state")
         store = StateStore.open()
-        sink = EventBridge() if tui else Reporter(json_lines=json_lines)
+        sink = EventBridge() if tui else Reporter(json_lines=json_lines,
+                                                  live=not json_lines and sys.stdout.isatty())
         connection = ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password)
         manager = TransferManager(connection, store=store, sink=sink, settings=TransferSettings(bandwidth_limit=rate))
 

@@ -52,7 +52,7 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-class _JsonLines(logging.Handler):
+class JsonLogHandler(logging.Handler):
     """Log records as `{"event": "log", ...}` objects, through the reporter's output."""
 
     def __init__(self, emit_line: Callable[[dict[str, Any]], None]) -> None:
@@ -98,7 +98,7 @@ def configure_logging(settings: OutputSettings, *, screen: bool,
     if screen:
         console: logging.Handler
         if json_emit is not None:
-            console = _JsonLines(json_emit)
+            console = JsonLogHandler(json_emit)
             console.setFormatter(RedactingFormatter("%(message)s"))
         else:
             console = _Stderr()
@@ -130,4 +130,4 @@ def configure_logging(settings: OutputSettings, *, screen: bool,
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
-__all__ = ["EVENTS_LOGGER", "RedactingFormatter", "configure_logging", "open_log_file"]
+__all__ = ["EVENTS_LOGGER", "JsonLogHandler", "RedactingFormatter", "configure_logging", "open_log_file"]

@@ -1,9 +1,10 @@
 """The `nxup` command.
 
 `nxup upload` and `nxup resume` drive the engine; on a terminal they will open the transfer
-manager, and with `--no-tui` (or when not on a terminal) they print plain lines, or one JSON
-event per line with `--json`. Exit codes: 0 when every file landed, 1 when some failed (each
-named with its reason), 2 for usage errors.
+manager, and with `--no-tui` (or when not on a terminal) they print plain lines (`-q`, `-v`,
+`--debug`, `--log-file`: see cli/output.py), or one JSON object per event and error with
+`--json`. Exit codes: 0 when every file landed, 1 when some failed (each named with its reason),
+2 for usage errors.
 """
 
 from __future__ import annotations

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 from pathlib import Path
 
 import pytest
 
+from cli.logs import JsonLogHandler
 from cli.plain import Reporter
 from engine.events import (
     Event,
@@ -54,17 +56,27 @@ def documented() -> dict[str, set[str]]:
     return table
 
 
+# Written by the command line itself, not by the engine: the run as a whole, a log record, a
+# fatal error, and the summary.
+OWN_KINDS = {"overall", "log", "error", "summary"}
+
+
 def json_lines(events: list[Event]) -> list[dict[str, object]]:
     stream = io.StringIO()
-    reporter = Reporter(json_lines=True, stream=stream)
+    reporter = Reporter(json_lines=True, stream=stream, overall_every_s=0.0)
     for event in events:
         reporter(event)
+    reporter.tick()
+    handler = JsonLogHandler(reporter.emit_json)
+    handler.handle(logging.makeLogRecord({"name": "engine.manager", "levelno": logging.WARNING,
+                                          "levelname": "WARNING", "msg": "a warning"}))
+    reporter.fatal("https://host/nuxeo: Nuxeo rejected the user name or password (401)")
     reporter.summary(elapsed_s=1.5)
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 def test_readme_documents_every_event_kind() -> None:
-    assert set(documented()) == {event.kind for event in ONE_OF_EACH} | {"summary"}
+    assert set(documented()) == {event.kind for event in ONE_OF_EACH} | OWN_KINDS
 
 
 @pytest.mark.parametrize("line", json_lines(ONE_OF_EACH), ids=lambda line: str(line["event"]))

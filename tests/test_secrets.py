@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -328,6 +329,45 @@ def test_password_and_token_from_the_environment_never_shown_or_stored(
     assert_folder_holds(nuxeo, folder, files)
     status_of(token_env, exposure, "token")
     exposure.assert_clean(secrets_of(sandbox, minted, token))
+
+
+def test_debug_log_file_keeps_no_secret(
+    sandbox: Sandbox,
+    target_folder: str,
+    tmp_path: Path,
+    files: dict[str, bytes],
+    minted: list[Any],
+) -> None:
+    """`--debug --log-file`: the HTTP libraries log every request and answer (the batch's
+    credentials, the signing headers), all masked, in the file and on stderr alike; with a
+    password, then with a token."""
+    info = sandbox.info
+    exposure = Exposure()
+    log_file = tmp_path / "debug.log"
+    env = nxup_env(info, tmp_path / "state")
+    result = watched_run(upload_args(tmp_path, target_folder, "--no-tui", "--debug", "--log-file", str(log_file)),
+                         env, tmp_path / "state", exposure, "debug")
+    assert result.returncode == 1 and "2 uploaded" in result.stdout
+    token = requests.get(
+        f"{info.nuxeo_url}/authentication/token",
+        params={"applicationName": "nxup-tests", "deviceId": uuid.uuid4().hex, "permission": "rw"},
+        auth=(info.user, info.password),
+        timeout=10,
+    ).text
+    token_env = nxup_env(info, tmp_path / "token-state")
+    del token_env["NUXEO_PASSWORD"]
+    token_env["NUXEO_TOKEN"] = token
+    by_token = watched_run(upload_args(tmp_path, target_folder, "--no-tui", "--debug", "--log-file", str(log_file)),
+                           token_env, tmp_path / "token-state", exposure, "debug with a token")
+    assert by_token.returncode == 1
+    logged = log_file.read_text()
+    exposure.add("log file", logged)
+    # What a leak would be in: the requests, their signing, the answers carrying credentials.
+    for expected in ("botocore.auth", "UploadPart", "awsSessionToken", "x-amz-security-token", "Authorization"):
+        assert expected in logged, expected
+    exposure.assert_clean(secrets_of(sandbox, minted, token))
+    signatures = re.findall(r"(?i)signature(?:=|:\s*)(?!\[redacted\])[0-9a-f]{16,}", logged + result.stderr)
+    assert not signatures, signatures[:3]
 
 
 def test_error_lines_keep_no_password(sandbox: Sandbox, tmp_path: Path) -> None:
