@@ -57,7 +57,7 @@ def test_each_level_shows_its_lines(detail: Detail, kinds: list[str]) -> None:
     reporter.summary(elapsed_s=1.0)
     lines = stream.getvalue().splitlines()
     assert [line.split()[0] for line in lines] == kinds, lines
-    assert lines[-1].startswith("1 uploaded (100 Bytes in 1.0 s), 1 failed")
+    assert lines[-1].startswith("1 uploaded (100 B in 1.0 s), 1 failed")
 
 
 def test_overall_tells_acknowledged_bytes_from_bytes_in_flight() -> None:
@@ -76,7 +76,7 @@ def test_overall_tells_acknowledged_bytes_from_bytes_in_flight() -> None:
     assert figures.speed == 14 * MIB  # (20 acknowledged + 8 in flight) in 2 s
     assert figures.eta_s == pytest.approx((150 - 68) / 14)
     assert (figures.files_done, figures.files_failed, figures.files_total) == (0, 1, 3)
-    assert figures.text() == "0/3 files (1 failed), 60.0 MiB/150.0 MiB (40%) +8.0 MiB in flight, 14.0 MiB/s, ETA 6s"
+    assert figures.text() == "0/3 files (1 failed), 60.0 MiB/150 MiB (40%) +8.0 MiB in flight, 14.0 MiB/s, ETA 6s"
     overall.completed(1)
     overall.queued(3, 10 * MIB)  # resumed after its failure: back in the totals
     figures = overall.figures()
@@ -127,7 +127,7 @@ def test_quiet_default_and_verbose(sandbox: Sandbox, target_folder: str, tmp_pat
     assert quiet.returncode == 1, quiet.stdout + quiet.stderr
     assert kinds_of(quiet.stdout) == ["failed", "2"], quiet.stdout
     # Slow enough for overall lines every 0.2 s.
-    default = run_nxup([*base, "--limit", "12MiB/s", "--stats", "0.2"], env)
+    default = run_nxup([*base, "--limit", "4MiB/s", "--stats", "0.2"], env)
     assert default.returncode == 1
     assert set(kinds_of(default.stdout)[:-1]) == {"overall", "failed"}, default.stdout
     assert "2 uploaded" in default.stdout.splitlines()[-1]
@@ -190,7 +190,7 @@ def test_json_fatal_error_is_one_object(sandbox: Sandbox, tmp_path: Path, inputs
 def test_json_overall_and_summary_with_elapsed_time(sandbox: Sandbox, target_folder: str, tmp_path: Path,
                                                     inputs: list[str]) -> None:
     env = nxup_env(sandbox.info, tmp_path / "state")
-    result = run_nxup(["upload", *inputs, "--to", target_folder, "--json", *PARTS, "--limit", "12MiB/s",
+    result = run_nxup(["upload", *inputs, "--to", target_folder, "--json", *PARTS, "--limit", "4MiB/s",
                        "--stats", "0.2"], env)
     events = [json.loads(line) for line in result.stdout.splitlines()]
     overall = [e for e in events if e["event"] == "overall"]
