@@ -122,7 +122,7 @@ def kinds_of(stdout: str) -> list[str]:
 
 def test_quiet_default_and_verbose(sandbox: Sandbox, target_folder: str, tmp_path: Path, inputs: list[str]) -> None:
     env = nxup_env(sandbox.info, tmp_path / "state")
-    base = ["upload", *inputs, "--to", target_folder, "--no-tui", *PARTS]
+    base = ["upload", *inputs, "--to", target_folder, "--no-tui", *PARTS, "--existing", "rename"]
     quiet = run_nxup([*base, "-q"], env)
     assert quiet.returncode == 1, quiet.stdout + quiet.stderr
     assert kinds_of(quiet.stdout) == ["failed", "2"], quiet.stdout
