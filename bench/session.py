@@ -316,7 +316,7 @@ def check_documents(running: Any, to: Destination, made: Made) -> str | None:
     wrong = []
     for relative, where in _relative_paths(to, made).items():
         size, md5 = made.digests[relative]
-        document = store.doc_by_path(f"{TARGET}/{where}")
+        document = store.documents.by_path(f"{TARGET}/{where}")
         blob = (document.properties.get("file:content") if document else None) or {}
         if int(blob.get("length", -1)) != size or blob.get("digest") != md5:
             wrong.append(where)

@@ -32,7 +32,7 @@ class Authentication:
     def authenticate(self, headers: Message) -> str:
         token = headers.get("X-Authentication-Token")
         if token is not None:
-            user = self._server.store.token_user(token) if token else None
+            user = self._server.store.tokens.user_of(token) if token else None
             if user:
                 return user
             raise NuxeoError(HTTPStatus.UNAUTHORIZED, "Invalid authentication token")
@@ -81,11 +81,11 @@ class Authentication:
         if not app or not device_id or not permission:
             raise bad_request("applicationName, deviceId and permission are required")
         if truthy(query.get("revoke")):
-            if not self._server.store.revoke_token(request.user, app, device_id):
+            if not self._server.store.tokens.revoke(request.user, app, device_id):
                 raise bad_request(f"No token found for application {app} and device {device_id}")
             # Real Nuxeo answers 202 with a sentence; the client ignores the body on revoke.
             return Response.text(f"Token revoked for device {device_id}.", HTTPStatus.ACCEPTED)
-        token = self._server.store.acquire_token(
+        token = self._server.store.tokens.acquire(
             request.user, app, device_id, permission, query.get("deviceDescription")
         )
         # No trailing newline: the client would silently replace the token by "".

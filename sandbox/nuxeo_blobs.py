@@ -34,7 +34,7 @@ class BatchBlobs:
         index = str(file_id)
         if not index.isdigit():
             return None
-        entry = self._server.store.batch_file(batch.batch_id, int(index))
+        entry = self._server.store.batches.file(batch.batch_id, int(index))
         return entry.blob.as_dict() if entry else None
 
 

@@ -31,7 +31,7 @@ class IdempotentRequests:
         # The filter skips the methods that are idempotent already; POST is the one other here.
         if key is None or request.method != "POST":
             return handler(request)
-        claim = self._store().claim_request(key, now=self._clock(), ttl_s=TTL_S)
+        claim = self._store().idempotency_keys.claim(key, now=self._clock(), ttl_s=TTL_S)
         if claim is Claim.RUNNING:
             return Response(HTTPStatus.CONFLICT, headers={HEADER: key})
         if isinstance(claim, StoredAnswer):
@@ -42,14 +42,14 @@ class IdempotentRequests:
         try:
             response = _materialized(handler(request))
         except BaseException:
-            self._store().release_request(key)
+            self._store().idempotency_keys.release(key)
             raise
         assert isinstance(response.body, bytes)
         if response.status >= HTTPStatus.BAD_REQUEST:
-            self._store().release_request(key)  # an error may be retried with the same key
+            self._store().idempotency_keys.release(key)  # an error may be retried with the same key
         elif len(response.body) <= MAX_STORED_BYTES:
             answer = StoredAnswer(response.status, _headers_of(response), response.body)
-            self._store().store_answer(key, answer, expires=self._clock() + TTL_S)
+            self._store().idempotency_keys.keep_answer(key, answer, expires=self._clock() + TTL_S)
         response.headers[HEADER] = key
         return response
 

@@ -15,18 +15,17 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .nuxeo_document_json import document_json
 from .nuxeo_http import API, Request, Response, Route, bad_request, route
 from .nuxeo_store import DocRecord
+from .nuxeo_versions import CHECKED_IN, TRASHED
 
 if TYPE_CHECKING:
-    from .nuxeo_documents import Documents
     from .nuxeo_server import NuxeoServer
 
 # Nuxeo's defaults: `nuxeo.pageprovider.default-page-size` and `...default-max-page-size`.
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-TRASHED = "ecm:isTrashed"  # kept among the stored properties, never shown in them
-CHECKED_IN = "ecm:isCheckedIn"
 
 _SELECT = re.compile(r"\s*SELECT\s+\*\s+FROM\s+(?P<type>\w+)(?:\s+WHERE\s+(?P<where>.*?))?"
                      r"(?:\s+ORDER\s+BY\s+[\w:, ]+?)?\s*", re.IGNORECASE | re.DOTALL)
@@ -89,9 +88,8 @@ def parse(query: str) -> tuple[str, list[Comparison]]:
 class Queries:
     """The NXQL endpoints."""
 
-    def __init__(self, server: NuxeoServer, documents: Documents) -> None:
+    def __init__(self, server: NuxeoServer) -> None:
         self._server = server
-        self._documents = documents
 
     def routes(self) -> list[Route]:
         return [
@@ -131,14 +129,14 @@ class Queries:
             "totalSize": len(found),
             "pageIndex": page,
             "pageCount": pages,
-            "entries": [self._documents.doc_json(doc) for doc in shown],
+            "entries": [document_json(doc, self._server.base_url) for doc in shown],
         })
 
     def _candidates(self, conditions: list[Comparison]) -> list[DocRecord]:
         parents = [c.value for c in conditions if c.name == "ecm:parentId" and c.equal]
         if parents:
-            return self._server.store.children(str(parents[0]))
-        return self._server.store.all_docs()
+            return self._server.store.documents.children(str(parents[0]))
+        return self._server.store.documents.all()
 
 
 def _of_type(doc: DocRecord, doc_type: str) -> bool:

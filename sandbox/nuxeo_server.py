@@ -11,10 +11,13 @@ Only the standard library serves HTTP; S3 work goes through an `S3Backend` (Seaw
 By default it behaves like a stock server (see `AccessPolicy` for the credentials' rights);
 the other settings below are switches, most of them changeable while it runs.
 
-This module assembles the server from `nuxeo_http` (HTTP serving and routing), `nuxeo_store`
-(SQLite state), `nuxeo_auth` (users and tokens), `nuxeo_idempotency` (Idempotency-Key),
-`nuxeo_uploads` (batches and batch operations), `nuxeo_documents` (the document tree),
-`nuxeo_query` (NXQL search) and `nuxeo_versions` (versions and the trash).
+This module assembles the server from `nuxeo_http` (HTTP serving and routing), `nuxeo_store/`
+(SQLite state, a module per table), `nuxeo_auth` (users and tokens), `nuxeo_idempotency`
+(Idempotency-Key), `nuxeo_uploads` (handlers and batches; `/complete` in `nuxeo_complete`, the
+batch operations in `nuxeo_batch_operations`), `nuxeo_tree` (the document tree),
+`nuxeo_documents` (the document endpoints, their JSON in `nuxeo_document_json`),
+`nuxeo_downloads` (blobs from S3), `nuxeo_query` (NXQL search), `nuxeo_versions` (versions) and
+`nuxeo_trash` (the trash).
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from typing import Any, Protocol, Self
 
 from .nuxeo_auth import Authentication
 from .nuxeo_documents import Documents
+from .nuxeo_downloads import Downloads
 from .nuxeo_http import CONTEXT, HttpServer, Request, Response, Router, route
 from .nuxeo_idempotency import IdempotentRequests
 from .nuxeo_query import Queries
 from .nuxeo_store import BatchRecord, Store, now_iso
+from .nuxeo_trash import Trash
+from .nuxeo_tree import DocumentTree
 from .nuxeo_uploads import Uploads
-from .nuxeo_versions import Trash
 from .s3 import AccessPolicy, ObjectHead, TemporaryCredentials
 
 __all__ = ["BATCH_TTL_S", "NuxeoServer", "S3Backend"]
@@ -109,16 +114,17 @@ class NuxeoServer:
         self.expiration_overstated_s = 0.0
         # The clock batch lifetimes are counted on (epoch seconds).
         self.clock: Callable[[], float] = time.time
-        self._documents = Documents(self)
+        self._tree = DocumentTree(self)
         authentication = Authentication(self, password)
         self._router = Router(
             [
                 route("GET", r"/runningstatus", self._running_status, public=True),
                 *authentication.routes(),
-                *Uploads(self, self._documents).routes(),
-                *Queries(self, self._documents).routes(),
-                *Trash(self, self._documents).routes(),  # before the document routes it refines
-                *self._documents.routes(),
+                *Uploads(self, self._tree).routes(),
+                *Queries(self).routes(),
+                *Trash(self, self._tree).routes(),  # before the document routes it refines
+                *Documents(self, self._tree).routes(),
+                *Downloads(self, self._tree).routes(),
             ],
             authenticate=authentication.authenticate,
             log=self.log,
@@ -158,7 +164,7 @@ class NuxeoServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._store = Store(self.data_dir / DB_NAME)
         self._s3_admin = self.s3.admin_client()
-        self._documents.ensure_tree()
+        self._tree.ensure()
         self._httpd = HttpServer(("127.0.0.1", self._port), self)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="nuxeo-sandbox", daemon=True
@@ -192,11 +198,11 @@ class NuxeoServer:
     # -- batches -------------------------------------------------------------------------
     def batch(self, batch_id: str) -> BatchRecord | None:
         """The batch, if it exists and has not outlived `batch_ttl_s`."""
-        return self.store.batch(batch_id, touched_after=self.clock() - self.batch_ttl_s)
+        return self.store.batches.get(batch_id, touched_after=self.clock() - self.batch_ttl_s)
 
     def expire_batch(self, batch_id: str) -> bool:
         """End a batch's life now, as its TTL would: every batch endpoint then answers 404."""
-        return self.store.drop_batch(batch_id)
+        return self.store.batches.drop(batch_id)
 
     # -- dispatch ------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:

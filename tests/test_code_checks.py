@@ -39,3 +39,10 @@ def test_headless_commands_do_not_load_the_terminal_ui() -> None:
     result = _run(sys.executable, "-c", probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_sandbox_type_checks() -> None:
+    """`mypy sandbox` with the project's settings ([tool.mypy]: boto3 and botocore have no type
+    information, so their imports are taken as untyped)."""
+    result = _run(sys.executable, "-m", "mypy", "--cache-dir", "/dev/null", "sandbox")
+    assert result.returncode == 0, result.stdout + result.stderr

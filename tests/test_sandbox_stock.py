@@ -324,9 +324,9 @@ def test_batches_of_an_older_data_dir_count_as_expired(tmp_path: Path) -> None:
     store = Store(path)
     try:
         now = time.time()
-        assert store.batch("batchId-old", touched_after=now - 3600) is None
-        store.add_batch(BatchRecord("batchId-new", "s3", "upload/"), now=now)
-        assert store.batch("batchId-new", touched_after=now - 3600) is not None
+        assert store.batches.get("batchId-old", touched_after=now - 3600) is None
+        store.batches.add(BatchRecord("batchId-new", "s3", "upload/"), now=now)
+        assert store.batches.get("batchId-new", touched_after=now - 3600) is not None
     finally:
         store.close()
 

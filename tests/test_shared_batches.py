@@ -75,7 +75,7 @@ def journal_batches(manager: Any, file_ids: list[int]) -> dict[int, tuple[str, i
 
 
 def batch_exists(server: NuxeoServer, batch_id: str) -> bool:
-    return server.store.batch(batch_id, touched_after=0) is not None
+    return server.store.batches.get(batch_id, touched_after=0) is not None
 
 
 def test_small_files_share_batches_and_each_document_holds_its_own_bytes(
