@@ -95,16 +95,17 @@ def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _Commands(click.Group):
-    """The command group, with one guard: a state database that cannot be used is one line
-    naming it and what to do, from whichever command met it."""
+    """The command group, with one guard: any engine error that reaches it (a state database
+    that cannot be used, a server that refused, a file too large...) is one line naming the
+    cause, from whichever command met it, and an exit code; never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from engine.state import StateError
+        from engine.errors import NxupError
         from engine.text import printable
 
         try:
             return super().invoke(ctx)
-        except StateError as exc:
+        except NxupError as exc:
             if json_requested(ctx):
                 click.echo(json_error(str(exc)))
             click.echo(f"nxup: {printable(str(exc))}", err=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .errors import NotFoundError
+from .errors import NuxeoNotFound
 from .existing import Action, ExistingPolicy, NameTaken, TargetListings
 from .inputs import IgnoredPath, PathFilter, RejectedPath, expand
 from .nuxeo_batch import FOLDERISH, NuxeoBatchClient
@@ -33,14 +33,14 @@ class PlannedFile:
 
 
 def check_target(nuxeo: NuxeoBatchClient, target: str) -> str:
-    """The target folder's path, checked as an upload checks it (`NotFoundError` otherwise)."""
+    """The target folder's path, checked as an upload checks it (`NuxeoNotFound` otherwise)."""
     target = "/" + target.strip("/") if target.strip("/") else "/"
     kind = nuxeo.folder_kind(target)
     if kind is None:
         nuxeo.check_rest_api()
-        raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
+        raise NuxeoNotFound(f"the target folder {target} does not exist on Nuxeo")
     if kind != FOLDERISH:
-        raise NotFoundError(f"the target {target} is a {kind} document, not a folder")
+        raise NuxeoNotFound(f"the target {target} is a {kind} document, not a folder")
     return target
 
 

@@ -20,75 +20,151 @@ from nuxeo import exceptions as nx
 
 
 class NxupError(Exception):
-    """Base class: `str(error)` is one line a user can read."""
+    """Base class: `str(error)` is one line a user can read. Every error is under one cause
+    group below (the CLI shows one line for any of them); `ServerError` and `StorageError` say
+    which server answered, across causes.
+
+    `retryable`: sending the same request again may succeed. `code`: the server's error code,
+    when it gave one.
+    """
 
     retryable: bool = True
 
-
-class InputError(NxupError):
-    """The local file cannot be uploaded as given (missing, unreadable, not a regular file...)."""
-
-    retryable = False
-
-
-class FileChanged(NxupError):
-    """The local file changed since its upload started."""
-
-
-class ServerError(NxupError):
-    """The Nuxeo server refused or failed a request."""
-
-
-class AuthenticationError(ServerError):
-    retryable = False
-
-
-class NotFoundError(ServerError):
-    retryable = False
-
-
-class BatchGone(ServerError):
-    """The upload batch no longer exists on the server (expired or dropped)."""
-
-
-class ServerUnreachable(ServerError):
-    pass
-
-
-class StorageError(NxupError):
-    """S3 refused or failed a request."""
-
-    def __init__(self, message: str, *, code: str = "") -> None:
+    def __init__(self, message: str = "", *, code: str = "") -> None:
         super().__init__(message)
         self.code = code
 
 
-class CredentialsExpired(StorageError):
+# == causes ====================================================================================
+class TransientError(NxupError):
+    """The network or a server failed for now: the same upload may succeed later (`nxup resume`)."""
+
+
+class CredentialsError(NxupError):
+    """The user name, password or token, or the S3 keys, were refused or may not do this."""
+
+    retryable = False
+
+
+class NotFoundError(NxupError):
+    """What was asked for is not there: a folder, a batch, a multipart upload."""
+
+    retryable = False
+
+
+class ConflictError(NxupError):
+    """The server holds something in the way: a name taken, the same request still running."""
+
+    retryable = False
+
+
+class LocalFileError(NxupError):
+    """The local file cannot be uploaded as given, or changed while it was."""
+
+    retryable = False
+
+
+class LocalStateError(NxupError):
+    """The state database cannot be used or written."""
+
+    retryable = False
+
+
+CAUSES: tuple[type[NxupError], ...] = (
+    TransientError, CredentialsError, NotFoundError, ConflictError, LocalFileError, LocalStateError,
+)
+
+
+# == which server answered ======================================================================
+class ServerError(NxupError):
+    """The Nuxeo server refused or failed a request (see the cause group for why)."""
+
+
+class StorageError(NxupError):
+    """S3 refused or failed a request (see the cause group for why)."""
+
+
+# == local file =================================================================================
+class InputError(LocalFileError):
+    """The local file cannot be uploaded as given (missing, unreadable, not a regular file...)."""
+
+
+class FileChanged(LocalFileError):
+    """The local file changed since its upload started: it starts over."""
+
+    retryable = True
+
+
+# == Nuxeo ======================================================================================
+class ServerFailed(ServerError, TransientError):
+    """Nuxeo failed a request (5xx) or answered what nxup cannot read."""
+
+
+class ServerUnreachable(ServerError, TransientError):
+    """No answer from the Nuxeo server: refused, timed out, or the connection dropped."""
+
+
+class ServerUnsupported(ServerError, ConflictError):
+    """The Nuxeo server lacks what nxup needs (an S3 upload handler)."""
+
+
+class RequestStillRunning(ServerError, ConflictError):
+    """The same request (same Idempotency-Key) still runs on the server: asked again later,
+    it gets that request's answer."""
+
+    retryable = True
+
+
+class AuthenticationError(ServerError, CredentialsError):
+    pass
+
+
+class NuxeoNotFound(ServerError, NotFoundError):
+    """Nuxeo has no such document or folder (404)."""
+
+
+class BatchGone(ServerError, NotFoundError):
+    """The upload batch no longer exists on the server (expired or dropped): a new one takes over."""
+
+    retryable = True
+
+
+# == S3 =========================================================================================
+class StorageFailed(StorageError, TransientError):
+    """S3 failed a request."""
+
+
+class StorageUnreachable(StorageError, TransientError):
+    """The connection to S3 was refused, timed out or dropped."""
+
+
+class CredentialsExpired(StorageError, CredentialsError):
     """S3 rejected the batch's temporary credentials: refresh them and retry."""
 
-
-class UploadGone(StorageError):
-    """The multipart upload no longer exists on S3."""
+    retryable = True
 
 
-class AccessDenied(StorageError):
+class AccessDenied(StorageError, CredentialsError):
     """S3 refused the call to these credentials. A stock Nuxeo's batch credentials allow
     `s3:PutObject` only: listing parts, aborting and reading objects are refused, by design."""
 
+
+class UploadGone(StorageError, NotFoundError):
+    """The multipart upload no longer exists on S3: sending again cannot help; a new round
+    starts a new one."""
+
+
+class IntegrityError(StorageError, TransientError):
+    """What S3 stored does not match what was sent (damaged on the way, or S3 lacks parts it
+    acknowledged): not sent again as is, but the upload may succeed on a new round."""
+
     retryable = False
 
 
-class IntegrityError(StorageError):
-    """What S3 stored does not match what was sent."""
-
-    retryable = False
-
-
-class StateError(NxupError):
+# == journal ====================================================================================
+class StateError(LocalStateError):
     """The state database cannot be used or written (written by a newer nxup, not a database,
     locked by another program, disk full...). `str()` names the file and what to do."""
-
-    retryable = False
 
 
 class Interrupted(Exception):
@@ -126,15 +202,13 @@ def translate_s3_error(exc: BaseException, *, action: str) -> NxupError:
         if code in ("AccessDenied", "Forbidden", "403"):
             return AccessDenied(f"S3 denied access while {action}: {message}", code=code)
         if code in ("InvalidPart", "BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"):
-            error = IntegrityError(f"S3 reported corrupt data while {action}: {message}")
-            error.code = code
-            return error
-        return StorageError(f"S3 error while {action}: {code}: {message}", code=code)
+            return IntegrityError(f"S3 reported corrupt data while {action}: {message}", code=code)
+        return StorageFailed(f"S3 error while {action}: {code}: {message}", code=code)
     if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, HTTPClientError)):
-        return StorageError(f"lost the connection to S3 while {action}", code="connection")
+        return StorageUnreachable(f"lost the connection to S3 while {action}")
     if isinstance(exc, BotoCoreError):
-        return StorageError(f"S3 client error while {action}: {exc}")
-    return StorageError(f"unexpected error while {action}: {exc}")
+        return StorageFailed(f"S3 client error while {action}: {exc}")
+    return StorageFailed(f"unexpected error while {action}: {exc}")
 
 
 def _server_message(exc: nx.HTTPError) -> str:
@@ -157,15 +231,15 @@ def translate_nuxeo_error(exc: BaseException, *, action: str) -> NxupError:
     if isinstance(exc, nx.OngoingRequestError):
         # 409 for an Idempotency-Key whose first request still runs: repeated later, it gets
         # that request's answer.
-        return ServerError(f"Nuxeo is still running the same request sent earlier while {action} (409); "
-                           "`nxup resume` asks again")
+        return RequestStillRunning(f"Nuxeo is still running the same request sent earlier while {action} (409); "
+                                   "`nxup resume` asks again")
     if isinstance(exc, nx.HTTPError):
         status = getattr(exc, "status", None)
         detail = _server_message(exc)
         suffix = f": {detail}" if detail else ""
         if status == 404:
-            return NotFoundError(f"Nuxeo found nothing while {action} (404){suffix}")
-        return ServerError(f"Nuxeo failed while {action} ({status}){suffix}")
+            return NuxeoNotFound(f"Nuxeo found nothing while {action} (404){suffix}")
+        return ServerFailed(f"Nuxeo failed while {action} ({status}){suffix}")
     if isinstance(exc, requests.exceptions.ConnectionError):
         return ServerUnreachable(f"cannot reach the Nuxeo server while {action}{connection_cause(exc)}")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
@@ -173,10 +247,10 @@ def translate_nuxeo_error(exc: BaseException, *, action: str) -> NxupError:
     if isinstance(exc, requests.exceptions.Timeout):
         return ServerUnreachable(f"the Nuxeo server timed out while {action}")
     if isinstance(exc, (ValueError, KeyError)):
-        return ServerError(f"Nuxeo sent an unexpected answer while {action}")
+        return ServerFailed(f"Nuxeo sent an unexpected answer while {action}")
     if isinstance(exc, nx.NuxeoError):
-        return ServerError(f"Nuxeo client error while {action}: {exc}")
-    return ServerError(f"unexpected error while {action}: {exc}")
+        return ServerFailed(f"Nuxeo client error while {action}: {exc}")
+    return ServerFailed(f"unexpected error while {action}: {exc}")
 
 
 def connection_cause(exc: BaseException) -> str:
@@ -230,18 +304,31 @@ __all__ = [
     "AccessDenied",
     "AuthenticationError",
     "BatchGone",
+    "CAUSES",
+    "ConflictError",
+    "CredentialsError",
     "CredentialsExpired",
     "FileChanged",
     "InputError",
     "IntegrityError",
     "Interrupted",
+    "LocalFileError",
+    "LocalStateError",
     "NotFoundError",
+    "NuxeoNotFound",
     "NxupError",
+    "RequestStillRunning",
     "ServerError",
+    "ServerFailed",
     "ServerUnreachable",
+    "ServerUnsupported",
     "StateError",
     "StorageError",
+    "StorageFailed",
+    "StorageUnreachable",
+    "TransientError",
     "UploadGone",
+    "connection_cause",
     "describe_os_error",
     "s3_error_code",
     "translate_nuxeo_error",

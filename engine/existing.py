@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .errors import InputError, NxupError, describe_os_error
+from .errors import ConflictError, InputError, describe_os_error
 from .inputs import open_for_upload
 
 
@@ -42,13 +42,13 @@ class Action(StrEnum):
     SKIP = "skip"
 
 
-class NameTaken(NxupError):
+class NameTaken(ConflictError):
     """The file's name is taken and its policy says to fail."""
 
     retryable = False
 
 
-class DocumentChanged(NxupError):
+class DocumentChanged(ConflictError):
     """The document to version changed since it was listed (its changeToken no longer matches)."""
 
 

@@ -18,13 +18,13 @@ from .bandwidth import BandwidthLimiter
 from .credentials import signing_with
 from .errors import (
     AccessDenied,
+    CredentialsError,
     CredentialsExpired,
     FileChanged,
     IntegrityError,
     Interrupted,
     ServerUnreachable,
     StorageError,
-    UploadGone,
     translate_s3_error,
 )
 from .planning import MiB, Part
@@ -140,7 +140,7 @@ class FileS3:
         credentials may not abort (a stock Nuxeo's may not)."""
         record = transfer.record
         if transfer.credentials is None:
-            raise StorageError("no credentials to abort the multipart upload")
+            raise CredentialsError("no credentials to abort the multipart upload")
         self._call(
             transfer, action="aborting the multipart upload", method="abort_multipart_upload",
             Bucket=record.bucket, Key=record.object_key, UploadId=record.upload_id,
@@ -252,7 +252,7 @@ class FileS3:
                 return call()
             except (StorageError, ServerUnreachable) as error:
                 # ServerUnreachable: Nuxeo did not answer a credential refresh.
-                if not error.retryable or attempt == _PART_ATTEMPTS or isinstance(error, (UploadGone, IntegrityError)):
+                if not error.retryable or attempt == _PART_ATTEMPTS:
                     raise
                 if transfer.control.wait(delay):
                     raise Interrupted(transfer.control.reason or "") from error

@@ -32,9 +32,10 @@ from .errors import (
     FileChanged,
     InputError,
     Interrupted,
-    NotFoundError,
+    NuxeoNotFound,
     NxupError,
     StorageError,
+    StorageUnreachable,
     UploadGone,
 )
 from .events import Event, FileStarted, Notice
@@ -53,8 +54,9 @@ from .transfer import FileTransfer
 log = logging.getLogger(__name__)
 
 _START_ATTEMPTS = 3
-# Failures after which S3 may have acted on a request (its answer lost), unlike a refusal.
-_MAYBE_ACTED = frozenset({"connection", "InternalError", "500", "502", "504"})
+# Failures after which S3 may have acted on a request (its answer lost), unlike a refusal: a lost
+# connection (`StorageUnreachable`), or one of these codes.
+_MAYBE_ACTED = frozenset({"InternalError", "500", "502", "504"})
 
 _BATCH_GONE_NOTICE = "its upload batch expired on the server; going on with a new batch (nothing S3 holds is sent again)"
 _UNKNOWN_UPLOAD_NOTICE = (
@@ -227,7 +229,7 @@ class FileSteps(Finishing):
             return
         parent, _, name = target.rstrip("/").rpartition("/")
         if not name or not parent:
-            raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
+            raise NuxeoNotFound(f"the target folder {target} does not exist on Nuxeo")
         self._ensure_folder(parent)
         # A folder of that title (named otherwise) is the one the local folder goes to.
         same_title = self.listings.of(parent).folder_titled(name)
@@ -326,7 +328,8 @@ class FileSteps(Finishing):
             except StorageError as error:
                 if not error.retryable or attempt == _START_ATTEMPTS:
                     raise
-                if error.code in _MAYBE_ACTED and not self._s3.abort_uploads_of_key(transfer):
+                if (isinstance(error, StorageUnreachable) or error.code in _MAYBE_ACTED) and \
+                        not self._s3.abort_uploads_of_key(transfer):
                     self._emit(Notice(transfer.id, message=f"{transfer.path}: {_LOST_START_NOTICE}"))
                 if transfer.control.wait(0.5 * attempt):
                     raise Interrupted(transfer.control.reason or "") from error

@@ -18,7 +18,7 @@ from .errors import (
     FileChanged,
     IntegrityError,
     Interrupted,
-    NotFoundError,
+    NuxeoNotFound,
     ServerError,
     ServerUnreachable,
     UploadGone,
@@ -208,7 +208,7 @@ class Finishing:
                     raise NameTaken(f"the document {record.target.rstrip('/')}/{transfer.name} changed on the "
                                     "server meanwhile; run the upload again to decide anew") from None
                 break
-            except NotFoundError:
+            except NuxeoNotFound:
                 self.nuxeo.batch_info(batch_id)  # BatchGone when the 404 was about the batch
                 raise
             except (ServerUnreachable, ServerError) as error:

@@ -128,7 +128,7 @@ def check_file(path: Path, target: str) -> LocalFile:
     if reason:
         raise InputError(reason)
     if info.st_size > MAX_OBJECT_SIZE:
-        raise InputError(str(FileTooLarge(info.st_size)))
+        raise FileTooLarge(info.st_size)
     if not os.access(path, os.R_OK):
         raise InputError("permission denied")
     return LocalFile(path=path, size=info.st_size, mtime_ns=info.st_mtime_ns, target=target)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .bandwidth import BandwidthLimiter
-from .errors import NotFoundError
+from .errors import NuxeoNotFound
 from .events import Event, EventSink, FileFailed, FileIgnored
 from .existing import ExistingPolicy
 from .file_control import FileControl
@@ -142,9 +142,9 @@ class TransferManager:
         kind = self.nuxeo.folder_kind(target)
         if kind is None:
             self.nuxeo.check_rest_api()  # a URL that is no Nuxeo server says so, not "no folder"
-            raise NotFoundError(f"the target folder {target} does not exist on Nuxeo")
+            raise NuxeoNotFound(f"the target folder {target} does not exist on Nuxeo")
         if kind != FOLDERISH:
-            raise NotFoundError(f"the target {target} is a {kind} document, not a folder")
+            raise NuxeoNotFound(f"the target {target} is a {kind} document, not a folder")
         chunk: list[LocalFile] = []
         for item in expand(paths, target, patterns):
             if isinstance(item, IgnoredPath):

@@ -37,8 +37,8 @@ from .credentials import BatchCredentials, CredentialSet
 from .errors import (
     BatchGone,
     InputError,
-    NotFoundError,
-    ServerError,
+    NuxeoNotFound,
+    ServerUnsupported,
 )
 from .http_environment import read_environment_once
 from .nuxeo_calls import nuxeo_call as _nuxeo_call
@@ -190,13 +190,13 @@ class NuxeoBatchClient(ExistingDocuments):
         return str(user.uid or self.connection.user)
 
     def check_rest_api(self) -> None:
-        """NotFoundError naming the likely cause when the URL serves no Nuxeo REST API (the
+        """NuxeoNotFound naming the likely cause when the URL serves no Nuxeo REST API (the
         usual mistake: a URL without its `/nuxeo`)."""
         try:
             self.check_login()
-        except NotFoundError:
+        except NuxeoNotFound:
             hint = "" if urlsplit(self.connection.url).path.rstrip("/") else " (Nuxeo URLs usually end with /nuxeo)"
-            raise NotFoundError(f"it answers, but not as a Nuxeo server{hint}") from None
+            raise NuxeoNotFound(f"it answers, but not as a Nuxeo server{hint}") from None
 
     @_nuxeo_call("reading the upload handlers")
     def handlers(self) -> list[str]:
@@ -210,7 +210,7 @@ class NuxeoBatchClient(ExistingDocuments):
             names = self.handlers()
             candidates = [S3_HANDLER] if S3_HANDLER in names else [n for n in names if "s3" in n]
             if not candidates:
-                raise ServerError("the Nuxeo server offers no S3 direct upload (no S3 upload handler)")
+                raise ServerUnsupported("the Nuxeo server offers no S3 direct upload (no S3 upload handler)")
             self._s3_handler = candidates[0]
         return self._s3_handler
 
@@ -228,7 +228,7 @@ class NuxeoBatchClient(ExistingDocuments):
         # A handler registered under another name than `s3` says what it is by its answer's
         # shape (and `provider_type`, which the client's own `is_s3()` reads).
         if not (batch.is_s3() or ("bucket" in extra and "awsSecretKeyId" in extra)):
-            raise ServerError("the Nuxeo server answered with a batch that is not an S3 batch")
+            raise ServerUnsupported("the Nuxeo server answered with a batch that is not an S3 batch")
         base_key = str(extra.get("baseKey") or "")
         if base_key and not base_key.endswith("/"):
             base_key += "/"
@@ -412,7 +412,7 @@ class NuxeoBatchClient(ExistingDocuments):
                                 headers={"X-Batch-No-Drop": "true"}, data=body, attempts=1).json()
         except HTTPError as exc:
             if exc.status == 404:
-                raise NotFoundError(f"the target folder {parent} does not exist on Nuxeo") from exc
+                raise NuxeoNotFound(f"the target folder {parent} does not exist on Nuxeo") from exc
             raise
         return self._created(answer)
 

@@ -21,7 +21,7 @@ def nuxeo_call(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
                 return func(*args, **kwargs)
             except NxupError:
                 raise
-            except (NuxeoError, RequestException, ValueError, KeyError, TypeError) as exc:
+            except (NuxeoError, RequestException, ValueError, KeyError) as exc:
                 raise translate_nuxeo_error(exc, action=action) from exc
 
         inner.__name__ = func.__name__

@@ -7,7 +7,7 @@ from __future__ import annotations
 from nuxeo.exceptions import NuxeoError
 from requests.exceptions import RequestException
 
-from .errors import NxupError, ServerError, translate_nuxeo_error
+from .errors import NxupError, ServerFailed, translate_nuxeo_error
 from .nuxeo_batch import APP_NAME, NuxeoBatchClient, ServerConnection
 
 # What the token may do: uploading writes documents.
@@ -24,7 +24,7 @@ def acquire_token(connection: ServerConnection, *, device_id: str, device: str) 
     finally:
         client.close()
     if not token:
-        raise ServerError("Nuxeo answered the token request without a token")
+        raise ServerFailed("Nuxeo answered the token request without a token")
     return token
 
 

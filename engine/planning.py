@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .errors import InputError
+
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
@@ -32,7 +34,7 @@ DEFAULT_PART_SIZE = 20 * MiB
 _PART_SIZE_GRANULARITY = MiB
 
 
-class FileTooLarge(ValueError):
+class FileTooLarge(InputError):
     """The file is larger than S3 can store as one object."""
 
     def __init__(self, size: int, limit: int = MAX_OBJECT_SIZE) -> None:

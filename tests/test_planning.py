@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.errors import LocalFileError
 from engine.planning import (
     DEFAULT_PART_SIZE,
     DEFAULT_SINGLE_UPLOAD_LIMIT,
@@ -131,7 +132,7 @@ def test_five_tib_plus_one_is_too_large() -> None:
     message = str(caught.value)
     assert "5 TiB" in message
     assert "5,497,558,138,881 bytes" in message
-    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, LocalFileError)  # one line on the CLI, never a traceback
 
 
 def test_resumed_plan_rejects_too_large_files() -> None:

@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from engine.errors import NxupError
 from engine.manager import TransferManager
@@ -41,6 +42,10 @@ CAP_STEPS: tuple[int | None, ...] = (
 SAMPLE_INTERVAL_S = 0.25
 SHOW_INTERVAL_S = 0.1  # at most this often, lifecycle events redraw the screen
 _FAILED_SHOWN = 20  # failures named one by one on exit
+
+
+def _error_text(error: BaseException | None) -> str:
+    return str(error) if isinstance(error, NxupError) else f"unexpected error: {error!r}"
 
 
 class NxupApp(App[int]):
@@ -314,12 +319,23 @@ class NxupApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="shutdown")
     def _shutdown_worker(self) -> None:
-        if self.abort_on_quit:
-            self.manager.cancel_all()
-            self.manager.wait(timeout=30)
-        self.manager.shutdown()
-        counts = self.manager.counts()
-        self.call_from_thread(self.exit, 1 if counts[UploadStatus.FAILED] else 0)
+        code = 1
+        try:
+            if self.abort_on_quit:
+                self.manager.cancel_all()
+                self.manager.wait(timeout=30)
+            self.manager.shutdown()
+            code = 1 if self.manager.counts()[UploadStatus.FAILED] else 0
+        except Exception as error:  # the app exits all the same; the error is printed on exit
+            self.errors.append(printable(_error_text(error)))
+        finally:
+            self.call_from_thread(self.exit, code)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A command that failed in its thread (workers do not stop the app on error): its
+        error on screen and in the log, not lost."""
+        if event.state is WorkerState.ERROR and event.worker.group != "shutdown":
+            self._report_error(_error_text(event.worker.error))
 
     async def action_quit(self) -> None:
         self.action_quit_app()
