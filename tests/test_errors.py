@@ -35,7 +35,7 @@ from engine.errors import (
     translate_nuxeo_error,
     translate_s3_error,
 )
-from engine.existing import NameTaken
+from engine.existing import DocumentChanged, NameTaken
 from engine.planning import FileTooLarge, plan_upload
 
 
@@ -43,7 +43,7 @@ def _concrete_errors() -> list[type[NxupError]]:
     groups = {NxupError, ServerError, StorageError, *CAUSES}
     found = [obj for _, obj in inspect.getmembers(errors, inspect.isclass)
              if issubclass(obj, NxupError) and obj not in groups]
-    return [*found, FileTooLarge, NameTaken]
+    return [*found, FileTooLarge, NameTaken, DocumentChanged]
 
 
 @pytest.mark.parametrize("error_class", _concrete_errors(), ids=lambda c: c.__name__)
