@@ -49,14 +49,28 @@ def parts_text(upload: StaleUpload) -> str:
     return "?" if upload.parts is None else str(upload.parts)
 
 
-def table_lines(uploads: list[StaleUpload], now: Any) -> list[str]:
-    lines = [f"{'AGE':<14} {'PARTS':>5} {'SIZE':>10}  {'KEY':<50}  NXUP"]
+def print_table(uploads: list[StaleUpload], now: Any) -> None:
+    """The uploads as a table that fits the terminal (80 columns when piped): keys and names
+    fold rather than being cut, colour only on a terminal (and never with NO_COLOR)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("AGE", no_wrap=True)
+    table.add_column("PARTS", justify="right", no_wrap=True)
+    table.add_column("SIZE", justify="right", no_wrap=True)
+    table.add_column("KEY", overflow="fold")
+    table.add_column("NXUP", overflow="fold")
     for upload in uploads:
-        lines.append(
-            f"{age_text(upload.age(now)):<14} {parts_text(upload):>5} {size_text(upload.bytes):>10}  "
-            f"{printable(upload.key):<50}  {nxup_text(upload)}" + (f"  [{printable(upload.note)}]" if upload.note else "")
-        )
-    return lines
+        nxup = nxup_text(upload) + (f" [{printable(upload.note)}]" if upload.note else "")
+        # Text, not strings: a key or a file name is never read as markup.
+        table.add_row(Text(age_text(upload.age(now))), Text(parts_text(upload)), Text(size_text(upload.bytes)),
+                      Text(printable(upload.key)), Text(nxup))
+    console = Console(highlight=False)
+    with console.capture() as captured:
+        console.print(table)
+    click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
 def summary_line(uploads: list[StaleUpload]) -> str:
@@ -184,7 +198,7 @@ def _run(scanner: AdminScanner | TrackedScanner, client: Any, bucket: str | None
             click.echo(json_line(upload.as_json(now)))
         return EXIT_OK
     if uploads:
-        click.echo("\n".join(table_lines(uploads, now)))
+        print_table(uploads, now)
     click.echo(summary_line(uploads))
     if client is not None:
         _lifecycle_hint(client, bucket or "")
@@ -240,18 +254,14 @@ def _confirmed(question: str, *, yes: bool) -> bool:
 
 def _abort(scanner: AdminScanner | TrackedScanner, uploads: list[StaleUpload], now: Any, *, dry_run: bool,
            yes: bool, json_lines: bool) -> int:
-    from engine.stale import total_bytes
+    from engine.stale import abort_question
 
     if not uploads:
         click.echo("no multipart uploads to abort", err=json_lines)
         return EXIT_OK
-    size = size_text(total_bytes(uploads))
-    resumable = sum(1 for u in uploads if u.tracked is not None and u.tracked.resumable)
-    if not dry_run:
-        warning = f" {resumable} of them nxup could still resume." if resumable else ""
-        if not _confirmed(f"Abort {len(uploads)} multipart upload(s) holding {size}?{warning}", yes=yes):
-            click.echo("nothing aborted", err=json_lines)
-            return EXIT_OK
+    if not dry_run and not _confirmed(abort_question(uploads), yes=yes):
+        click.echo("nothing aborted", err=json_lines)
+        return EXIT_OK
     report = scanner.abort(uploads, dry_run=dry_run, on_done=lambda r: _print_result(r, now, json_lines=json_lines))
     _print_report(report, json_lines=json_lines)
     return EXIT_FAILED if report.failed else EXIT_OK
@@ -267,16 +277,9 @@ def _print_result(result: Any, now: Any, *, json_lines: bool) -> None:
 
 
 def _print_report(report: AbortReport, *, json_lines: bool) -> None:
-    done = len(report.succeeded)
-    if report.dry_run:
-        line = f"dry run: would abort {done} upload(s) holding {size_text(report.bytes_freed)}; nothing was aborted"
-    else:
-        line = f"aborted {done} upload(s), {size_text(report.bytes_freed)} freed"
-        if report.failed:
-            line += f"; {len(report.failed)} failed"
-    if report.in_use:
-        line += f"; {len(report.in_use)} in use by a running nxup, left to it"
-    click.echo(line, err=json_lines)
+    from engine.stale import report_line
+
+    click.echo(report_line(report), err=json_lines)
 
 
 # == start-up cleanup ==============================================================================

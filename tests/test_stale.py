@@ -461,6 +461,9 @@ def test_cli_lists_as_a_table_and_as_json(
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].split()[:4] == ["AGE", "PARTS", "SIZE", "KEY"]
+    # Piped: 80 columns, no colour codes, no padding left at the ends of lines.
+    rows = [line for line in lines if not line.startswith(("2 multipart", "lifecycle:"))]
+    assert all(len(line) <= 80 and line == line.rstrip() for line in rows) and "\x1b" not in table.stdout
     assert all(any(key in line for line in lines) for key, _ in made)
     assert (
         "2 multipart upload(s) holding 3.0 KiB; 0 tracked by nxup (0 resumable)"
