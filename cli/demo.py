@@ -89,8 +89,8 @@ def verify(running: Any, state_dir: Path) -> tuple[str, bool]:
 
 
 def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool, tui: bool) -> int:
-    from cli.main import _run_headless, run_tui
     from cli.plain import Reporter
+    from cli.running import run_headless, run_tui
     from engine.errors import NxupError
     from engine.manager import TransferManager, TransferSettings
     from engine.nuxeo_batch import ServerConnection
@@ -138,7 +138,7 @@ def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool
                 ))
                 code = run_tui(manager, sink, start, target=DEMO_TARGET, abort_on_quit=True, stale_source=source)
             else:
-                code = _run_headless(manager, sink, start, abort_on_interrupt=True)
+                code = run_headless(manager, sink, start, abort_on_interrupt=True)
         except NxupError as exc:
             click.echo(f"nxup: {exc}", err=True)
             code = 1

@@ -14,7 +14,7 @@ from textual.widgets import Input
 from tui_fixed import fixed_app, folder_to_complete, settle
 
 from cli.demo import LARGE_SIZES_MIB
-from cli.main import demo
+from cli.sandbox_commands import demo
 from engine.events import FileCompleted, FilePaused, FileStarted
 from engine.planning import MiB
 from engine.state import UploadStatus
