@@ -63,7 +63,8 @@ def verify(running: Any, state_dir: Path) -> tuple[str, bool]:
     multipart upload is left behind. Returns a one-line report and whether all is well."""
     from nuxeo.client import Nuxeo
 
-    from engine.state import StateStore, UploadStatus
+    from engine.lifecycle import UploadStatus
+    from engine.state import StateStore
 
     info = running.info
     client = Nuxeo(host=info.nuxeo_url, auth=(info.user, info.password))

@@ -8,13 +8,8 @@ A sink must be quick and must not block (a UI posts a message; a CLI prints a li
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
-
-from .state import UploadStatus
-
-FINAL_STATES = frozenset({UploadStatus.DONE, UploadStatus.FAILED, UploadStatus.CANCELLED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +131,3 @@ _KIND: dict[type, str] = {
 class EventSink(Protocol):
     def __call__(self, event: Event) -> None: ...
 
-
-def discard(event: Event) -> None:
-    """A sink that ignores everything."""
-
-
-EventCallback = Callable[[Event], None]

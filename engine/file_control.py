@@ -3,9 +3,10 @@ it, or marks it so that its last running task settles it (see `Scheduler.settle_
 
 from __future__ import annotations
 
+from .lifecycle import UploadStatus
 from .scheduler import P_CLEANUP, Scheduler
 from .slices import StopReason
-from .state import StateStore, UploadStatus
+from .state import StateStore
 
 
 class FileControl:

@@ -43,12 +43,12 @@ from .existing import Action, Decision, ExistingPolicy, TargetListings
 from .file_s3 import FileS3
 from .finishing import UPLOAD_GONE_NOTICE, Finishing
 from .inputs import open_for_upload
-from .lifecycle import Stage, check_transition, stage_after_new_batch
+from .lifecycle import Stage, UploadStatus, check_transition, stage_after_new_batch
 from .nuxeo_batch import BatchInfo, NuxeoBatchClient
 from .planning import UploadPlan, plan_resumed_upload, plan_upload
 from .settings import TransferSettings
 from .shared_batches import SharedBatches
-from .state import PartRecord, StateError, StateStore, UploadStatus
+from .state import PartRecord, StateError, StateStore
 from .transfer import FileTransfer
 
 log = logging.getLogger(__name__)

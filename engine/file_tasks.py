@@ -15,9 +15,10 @@ from .events import FileCancelled, FileCompleted, FileSkipped, Notice, PartCompl
 from .file_s3 import FileS3
 from .file_steps import FileSteps, NextStep
 from .finishing import UPLOAD_GONE_NOTICE, NewRound
+from .lifecycle import UploadStatus
 from .scheduler import NEW_ROUND, P_CLEANUP, P_PART, Scheduler
 from .slices import PartCounter, StopReason
-from .state import StateStore, UploadStatus
+from .state import StateStore
 from .transfer import FileTransfer, NewRoundCause
 
 

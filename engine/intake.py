@@ -9,12 +9,13 @@ import threading
 from .events import FilePaused, FileQueued, Notice
 from .existing import ExistingPolicy
 from .inputs import LocalFile
+from .lifecycle import UploadStatus
 from .nuxeo_batch import ServerConnection
 from .owner import Owner
 from .scheduler import Scheduler
 from .settings import TransferSettings
 from .slices import StopReason
-from .state import StateStore, UploadRecord, UploadStatus
+from .state import StateStore, UploadRecord
 
 
 class Intake:

@@ -1,4 +1,5 @@
-"""The journaled stages of one file's upload, and the only transitions allowed between them.
+"""The states of one file's upload: its scheduling status, its journaled stages, and the only
+transitions allowed between stages.
 
 A file goes through side effects that must each happen once: start the multipart upload, join
 its parts, register the object with Nuxeo (`/complete`), create the document. Each is preceded
@@ -35,6 +36,25 @@ class Stage(StrEnum):
     REGISTERED = "registered"  # the batch holds the object
     CREATING_DOCUMENT = "creating_document"  # intent: document creation sent, with its key
     DOCUMENTED = "documented"  # the document holds the blob
+
+
+class UploadStatus(StrEnum):
+    """Where a file stands in the schedule (queued, paused, failed...), where its stage says how
+    far its effects went."""
+
+    QUEUED = "queued"
+    UPLOADING = "uploading"
+    PAUSED = "paused"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # its name was taken in the target folder (see `existing`): nothing sent
+
+
+# What `nxup resume` picks up; FAILED is included so that a failed upload is retried.
+UNFINISHED: frozenset[UploadStatus] = frozenset(
+    {UploadStatus.QUEUED, UploadStatus.UPLOADING, UploadStatus.PAUSED, UploadStatus.FAILED}
+)
 
 
 _S = Stage
@@ -82,4 +102,7 @@ def stage_after_new_batch(current: Stage) -> Stage:
     return Stage.ON_S3 if current in BATCH_BOUND else current
 
 
-__all__ = ["BATCH_BOUND", "InvalidTransition", "Stage", "TRANSITIONS", "check_transition", "stage_after_new_batch"]
+__all__ = [
+    "BATCH_BOUND", "InvalidTransition", "Stage", "TRANSITIONS", "UNFINISHED", "UploadStatus", "check_transition",
+    "stage_after_new_batch",
+]

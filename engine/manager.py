@@ -27,6 +27,7 @@ from .file_steps import FileSteps
 from .file_tasks import FileTasks
 from .inputs import SEND_EVERYTHING, IgnoredPath, LocalFile, PathFilter, RejectedPath, expand
 from .intake import Intake
+from .lifecycle import UploadStatus
 from .nuxeo_batch import FOLDERISH, NuxeoBatchClient, ServerConnection
 from .owner import Owner
 from .pool import WorkerPool
@@ -34,7 +35,7 @@ from .s3 import S3Clients, S3Tuning
 from .scheduler import Scheduler
 from .settings import TransferSettings
 from .snapshots import FileSnapshot, ProgressTicker, snapshot_of
-from .state import StateError, StateStore, UploadStatus
+from .state import StateError, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ _ADD_CHUNK = 500
 @dataclass(slots=True)
 class AddResult:
     file_ids: list[int] = field(default_factory=list)
-    rejected: list[RejectedPath] = field(default_factory=list)
     ignored: list[IgnoredPath] = field(default_factory=list)
 
 
@@ -155,7 +155,6 @@ class TransferManager:
                 self._emit(FileIgnored(ignored_id, path=item.path, reason=item.reason))
                 continue
             if isinstance(item, RejectedPath):
-                result.rejected.append(item)
                 with self._lock:
                     self._rejected_ids -= 1
                     rejected_id = self._rejected_ids

@@ -32,10 +32,6 @@ class WorkerPool:
         ]
         self._started = False
 
-    @property
-    def size(self) -> int:
-        return len(self._threads)
-
     def start(self) -> None:
         if not self._started:
             self._started = True

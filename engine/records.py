@@ -1,35 +1,18 @@
-"""What the journal holds: one record per upload, one per part S3 acknowledged, and the
-scheduling status of an upload (where the stage, in `lifecycle`, says how far its effects went)."""
+"""What the journal holds: one record per upload and one per part S3 acknowledged."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-from .lifecycle import Stage
-
-
-class UploadStatus(StrEnum):
-    QUEUED = "queued"
-    UPLOADING = "uploading"
-    PAUSED = "paused"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    SKIPPED = "skipped"  # its name was taken in the target folder (see `existing`): nothing sent
-
-
-# What `nxup resume` picks up; FAILED is included so that a failed upload is retried.
-UNFINISHED: frozenset[UploadStatus] = frozenset(
-    {UploadStatus.QUEUED, UploadStatus.UPLOADING, UploadStatus.PAUSED, UploadStatus.FAILED}
-)
+from .lifecycle import Stage, UploadStatus
 
 
 @dataclass(slots=True, kw_only=True)
 class UploadRecord:
     """One row of `uploads`.
 
-    `id` is the row's id in this store; `upload_id` is the S3 multipart UploadId (None for a
+    `id` is the row's id in this store, which every other engine interface calls `file_id` (events,
+    the manager's commands, the store's methods); `upload_id` is the S3 multipart UploadId (None for a
     single upload, or before the multipart upload is created).
     """
 
@@ -89,4 +72,4 @@ class PartRecord:
     checksum: str | None = None
 
 
-__all__ = ["PartRecord", "UNFINISHED", "UploadRecord", "UploadStatus"]
+__all__ = ["PartRecord", "UploadRecord"]

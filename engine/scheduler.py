@@ -16,10 +16,11 @@ from typing import Any, Protocol
 from .errors import NxupError
 from .events import Event, EventSink, FileCancelled, FileFailed, FilePaused, FileQueued
 from .file_steps import FileSteps
+from .lifecycle import UploadStatus
 from .pool import Priority, WorkerPool
 from .settings import TransferSettings
 from .slices import StopReason
-from .state import StateError, UploadRecord, UploadStatus
+from .state import StateError, UploadRecord
 from .transfer import FileTransfer
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ import threading
 from dataclasses import dataclass
 
 from .events import FileProgress, PartProgress
+from .lifecycle import UploadStatus
 from .scheduler import Scheduler
-from .state import UploadStatus
 from .transfer import FileTransfer
 
 

@@ -25,9 +25,9 @@ from typing import Any, Self
 import platformdirs
 
 from .errors import StateError
-from .lifecycle import Stage
+from .lifecycle import UNFINISHED, Stage, UploadStatus
 from .owner import Owner
-from .records import UNFINISHED, PartRecord, UploadRecord, UploadStatus
+from .records import PartRecord, UploadRecord
 from .state_schema import migrate
 
 STATE_DIR_ENV = "NXUP_STATE_DIR"
@@ -169,12 +169,12 @@ class StateStore:
                 stored.append(row)
         return stored
 
-    def get(self, upload_id: int) -> UploadRecord | None:
+    def get(self, file_id: int) -> UploadRecord | None:
         with self._locked() as conn:
-            row = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+            row = conn.execute("SELECT * FROM uploads WHERE id = ?", (file_id,)).fetchone()
         return _from_row(row) if row is not None else None
 
-    def update(self, record_id: int, /, **fields: Any) -> None:
+    def update(self, file_id: int, /, **fields: Any) -> None:
         """Set the given columns of one upload, and its `updated_at`.
 
         Raises ValueError for a name that is not a column (or is `id`), UnknownUpload if there
@@ -188,10 +188,10 @@ class StateStore:
         assignments = ", ".join(f"{name} = :{name}" for name in values)
         with self._locked() as conn:
             cursor = conn.execute(
-                f"UPDATE uploads SET {assignments} WHERE id = :_id", {**values, "_id": record_id}
+                f"UPDATE uploads SET {assignments} WHERE id = :_id", {**values, "_id": file_id}
             )
         if cursor.rowcount == 0:
-            raise UnknownUpload(record_id)
+            raise UnknownUpload(file_id)
 
     def unfinished(self) -> list[UploadRecord]:
         """Uploads `nxup resume` should pick up, oldest first."""
@@ -217,10 +217,10 @@ class StateStore:
         )
         return records[0] if records else None
 
-    def delete(self, upload_id: int) -> None:
+    def delete(self, file_id: int) -> None:
         """Forget an upload and its parts. Deleting an unknown id does nothing."""
         with self._locked() as conn:
-            conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            conn.execute("DELETE FROM uploads WHERE id = ?", (file_id,))
 
     def tracked_upload_ids(self) -> set[str]:
         """The S3 multipart UploadIds of every upload in the store, whatever its status."""
@@ -237,26 +237,26 @@ class StateStore:
 
     # -- parts ---------------------------------------------------------------------------------
 
-    def record_part(self, upload_id: int, part: PartRecord) -> None:
+    def record_part(self, file_id: int, part: PartRecord) -> None:
         """Record a part S3 acknowledged, replacing an earlier record of the same number."""
         with self._locked() as conn:
             try:
                 conn.execute(
                     "INSERT OR REPLACE INTO parts (upload, number, etag, size, checksum, saved_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (upload_id, part.number, part.etag, part.size, part.checksum, time.time()),
+                    (file_id, part.number, part.etag, part.size, part.checksum, time.time()),
                 )
             except sqlite3.IntegrityError as error:
                 if "FOREIGN KEY" in str(error):
-                    raise UnknownUpload(upload_id) from error
+                    raise UnknownUpload(file_id) from error
                 raise ValueError(f"invalid part {part}: {error}") from error
 
-    def parts(self, upload_id: int) -> dict[int, PartRecord]:
+    def parts(self, file_id: int) -> dict[int, PartRecord]:
         """The recorded parts of an upload, by part number."""
         with self._locked() as conn:
             rows = conn.execute(
                 "SELECT number, etag, size, checksum FROM parts WHERE upload = ? ORDER BY number",
-                (upload_id,),
+                (file_id,),
             ).fetchall()
         return {
             row["number"]: PartRecord(
@@ -265,34 +265,34 @@ class StateStore:
             for row in rows
         }
 
-    def replace_parts(self, upload_id: int, parts: Iterable[PartRecord]) -> None:
+    def replace_parts(self, file_id: int, parts: Iterable[PartRecord]) -> None:
         """Make the recorded parts exactly `parts`, in one transaction (resuming a file with
         thousands of parts must not cost thousands of commits)."""
         with self._transaction() as conn:
-            conn.execute("DELETE FROM parts WHERE upload = ?", (upload_id,))
+            conn.execute("DELETE FROM parts WHERE upload = ?", (file_id,))
             conn.executemany(
                 "INSERT INTO parts (upload, number, etag, size, checksum) VALUES (?, ?, ?, ?, ?)",
-                [(upload_id, p.number, p.etag, p.size, p.checksum) for p in parts],
+                [(file_id, p.number, p.etag, p.size, p.checksum) for p in parts],
             )
 
-    def last_activity(self, upload_id: int) -> float | None:
+    def last_activity(self, file_id: int) -> float | None:
         """When the upload last moved: its row's last change or its last part saved (saving a
         part does not touch the row), None if neither is known."""
         with self._locked() as conn:
             row = conn.execute(
                 "SELECT max(coalesce(u.updated_at, 0), coalesce((SELECT max(saved_at) FROM parts"
                 " WHERE upload = u.id), 0)) FROM uploads u WHERE u.id = ?",
-                (upload_id,),
+                (file_id,),
             ).fetchone()
         return row[0] or None if row is not None else None
 
     # -- owners --------------------------------------------------------------------------------
 
-    def claim(self, upload_ids: Iterable[int], owner: Owner) -> dict[int, int]:
+    def claim(self, file_ids: Iterable[int], owner: Owner) -> dict[int, int]:
         """Make `owner` the owner of these uploads, except those a live other process owns:
         returns them, with that process's pid. Read and written under SQLite's write lock, so
         two processes claiming at once cannot both win."""
-        ids = list(upload_ids)
+        ids = list(file_ids)
         held: dict[int, int] = {}
         with self._transaction(immediate=True) as conn:
             for start in range(0, len(ids), 500):
@@ -312,10 +312,10 @@ class StateStore:
                 )
         return held
 
-    def owner_of(self, upload_id: int) -> Owner | None:
+    def owner_of(self, file_id: int) -> Owner | None:
         """The live process that owns the upload, if any."""
         with self._locked() as conn:
-            row = conn.execute("SELECT owner_pid, owner_started FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+            row = conn.execute("SELECT owner_pid, owner_started FROM uploads WHERE id = ?", (file_id,)).fetchone()
         if row is None or row["owner_pid"] is None:
             return None
         owner = Owner(row["owner_pid"], row["owner_started"] or 0)
@@ -340,10 +340,10 @@ class StateStore:
             ).fetchone()
         return row is not None
 
-    def forget_parts(self, upload_id: int) -> None:
+    def forget_parts(self, file_id: int) -> None:
         """Drop every recorded part, e.g. when the multipart upload is restarted from scratch."""
         with self._locked() as conn:
-            conn.execute("DELETE FROM parts WHERE upload = ?", (upload_id,))
+            conn.execute("DELETE FROM parts WHERE upload = ?", (file_id,))
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -412,12 +412,10 @@ def _from_row(row: sqlite3.Row) -> UploadRecord:
 __all__ = [
     "DB_FILENAME",
     "STATE_DIR_ENV",
-    "UNFINISHED",
     "PartRecord",
     "StateError",
     "StateStore",
     "UnknownUpload",
     "UploadRecord",
-    "UploadStatus",
     "default_state_dir",
 ]

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from .credentials import BatchCredentials
+from .lifecycle import UploadStatus
 from .nuxeo_batch import BatchInfo
 from .planning import UploadPlan
 from .slices import PartCounter, TransferControl
-from .state import PartRecord, UploadRecord, UploadStatus
+from .state import PartRecord, UploadRecord
 
 
 class NewRoundCause(IntEnum):

@@ -23,11 +23,12 @@ sys.path.insert(0, str(HERE.parent))
 from textual.widgets import Input  # noqa: E402
 
 from cli.demo import make_samples  # noqa: E402
+from engine.lifecycle import UploadStatus  # noqa: E402
 from engine.manager import TransferManager, TransferSettings  # noqa: E402
 from engine.nuxeo_batch import ServerConnection  # noqa: E402
 from engine.planning import MiB  # noqa: E402
 from engine.stale import S3AdminConfig, StaleSource  # noqa: E402
-from engine.state import StateStore, UploadStatus  # noqa: E402
+from engine.state import StateStore  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tui.app import NxupApp  # noqa: E402
 from tui.bridge import EventBridge  # noqa: E402

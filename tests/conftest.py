@@ -428,7 +428,7 @@ def assert_landed(
     in the journal; S3 holds exactly `content` under its key, its document (titled `name`, by
     default the file's own name) holds it as its blob, and no multipart upload is left there."""
     from engine.events import FileCompleted, FileFailed
-    from engine.state import UploadStatus
+    from engine.lifecycle import UploadStatus
 
     completed = [
         e

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from conftest import NXUP, nxup_env, run_nxup, write
 
-from engine.state import StateStore, UploadStatus
+from engine.lifecycle import UploadStatus
+from engine.state import StateStore
 from sandbox import Sandbox
 
 

@@ -26,7 +26,8 @@ from conftest import (
 )
 from nuxeo.client import Nuxeo
 
-from engine.state import StateStore, UploadStatus
+from engine.lifecycle import UploadStatus
+from engine.state import StateStore
 from sandbox import AccessPolicy, NuxeoServer, Sandbox, SandboxInfo
 
 PARTS = ["--part-size", "5MiB", "--single-limit", "5MiB"]

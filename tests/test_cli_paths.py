@@ -26,7 +26,8 @@ from conftest import (
 from nuxeo.client import Nuxeo
 
 from engine.events import FileCancelled, FileCompleted, FileFailed, Notice
-from engine.state import StateStore, UploadStatus
+from engine.lifecycle import UploadStatus
+from engine.state import StateStore
 from sandbox import NuxeoServer, Sandbox
 
 MakeManager = Callable[..., tuple[Any, EventLog]]

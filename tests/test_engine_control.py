@@ -33,7 +33,7 @@ from engine.events import (
     Notice,
     PartCompleted,
 )
-from engine.state import UploadStatus
+from engine.lifecycle import UploadStatus
 from sandbox import NuxeoServer, Sandbox, SandboxInfo
 
 MakeManager = Callable[..., tuple[Any, EventLog]]

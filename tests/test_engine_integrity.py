@@ -28,9 +28,10 @@ from nuxeo.client import Nuxeo
 
 from engine.errors import ServerUnreachable
 from engine.events import FileCompleted, FileFailed, Notice, PartCompleted
+from engine.lifecycle import UploadStatus
 from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
 from engine.stale import abort_obsolete
-from engine.state import DB_FILENAME, StateStore, UploadStatus
+from engine.state import DB_FILENAME, StateStore
 from sandbox import Sandbox
 
 MakeManager = Callable[..., tuple[Any, EventLog]]

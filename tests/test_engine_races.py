@@ -21,9 +21,9 @@ from conftest import (
 from nuxeo.client import Nuxeo
 
 from engine.events import FileCompleted, FileFailed, FileStarted, Notice, PartCompleted
-from engine.lifecycle import Stage
+from engine.lifecycle import Stage, UploadStatus
 from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
-from engine.state import UploadRecord, UploadStatus
+from engine.state import UploadRecord
 from sandbox import Sandbox, SandboxInfo
 
 

@@ -29,9 +29,9 @@ from conftest import (
 from nuxeo.client import Nuxeo
 
 from engine.events import FileCompleted, FileFailed, Notice, PartCompleted
-from engine.lifecycle import Stage
+from engine.lifecycle import Stage, UploadStatus
 from engine.nuxeo_batch import BatchInfo, NuxeoBatchClient, ServerConnection
-from engine.state import PartRecord, UploadRecord, UploadStatus
+from engine.state import PartRecord, UploadRecord
 from sandbox import AccessPolicy, NuxeoServer, Sandbox, SandboxInfo
 
 MakeManager = Callable[..., tuple[Any, EventLog]]

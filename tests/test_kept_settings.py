@@ -15,10 +15,11 @@ from conftest import MIB, assert_document_holds, assert_object_is, multipart_upl
 from nuxeo.client import Nuxeo
 
 from cli.kept_settings import kept_settings
+from engine.lifecycle import UploadStatus
 from engine.records import UploadRecord
 from engine.s3 import ChecksumAlgorithm
 from engine.settings import TransferSettings
-from engine.state import DB_FILENAME, StateStore, UploadStatus
+from engine.state import DB_FILENAME, StateStore
 from engine.state_schema import SCHEMA_VERSION
 from sandbox import SandboxInfo
 

@@ -15,7 +15,8 @@ from conftest import assert_document_holds, assert_object_is, nxup_env, run_nxup
 from nuxeo.client import Nuxeo
 
 from cli.token_store import StoredToken, TokenStore
-from engine.state import StateStore, UploadStatus
+from engine.lifecycle import UploadStatus
+from engine.state import StateStore
 from sandbox import Sandbox
 
 

@@ -27,7 +27,7 @@ from conftest import (
 )
 from nuxeo.client import Nuxeo
 
-from engine.state import UploadStatus
+from engine.lifecycle import UploadStatus
 from engine.text import json_line, printable
 from sandbox import Sandbox
 from tui.screens.add_files import AddFilesScreen

@@ -52,8 +52,8 @@ from faultproxy import (
 )
 from nuxeo.client import Nuxeo
 
-from engine.lifecycle import Stage
-from engine.state import StateStore, UploadRecord, UploadStatus
+from engine.lifecycle import Stage, UploadStatus
+from engine.state import StateStore, UploadRecord
 from sandbox import Sandbox, SandboxInfo
 
 LONG = os.environ.get("NXUP_SOAK") == "long"

@@ -11,8 +11,8 @@ import pytest
 from cli import plain
 from cli.plain import Reporter
 from engine.events import FileProgress, FileQueued, FileStarted
+from engine.lifecycle import UploadStatus
 from engine.manager import FileSnapshot
-from engine.state import UploadStatus
 from tui.model import TransferModel
 
 MIB = 1024 * 1024

@@ -37,8 +37,8 @@ from nuxeo.client import Nuxeo
 from nuxeo.models import Document
 
 from cli.connection import server_connection
+from engine.lifecycle import UploadStatus
 from engine.server_url import split_login
-from engine.state import UploadStatus
 from sandbox import Sandbox
 
 SIZE = (100, 30)

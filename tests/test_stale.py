@@ -31,6 +31,7 @@ from conftest import (
 )
 from nuxeo.client import Nuxeo
 
+from engine.lifecycle import UploadStatus
 from engine.nuxeo_batch import NuxeoBatchClient, ServerConnection
 from engine.stale import (
     ABORT_RULE_ID,
@@ -45,7 +46,7 @@ from engine.stale import (
     lifecycle_status,
     parse_age,
 )
-from engine.state import StateStore, UploadStatus
+from engine.state import StateStore
 from sandbox import NuxeoServer, Sandbox, SandboxInfo
 
 

@@ -19,8 +19,9 @@ from conftest import (
     until,
 )
 
+from engine.lifecycle import UploadStatus
 from engine.stale import S3AdminConfig, StaleSource, lifecycle_status
-from engine.state import StateStore, UploadStatus
+from engine.state import StateStore
 from sandbox import NuxeoServer, Sandbox
 from tui.app import NxupApp
 from tui.screens.confirm import ConfirmScreen

@@ -13,9 +13,10 @@ import pytest
 from conftest import until
 from tui_fixed import FixedEngine
 
+from engine.lifecycle import UploadStatus
 from engine.planning import MiB
 from engine.stale import S3AdminConfig, StaleSource
-from engine.state import PartRecord, StateStore, UploadRecord, UploadStatus
+from engine.state import PartRecord, StateStore, UploadRecord
 from tui.app import NxupApp
 from tui.bridge import EventBridge
 from tui.screens.stale import StaleScreen

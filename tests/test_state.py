@@ -16,18 +16,8 @@ import platformdirs
 import pytest
 
 import engine
-from engine.lifecycle import Stage
-from engine.state import (
-    DB_FILENAME,
-    UNFINISHED,
-    PartRecord,
-    StateError,
-    StateStore,
-    UnknownUpload,
-    UploadRecord,
-    UploadStatus,
-    default_state_dir,
-)
+from engine.lifecycle import UNFINISHED, Stage, UploadStatus
+from engine.state import DB_FILENAME, PartRecord, StateError, StateStore, UnknownUpload, UploadRecord, default_state_dir
 from engine.state_schema import SCHEMA_VERSION
 
 # The project root, for the child process of the crash test.
@@ -408,7 +398,8 @@ _CRASH_CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from engine.state import PartRecord, StateStore, UploadRecord, UploadStatus
+    from engine.lifecycle import UploadStatus
+    from engine.state import PartRecord, StateStore, UploadRecord
 
     store = StateStore.open(Path(sys.argv[1]))
     upload = store.add_upload(

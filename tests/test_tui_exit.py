@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from conftest import until, write
 
+from engine.lifecycle import UploadStatus
 from engine.manager import TransferManager, TransferSettings
 from engine.nuxeo_batch import ServerConnection
-from engine.state import StateStore, UploadStatus
+from engine.state import StateStore
 from sandbox import Sandbox
 from tui.app import NxupApp
 from tui.bridge import EventBridge

@@ -16,8 +16,8 @@ from tui_fixed import fixed_app, folder_to_complete, settle
 from cli.demo import LARGE_SIZES_MIB
 from cli.sandbox_commands import demo
 from engine.events import FileCompleted, FilePaused, FileStarted
+from engine.lifecycle import UploadStatus
 from engine.planning import MiB
-from engine.state import UploadStatus
 from engine.units import parse_rate
 from tui.screens.add_files import AddFilesScreen
 from tui.screens.help import HelpScreen

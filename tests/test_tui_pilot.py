@@ -20,9 +20,10 @@ from conftest import (
 )
 from nuxeo.client import Nuxeo
 
+from engine.lifecycle import UploadStatus
 from engine.manager import TransferManager
 from engine.nuxeo_batch import ServerConnection
-from engine.state import StateStore, UploadStatus
+from engine.state import StateStore
 from sandbox import Sandbox
 from tui.app import NxupApp
 from tui.bridge import EventBridge

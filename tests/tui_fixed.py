@@ -19,10 +19,10 @@ from engine.events import (
     FileStarted,
     PartProgress,
 )
+from engine.lifecycle import UploadStatus
 from engine.manager import FileSnapshot, TransferSettings
 from engine.nuxeo_batch import ServerConnection
 from engine.planning import MiB
-from engine.state import UploadStatus
 from tui.app import NxupApp
 from tui.bridge import EventBridge
 

@@ -19,10 +19,10 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from engine.errors import NxupError
+from engine.lifecycle import UploadStatus
 from engine.manager import TransferManager
 from engine.planning import MiB
 from engine.stale import StaleSource
-from engine.state import UploadStatus
 from engine.text import printable, size_text, speed_text
 from tui.bridge import EngineEvents, EventBridge
 from tui.model import TransferModel

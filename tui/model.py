@@ -23,8 +23,8 @@ from engine.events import (
     FileStarted,
     Notice,
 )
+from engine.lifecycle import UploadStatus
 from engine.manager import FileSnapshot
-from engine.state import UploadStatus
 from engine.text import display_name, printable
 
 # Speeds are smoothed over a few samples so the numbers are readable.

@@ -61,12 +61,12 @@ class StaleWork:
         self.screen.run_worker(lambda: self._abort(uploads), thread=True, exclusive=True, exit_on_error=False,
                                group="stale-abort")
 
-    def resume(self, record_id: int) -> None:
+    def resume(self, file_id: int) -> None:
         manager = self.screen.app.manager  # type: ignore[attr-defined]
 
         def resume() -> None:
-            if record_id in manager.file_ids():
-                manager.resume(record_id)
+            if file_id in manager.file_ids():
+                manager.resume(file_id)
             else:
                 manager.load_unfinished()
 
@@ -114,8 +114,8 @@ class StaleWork:
         for upload in uploads:
             # A file the transfer manager holds is cancelled by it, so that its own state (and
             # its workers) agree with S3.
-            if upload.tracked is not None and upload.tracked.record_id in loaded:
-                manager.cancel(upload.tracked.record_id)
+            if upload.tracked is not None and upload.tracked.file_id in loaded:
+                manager.cancel(upload.tracked.file_id)
                 report.results.append(AbortResult(upload, AbortOutcome.CANCELLED))
             else:
                 through_scanner.append(upload)

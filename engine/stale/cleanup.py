@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.lifecycle import UNFINISHED, UploadStatus
 from engine.nuxeo_batch import NuxeoBatchClient
 from engine.owner import Owner
-from engine.state import UNFINISHED, StateStore, UploadRecord, UploadStatus
+from engine.state import StateStore, UploadRecord
 
 from .admin import AdminScanner
 from .outcomes import AbortOutcome, AbortResult

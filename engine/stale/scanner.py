@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.errors import BatchGone, NxupError
-from engine.state import UNFINISHED, StateStore, UploadStatus
+from engine.lifecycle import UNFINISHED, UploadStatus
+from engine.state import StateStore
 
 from .failures import ADMIN_KEYS, describe_failure, is_denied, is_gone
 from .outcomes import AbortOutcome, AbortReport, AbortResult
@@ -179,15 +180,15 @@ class Scanner(ABC):
         """An aborted upload can no longer be resumed: the state database must say so and why."""
         if self.store is None or upload.tracked is None:
             return
-        record_id = upload.tracked.record_id
-        record = self.store.get(record_id)
+        file_id = upload.tracked.file_id
+        record = self.store.get(file_id)
         if record is None or record.upload_id != upload.upload_id:
             return
-        self.store.forget_parts(record_id)
+        self.store.forget_parts(file_id)
         fields: dict[str, Any] = {"upload_id": None, "error": why}
         if record.status in UNFINISHED:
             fields.update(status=UploadStatus.CANCELLED, finished_at=time.time())
-        self.store.update(record_id, **fields)
+        self.store.update(file_id, **fields)
 
     # == the pool ================================================================================
     def _pooled(self, work: Callable[[Item], Result], items: Iterable[Item], *, name: str) -> Iterator[Result]:

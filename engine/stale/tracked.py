@@ -102,7 +102,7 @@ class TrackedScanner(Scanner):
     def _batch_and_bucket(self, upload: StaleUpload) -> tuple[str, str]:
         record = self._records.get(upload.upload_id)
         if record is None and upload.tracked is not None:
-            record = self.journal.get(upload.tracked.record_id)
+            record = self.journal.get(upload.tracked.file_id)
         if record is None or not record.batch_id or not record.bucket:
             raise StaleError("nxup has no batch for this upload; only an admin can abort it")
         return record.batch_id, record.bucket
@@ -119,7 +119,7 @@ class TrackedScanner(Scanner):
         acknowledged."""
         if upload.tracked is None:
             return False
-        journal = self.journal.parts(upload.tracked.record_id)
+        journal = self.journal.parts(upload.tracked.file_id)
         upload.parts, upload.bytes = len(journal), sum(p.size for p in journal.values())
         upload.note = JOURNAL_NOTE
         return True

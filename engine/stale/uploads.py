@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.lifecycle import Stage
-from engine.state import UNFINISHED, StateStore, UploadRecord, UploadStatus
+from engine.lifecycle import UNFINISHED, Stage, UploadStatus
+from engine.state import StateStore, UploadRecord
 
 Clock = Callable[[], datetime]
 
@@ -44,7 +44,7 @@ def parse_age(text: str) -> timedelta:
 class TrackedInfo:
     """What nxup's state database knows of an upload."""
 
-    record_id: int
+    file_id: int
     path: str
     status: UploadStatus
     server_url: str
@@ -110,7 +110,7 @@ def tracked_info(store: StateStore, record: UploadRecord) -> TrackedInfo:
     if owner is not None:
         resumable, reason = False, f"in use by nxup pid {owner.pid}"
     return TrackedInfo(
-        record_id=record.id,
+        file_id=record.id,
         path=record.path,
         status=record.status,
         server_url=record.server_url,

@@ -248,7 +248,7 @@ class StaleScreen(Screen[None]):
             self.notify(printable(f"{tracked.file_name} belongs to {bare_url(tracked.server_url)}: "
                                   "run `nxup resume --url` for it"), severity="warning", markup=False)
             return
-        self.work.resume(tracked.record_id)
+        self.work.resume(tracked.file_id)
         self.notify(printable(f"resuming {tracked.file_name}"), timeout=5, markup=False)
 
     def action_add_lifecycle_rule(self) -> None:

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label
 
-from engine.state import UploadStatus
+from engine.lifecycle import UploadStatus
 from engine.text import display_name, printable
 from tui.model import TransferModel
 from tui.widgets.file_list import FileList

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from engine.state import UploadStatus
+from engine.lifecycle import UploadStatus
 from engine.text import eta_text, size_text, speed_text
 from tui.model import FileRow, TransferModel
 from tui.widgets.row_order import RowOrder

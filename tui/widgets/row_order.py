@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 
-from engine.state import UploadStatus
+from engine.lifecycle import UploadStatus
 
 GROUP_OF_STATUS: dict[UploadStatus, int] = {
     UploadStatus.UPLOADING: 0,
