@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,18 +64,10 @@ class ServerCalls:
 
     def __init__(self, server: Any) -> None:
         self.calls: list[tuple[str, float, float]] = []
-        serve = server.dispatch
+        server.request_observers.append(self._served)
 
-        def dispatch(request: Any) -> Any:
-            begin = time.monotonic()
-            try:
-                return serve(request)
-            finally:
-                self.calls.append(
-                    (call_kind(request.method, request.path), begin, time.monotonic())
-                )
-
-        server.dispatch = dispatch
+    def _served(self, method: str, path: str, begin: float, end: float) -> None:
+        self.calls.append((call_kind(method, path), begin, end))
 
     def take(self) -> list[tuple[str, float, float]]:
         calls, self.calls = self.calls, []

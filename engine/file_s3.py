@@ -39,8 +39,7 @@ _PART_ATTEMPTS = 3
 
 @dataclass(kw_only=True)
 class FileS3:
-    """Stateless and shared by every worker: all per-file state lives on the `FileTransfer`.
-    A plain instance (no slots), so a benchmark can wrap `_call` to time every S3 request."""
+    """Stateless and shared by every worker: all per-file state lives on the `FileTransfer`."""
 
     clients: S3Clients
     checksum: ChecksumAlgorithm
@@ -50,6 +49,10 @@ class FileS3:
 
     def __post_init__(self) -> None:
         self._count_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close idle keep-alive connections (they would hold the servers' graceful stop)."""
+        self.clients.close()
 
     # == multipart upload =====================================================================
     def create_multipart(self, transfer: FileTransfer) -> str:

@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any
 
 from .checksums import can_compute, digest_slice
+from .edges import Clock, NuxeoCalls, S3Calls
 from .errors import (
     AccessDenied,
     BatchGone,
@@ -40,11 +41,10 @@ from .errors import (
 )
 from .events import Event, FileStarted, Notice
 from .existing import Action, Decision, ExistingPolicy, TargetListings
-from .file_s3 import FileS3
 from .finishing import UPLOAD_GONE_NOTICE, Finishing
 from .inputs import open_for_upload
 from .lifecycle import Stage, UploadStatus, check_transition, stage_after_new_batch
-from .nuxeo_batch import BatchInfo, NuxeoBatchClient
+from .nuxeo_batch import BatchInfo
 from .planning import UploadPlan, plan_resumed_upload, plan_upload
 from .settings import TransferSettings
 from .shared_batches import SharedBatches
@@ -89,11 +89,12 @@ class FileSteps(Finishing):
     """What each stage of a file does; shared by every worker (per-file state lives on the
     `FileTransfer`). The stages after the last part are in `Finishing`."""
 
-    def __init__(self, *, store: StateStore, nuxeo: NuxeoBatchClient, s3: FileS3, settings: TransferSettings,
-                 emit: Callable[[Event], None], lock: threading.RLock) -> None:
+    def __init__(self, *, store: StateStore, nuxeo: NuxeoCalls, s3: S3Calls, settings: TransferSettings,
+                 emit: Callable[[Event], None], lock: threading.RLock, clock: Clock) -> None:
         self.store = store
         self.nuxeo = nuxeo
         self._s3 = s3
+        self._clock = clock
         self.settings = settings
         self._emit = emit
         self._lock = lock
@@ -331,7 +332,7 @@ class FileSteps(Finishing):
                 if (isinstance(error, StorageUnreachable) or error.code in _MAYBE_ACTED) and \
                         not self._s3.abort_uploads_of_key(transfer):
                     self._emit(Notice(transfer.id, message=f"{transfer.path}: {_LOST_START_NOTICE}"))
-                if transfer.control.wait(0.5 * attempt):
+                if self._clock.pause(transfer.control, 0.5 * attempt):
                     raise Interrupted(transfer.control.reason or "") from error
         raise AssertionError("unreachable")
 

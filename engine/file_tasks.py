@@ -8,11 +8,10 @@ is in `file_steps`; these tasks decide what runs next, through the scheduler.
 from __future__ import annotations
 
 import threading
-import time
 
+from .edges import Clock, S3Calls
 from .errors import AccessDenied, BatchGone, FileChanged, IntegrityError, Interrupted, UploadGone
 from .events import FileCancelled, FileCompleted, FileSkipped, Notice, PartCompleted
-from .file_s3 import FileS3
 from .file_steps import FileSteps, NextStep
 from .finishing import UPLOAD_GONE_NOTICE, NewRound
 from .lifecycle import UploadStatus
@@ -26,12 +25,14 @@ class FileTasks:
     """The tasks of every file; one instance per manager. Reason for its length: the three
     stages and the cancel share the same recoveries (a new round, a failure, a settle)."""
 
-    def __init__(self, scheduler: Scheduler, *, steps: FileSteps, s3: FileS3, store: StateStore) -> None:
+    def __init__(self, scheduler: Scheduler, *, steps: FileSteps, s3: S3Calls, store: StateStore,
+                 clock: Clock) -> None:
         self._scheduler = scheduler
         self._lock: threading.RLock = scheduler.lock
         self._steps = steps
         self._s3 = s3
         self._store = store
+        self._clock = clock
 
     # == prepare ==============================================================================
     def prepare(self, transfer: FileTransfer, generation: int) -> None:
@@ -229,7 +230,7 @@ class FileTasks:
         # Stored while the file still counts as working, and announced before waiters wake:
         # once `wait()` returns, the store says DONE (a caller may close it right away) and the
         # sink has seen the completion.
-        self._scheduler.persist(transfer, status=UploadStatus.DONE, doc_uid=doc_uid, error=None, finished_at=time.time())
+        self._scheduler.persist(transfer, status=UploadStatus.DONE, doc_uid=doc_uid, error=None, finished_at=self._clock.now())
         self._steps.save_held(transfer)
         self._steps.done_with_batch(transfer, more_coming=self._scheduler.files_await_a_batch())
         if transfer.control.reason == StopReason.CANCEL:
@@ -266,7 +267,7 @@ class FileTasks:
         self._steps.done_with_batch(transfer, more_coming=self._scheduler.files_await_a_batch())
         self._store.forget_parts(transfer.id)
         # As in `_finish_done`: stored and announced before the file stops counting as working.
-        self._scheduler.persist(transfer, status=UploadStatus.CANCELLED, finished_at=time.time())
+        self._scheduler.persist(transfer, status=UploadStatus.CANCELLED, finished_at=self._clock.now())
         with self._lock:
             transfer.status = UploadStatus.CANCELLED
             transfer.finishing = False

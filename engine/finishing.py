@@ -214,7 +214,7 @@ class Finishing:
             except (ServerUnreachable, ServerError) as error:
                 if not error.retryable or isinstance(error, AuthenticationError) or attempt == _CREATION_ATTEMPTS:
                     raise
-                if transfer.control.wait(attempt):
+                if self._clock.pause(transfer.control, attempt):
                     raise Interrupted(transfer.control.reason or "") from error
         assert document is not None
         with self._lock:  # the file is done with its batch (which others may share)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .bandwidth import BandwidthLimiter
+from .edges import Clock, Executor, ExecutorFactory, NuxeoCalls, S3Calls, SystemClock
 from .errors import NuxeoNotFound
 from .events import Event, EventSink, FileFailed, FileIgnored
 from .existing import ExistingPolicy
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 _ADD_CHUNK = 500
 
 
+def _worker_pool(workers: int, name: str) -> Executor:
+    return WorkerPool(workers, name=name)
+
+
 @dataclass(slots=True)
 class AddResult:
     file_ids: list[int] = field(default_factory=list)
@@ -56,13 +61,20 @@ class TransferManager:
         store: StateStore,
         sink: EventSink,
         settings: TransferSettings | None = None,
+        nuxeo: NuxeoCalls | None = None,
+        s3: S3Calls | None = None,
+        executor: ExecutorFactory = _worker_pool,
+        clock: Clock | None = None,
     ) -> None:
+        """`nuxeo`, `s3`, `executor` and `clock` are the real ones unless given (see `edges`):
+        the Nuxeo client of `connection`, S3 through boto3 (at the bandwidth cap), thread pools
+        and the system clock."""
         self.settings = settings or TransferSettings()
         self.connection = connection
         self.store = store
-        self.nuxeo = NuxeoBatchClient(connection)
+        self.nuxeo: NuxeoCalls = nuxeo or NuxeoBatchClient(connection)
         self.limiter = BandwidthLimiter(self.settings.bandwidth_limit)
-        self._s3 = FileS3(
+        self._s3: S3Calls = s3 or FileS3(
             clients=S3Clients(
                 S3Tuning(
                     max_connections=self.settings.workers + 4,
@@ -72,16 +84,17 @@ class TransferManager:
             checksum=self.settings.checksum,
             limiter=self.limiter,
         )
+        clock = clock or SystemClock()
         self._owner = Owner.current()
         self._lock = threading.RLock()
         self._rejected_ids = 0
         self._steps = FileSteps(store=store, nuxeo=self.nuxeo, s3=self._s3, settings=self.settings,
-                                emit=self._emit, lock=self._lock)
+                                emit=self._emit, lock=self._lock, clock=clock)
         self._scheduler = Scheduler(
             settings=self.settings, steps=self._steps, sink=sink, lock=self._lock,
-            pool=WorkerPool(self.settings.workers),
-            nuxeo_pool=WorkerPool(self.settings.nuxeo_workers, name="nxup-nuxeo"),
-            tasks=lambda scheduler: FileTasks(scheduler, steps=self._steps, s3=self._s3, store=store),
+            pool=executor(self.settings.workers, "nxup-worker"),
+            nuxeo_pool=executor(self.settings.nuxeo_workers, "nxup-nuxeo"),
+            tasks=lambda scheduler: FileTasks(scheduler, steps=self._steps, s3=self._s3, store=store, clock=clock),
         )
         self._intake = Intake(self._scheduler, store=store, connection=connection, settings=self.settings,
                               owner=self._owner)
@@ -122,7 +135,7 @@ class TransferManager:
                 if not transfer.working():  # a task still running closes its own file
                     transfer.close_file()
         # Idle keep-alive connections would otherwise hold the servers' graceful stop.
-        self._s3.clients.close()
+        self._s3.close()
         self.nuxeo.close()
         try:
             self.store.release(self._owner)

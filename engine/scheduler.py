@@ -13,11 +13,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .edges import Executor
 from .errors import NxupError
 from .events import Event, EventSink, FileCancelled, FileFailed, FilePaused, FileQueued
 from .file_steps import FileSteps
 from .lifecycle import UploadStatus
-from .pool import Priority, WorkerPool
+from .pool import Priority
 from .settings import TransferSettings
 from .slices import StopReason
 from .state import StateError, UploadRecord
@@ -49,7 +50,7 @@ class FileTaskRunner(Protocol):
 
 class Scheduler:
     def __init__(self, *, settings: TransferSettings, steps: FileSteps, sink: EventSink,
-                 lock: threading.RLock, pool: WorkerPool, nuxeo_pool: WorkerPool,
+                 lock: threading.RLock, pool: Executor, nuxeo_pool: Executor,
                  tasks: Callable[[Scheduler], FileTaskRunner]) -> None:
         self.settings = settings
         self.steps = steps

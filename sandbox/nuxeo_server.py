@@ -114,6 +114,9 @@ class NuxeoServer:
         self.expiration_overstated_s = 0.0
         # The clock batch lifetimes are counted on (epoch seconds).
         self.clock: Callable[[], float] = time.time
+        # Told of every request served: its method, path, and when its handling began and
+        # ended (monotonic seconds); the benchmark times the server's calls with it.
+        self.request_observers: list[Callable[[str, str, float, float], None]] = []
         self._tree = DocumentTree(self)
         authentication = Authentication(self, password)
         self._router = Router(
@@ -206,7 +209,15 @@ class NuxeoServer:
 
     # -- dispatch ------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
-        return self._router.dispatch(request)
+        if not self.request_observers:
+            return self._router.dispatch(request)
+        begin = time.monotonic()
+        try:
+            return self._router.dispatch(request)
+        finally:
+            end = time.monotonic()
+            for observer in list(self.request_observers):
+                observer(request.method, request.path, begin, end)
 
     def _running_status(self, request: Request) -> Response:
         return Response.text("Ok")
