@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from botocore.credentials import (
     CredentialProvider,
@@ -46,7 +47,7 @@ class CredentialSet:
             remember_secret(secret)
 
     @classmethod
-    def from_nuxeo(cls, info: dict) -> CredentialSet:
+    def from_nuxeo(cls, info: dict[str, Any]) -> CredentialSet:
         """Parse the keys Nuxeo uses in extraInfo and in the refreshToken answer."""
         try:
             expiration_ms = int(info["expiration"])
@@ -75,7 +76,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class BatchCredentials(RefreshableCredentials):
+class BatchCredentials(RefreshableCredentials):  # type: ignore[misc]  # botocore is untyped
     """One batch's credentials; botocore refreshes them before they expire."""
 
     @classmethod
@@ -117,7 +118,7 @@ def signing_with(credentials: BatchCredentials) -> Iterator[None]:
         _current.credentials = previous
 
 
-class _ThreadCredentials(Credentials):
+class _ThreadCredentials(Credentials):  # type: ignore[misc]  # botocore is untyped
     """What the shared client signs with: the calling thread's batch credentials."""
 
     def __init__(self) -> None:
@@ -133,7 +134,7 @@ class _ThreadCredentials(Credentials):
         return self._resolve().get_frozen_credentials()
 
 
-class ThreadCredentialProvider(CredentialProvider):
+class ThreadCredentialProvider(CredentialProvider):  # type: ignore[misc]  # botocore is untyped
     METHOD = "nxup-batch"
     CANONICAL_NAME = "nxup-batch"
 

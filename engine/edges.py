@@ -17,6 +17,7 @@ from .nuxeo_batch import BatchInfo, CreatedDocument
 from .planning import Part
 from .pool import Priority
 from .records import PartRecord
+from .s3 import ChecksumAlgorithm
 from .slices import PartCounter, TransferControl
 from .transfer import FileTransfer
 
@@ -44,6 +45,10 @@ class S3Calls(Protocol):
     def put_object(self, transfer: FileTransfer, *, counter: PartCounter) -> str: ...
 
     def verify_etag(self, transfer: FileTransfer, *, etag: str) -> None: ...
+
+    def algorithm(self, transfer: FileTransfer) -> ChecksumAlgorithm:
+        """The file's checksum algorithm (the one its upload started with)."""
+        ...
 
     def close(self) -> None: ...
 

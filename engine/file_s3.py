@@ -220,8 +220,9 @@ class FileS3:
         """Every part S3 holds for the file's upload (all pages)."""
         record = transfer.record
         client = self._client(transfer)
-        return self._signed(transfer, "listing uploaded parts", lambda: list_all_parts(
+        parts: list[dict[str, Any]] = self._signed(transfer, "listing uploaded parts", lambda: list_all_parts(
             client, bucket=record.bucket or "", key=record.object_key or "", upload_id=record.upload_id or ""))
+        return parts
 
     def _signed(self, transfer: FileTransfer, action: str, call: Callable[[], Any], *,
                 rewind: Callable[[], Any] | None = None) -> Any:

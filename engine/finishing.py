@@ -32,7 +32,14 @@ from .state import PartRecord
 from .transfer import FileTransfer, content_type_for
 
 if TYPE_CHECKING:
-    from .file_steps import FileSteps
+    import threading
+    from collections.abc import Callable
+    from typing import Any
+
+    from .edges import Clock, NuxeoCalls, S3Calls
+    from .events import Event
+    from .settings import TransferSettings
+    from .state import StateStore
 
 _MAX_NEW_BATCHES = 3  # per round: a server that drops every batch at once is a failure
 _CREATION_ATTEMPTS = 3
@@ -50,9 +57,28 @@ class NewRound(Exception):
 
 
 class Finishing:
-    """Mixed into `FileSteps`, whose journal, clients and recoveries it uses."""
+    """Mixed into `FileSteps`, whose journal, clients and recoveries it uses (declared here)."""
 
-    def _send_single(self: FileSteps, transfer: FileTransfer) -> str:
+    store: StateStore
+    nuxeo: NuxeoCalls
+    settings: TransferSettings
+    _s3: S3Calls
+    _lock: threading.RLock
+    _clock: Clock
+    _emit: Callable[[Event], None]
+
+    if TYPE_CHECKING:
+        def persist(self, transfer: FileTransfer, **fields: Any) -> None: ...
+
+        def save_held(self, transfer: FileTransfer) -> None: ...
+
+        def advance(self, transfer: FileTransfer, stage: Stage, **fields: Any) -> None: ...
+
+        def forget_upload(self, transfer: FileTransfer, *, notice: str) -> None: ...
+
+        def _replace_batch(self, transfer: FileTransfer) -> None: ...
+
+    def _send_single(self, transfer: FileTransfer) -> str:
         assert transfer.plan is not None and transfer.fd is not None
         counter = PartCounter(number=1, size=transfer.plan.file_size)
         with self._lock:
@@ -67,7 +93,7 @@ class Finishing:
             transfer.done[1] = PartRecord(number=1, etag=etag, size=transfer.plan.file_size)
         return etag
 
-    def finish(self: FileSteps, transfer: FileTransfer, *, s3_only: bool = False) -> bool:
+    def finish(self, transfer: FileTransfer, *, s3_only: bool = False) -> bool:
         """Drive the file from its last part to its document, one journaled stage at a time
         (a resumed file starts wherever its journal says it stopped). With `s3_only`, stop
         where only Nuxeo requests are left (the caller hands them to the Nuxeo workers).
@@ -87,7 +113,7 @@ class Finishing:
         assert record.doc_uid is not None
         return True
 
-    def _finish_step(self: FileSteps, transfer: FileTransfer) -> None:
+    def _finish_step(self, transfer: FileTransfer) -> None:
         record = transfer.record
         plan = transfer.plan
         assert plan is not None
@@ -123,7 +149,7 @@ class Finishing:
         else:
             raise InvalidTransition(f"nothing finishes an upload at stage {stage.value}")
 
-    def _join(self: FileSteps, transfer: FileTransfer) -> None:
+    def _join(self, transfer: FileTransfer) -> None:
         """CompleteMultipartUpload, whose intent is journaled: after a crash it is sent again."""
         try:
             etag = self._s3.complete_multipart(transfer)
@@ -149,7 +175,7 @@ class Finishing:
             self._s3.verify_etag(transfer, etag=etag)
         self.advance(transfer, Stage.ON_S3, etag=etag)
 
-    def _register(self: FileSteps, transfer: FileTransfer) -> None:
+    def _register(self, transfer: FileTransfer) -> None:
         record = transfer.record
         assert transfer.batch is not None
         self.nuxeo.complete(
@@ -158,7 +184,7 @@ class Finishing:
             mime_type=content_type_for(transfer.name), file_idx=record.file_idx,
         )
 
-    def _registered_by_nuxeo(self: FileSteps, transfer: FileTransfer) -> bool:
+    def _registered_by_nuxeo(self, transfer: FileTransfer) -> bool:
         """Whether the object is whole on S3, asked of Nuxeo: `/complete` registers it if it
         exists (the server reads it with its own rights), and the batch then says its size."""
         try:
@@ -171,7 +197,7 @@ class Finishing:
         assert transfer.batch is not None
         return self.nuxeo.registered_size(transfer.batch.batch_id, transfer.record.file_idx) == transfer.size
 
-    def _create_document(self: FileSteps, transfer: FileTransfer) -> None:
+    def _create_document(self, transfer: FileTransfer) -> None:
         """The document: a new one, or a new version of the existing one (`--existing version`)."""
         record = transfer.record
         assert record.batch_id is not None and record.document_key is not None
@@ -237,7 +263,7 @@ class Finishing:
         transfer.version_label = document.version_label or "" if versioning else ""
         self.advance(transfer, Stage.DOCUMENTED, doc_uid=document.uid)
 
-    def _version_made_earlier(self: FileSteps, transfer: FileTransfer) -> CreatedDocument | None:
+    def _version_made_earlier(self, transfer: FileTransfer) -> CreatedDocument | None:
         """The document to version, if it already holds the file's bytes (a new version made
         by a request whose answer was lost): same length, and same digest in its algorithm."""
         record = transfer.record
@@ -250,7 +276,7 @@ class Finishing:
         local = digest_of_file(record.path, found.blob_digest_algorithm or "MD5")
         return found if local == found.blob_digest else None
 
-    def _document_made_earlier(self: FileSteps, transfer: FileTransfer) -> CreatedDocument | None:
+    def _document_made_earlier(self, transfer: FileTransfer) -> CreatedDocument | None:
         """A document in the target folder named after the file and holding exactly its size
         (and its MD5, when S3's ETag of a single upload gives it)."""
         md5 = (transfer.record.etag or "").strip('"')
@@ -262,7 +288,7 @@ class Finishing:
             return found
         return None
 
-    def _check_unchanged(self: FileSteps, transfer: FileTransfer) -> None:
+    def _check_unchanged(self, transfer: FileTransfer) -> None:
         """The bytes sent are the file's: same size and modification time as when its upload
         started, and its path still names the file that was read. Raises `FileChanged`."""
         record = transfer.record
@@ -277,7 +303,7 @@ class Finishing:
         if named is None or (named.st_dev, named.st_ino) != (read.st_dev, read.st_ino):
             raise FileChanged("the file was replaced or removed while it was being uploaded")
 
-    def differs_from_start(self: FileSteps, transfer: FileTransfer) -> bool:
+    def differs_from_start(self, transfer: FileTransfer) -> bool:
         try:
             self._check_unchanged(transfer)
         except FileChanged:

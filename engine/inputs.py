@@ -231,8 +231,8 @@ def _walk(root: Path, target: str, patterns: PathFilter) -> Iterator[Expanded]:
             else:
                 descended.append(name)
         dirnames[:] = descended
-    for exc in errors:
-        yield RejectedPath(str(exc.filename or root), describe_os_error(exc))
+    for error in errors:
+        yield RejectedPath(str(error.filename or root), describe_os_error(error))
 
 
 def open_for_upload(local_path: str) -> tuple[int, os.stat_result]:

@@ -15,7 +15,6 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from .bandwidth import BandwidthLimiter
 from .edges import Clock, Executor, ExecutorFactory, NuxeoCalls, S3Calls, SystemClock
@@ -37,6 +36,7 @@ from .scheduler import Scheduler
 from .settings import TransferSettings
 from .snapshots import FileSnapshot, ProgressTicker, snapshot_of
 from .state import StateError, StateStore
+from .surface import AddResult
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,6 @@ _ADD_CHUNK = 500
 
 def _worker_pool(workers: int, name: str) -> Executor:
     return WorkerPool(workers, name=name)
-
-
-@dataclass(slots=True)
-class AddResult:
-    file_ids: list[int] = field(default_factory=list)
-    ignored: list[IgnoredPath] = field(default_factory=list)
 
 
 class TransferManager:

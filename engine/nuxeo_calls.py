@@ -3,20 +3,26 @@ every Nuxeo call."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import ParamSpec, TypeVar
 
 from nuxeo.exceptions import NuxeoError
 from requests.exceptions import RequestException
 
 from .errors import NxupError, translate_nuxeo_error
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-def nuxeo_call(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: translate client and network errors into engine errors naming the action."""
 
-    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
-        def inner(*args: Any, **kwargs: Any) -> Any:
+def nuxeo_call(action: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorator: translate client and network errors into engine errors naming the action.
+    A bug of nxup's own (a TypeError, an AttributeError) is not one: it goes through as is."""
+
+    def wrap(func: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(func)
+        def inner(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             try:
                 return func(*args, **kwargs)
             except NxupError:
@@ -24,8 +30,6 @@ def nuxeo_call(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
             except (NuxeoError, RequestException, ValueError, KeyError) as exc:
                 raise translate_nuxeo_error(exc, action=action) from exc
 
-        inner.__name__ = func.__name__
-        inner.__doc__ = func.__doc__
         return inner
 
     return wrap

@@ -14,16 +14,26 @@ from .existing import DocumentChanged, ExistingDocument
 from .nuxeo_calls import nuxeo_call
 
 if TYPE_CHECKING:
-    from .nuxeo_batch import CreatedDocument, NuxeoBatchClient
+    from .nuxeo_batch import CreatedDocument
 
 _LISTING_PAGE = 1000  # a stock server's largest page (`nuxeo.pageprovider.default-max-page-size`)
 
 
 class ExistingDocuments:
-    """Mixed into `NuxeoBatchClient`, whose requests it sends."""
+    """Mixed into `NuxeoBatchClient`, whose requests it sends (declared here)."""
+
+    if TYPE_CHECKING:
+        def _request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+        def _document(self, path: str) -> dict[str, Any] | None: ...
+
+        def resolve_folder(self, logical: str) -> str: ...
+
+        @staticmethod
+        def _created(answer: dict[str, Any]) -> CreatedDocument: ...
 
     @nuxeo_call("listing the target folder")
-    def list_children(self: NuxeoBatchClient, folder: str) -> list[ExistingDocument] | None:
+    def list_children(self, folder: str) -> list[ExistingDocument] | None:
         """The live (not trashed) children of `folder`, None when there is no such folder: one
         NXQL query, the path the client's `documents.query()` takes, paged by 1,000."""
         document = self._document(self.resolve_folder(folder))
@@ -43,7 +53,7 @@ class ExistingDocuments:
             page += 1
 
     @nuxeo_call("reading the document")
-    def file_document(self: NuxeoBatchClient, uid: str) -> CreatedDocument | None:
+    def file_document(self, uid: str) -> CreatedDocument | None:
         try:
             return self._created(self._request("GET", f"api/v1/id/{uid}",
                                                headers={"X-NXDocumentProperties": "dublincore,file"}).json())
@@ -53,7 +63,7 @@ class ExistingDocuments:
             raise
 
     @nuxeo_call("adding a version to the document")
-    def add_version(self: NuxeoBatchClient, uid: str, *, batch_id: str, file_idx: int,
+    def add_version(self, uid: str, *, batch_id: str, file_idx: int,
                     change_token: str | None) -> CreatedDocument:
         """Give document `uid` the batch's blob and check it in as its next minor version.
 

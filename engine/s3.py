@@ -165,7 +165,7 @@ class S3Clients:
         return client
 
 
-def checksum_args(checksum: ChecksumAlgorithm) -> dict[str, str]:
+def checksum_args(checksum: ChecksumAlgorithm) -> dict[str, Any]:
     return {} if checksum is ChecksumAlgorithm.NONE else {"ChecksumAlgorithm": checksum.value}
 
 

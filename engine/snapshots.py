@@ -68,7 +68,8 @@ class ProgressTicker:
         self._closed.set()
 
     def join(self, timeout: float) -> None:
-        self._thread.join(timeout=timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=timeout)
 
     def _run(self) -> None:
         scheduler = self._scheduler

@@ -46,3 +46,10 @@ def test_sandbox_type_checks() -> None:
     information, so their imports are taken as untyped)."""
     result = _run(sys.executable, "-m", "mypy", "--cache-dir", "/dev/null", "sandbox")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_engine_is_strictly_typed() -> None:
+    """`mypy --strict engine`: the engine's public surface is typed (it ships `py.typed`), the
+    `nuxeo` client, boto3 and botocore being taken as untyped ([tool.mypy])."""
+    result = _run(sys.executable, "-m", "mypy", "--cache-dir", "/dev/null", "--strict", "engine")
+    assert result.returncode == 0, result.stdout + result.stderr

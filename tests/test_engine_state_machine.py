@@ -28,7 +28,7 @@ from engine.manager import TransferManager, TransferSettings
 from engine.nuxeo_batch import FOLDERISH, BatchInfo, CreatedDocument, ServerConnection
 from engine.planning import MiB, Part
 from engine.records import PartRecord, UploadRecord
-from engine.s3 import S3Location
+from engine.s3 import ChecksumAlgorithm, S3Location
 from engine.slices import PartCounter, TransferControl
 from engine.state import DB_FILENAME, StateStore
 from engine.transfer import FileTransfer
@@ -160,6 +160,9 @@ class MemoryS3:
 
     def verify_etag(self, transfer: FileTransfer, *, etag: str) -> None:
         pass
+
+    def algorithm(self, transfer: FileTransfer) -> ChecksumAlgorithm:
+        return ChecksumAlgorithm.NONE
 
     def close(self) -> None:
         pass

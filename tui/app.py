@@ -20,9 +20,9 @@ from textual.worker import Worker, WorkerState
 
 from engine.errors import NxupError
 from engine.lifecycle import UploadStatus
-from engine.manager import TransferManager
 from engine.planning import MiB
 from engine.stale import StaleSource
+from engine.surface import Transfers
 from engine.text import printable, size_text, speed_text
 from tui.bridge import EngineEvents, EventBridge
 from tui.model import TransferModel
@@ -64,7 +64,7 @@ class NxupApp(App[int]):
 
     def __init__(
         self,
-        manager: TransferManager,
+        manager: Transfers,
         bridge: EventBridge,
         *,
         start: Callable[[], Any] | None = None,
@@ -256,7 +256,7 @@ class NxupApp(App[int]):
         file_id = self._selected()
         if file_id is None or file_id < 0 or isinstance(self.screen, PartsScreen):
             return
-        self.push_screen(PartsScreen(file_id, slots=self.manager.settings.workers))
+        self.push_screen(PartsScreen(self.manager, file_id, slots=self.manager.settings.workers))
 
     def action_show_log(self) -> None:
         if not isinstance(self.screen, LogScreen):
@@ -264,7 +264,7 @@ class NxupApp(App[int]):
 
     def action_show_stale(self) -> None:
         if not isinstance(self.screen, StaleScreen):
-            self.push_screen(StaleScreen(self.stale_source))
+            self.push_screen(StaleScreen(self.manager, self.stale_source))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -62,7 +62,7 @@ class StaleWork:
                                group="stale-abort")
 
     def resume(self, file_id: int) -> None:
-        manager = self.screen.app.manager  # type: ignore[attr-defined]
+        manager = self.screen.transfers
 
         def resume() -> None:
             if file_id in manager.file_ids():
@@ -107,7 +107,7 @@ class StaleWork:
 
     def _abort(self, uploads: list[StaleUpload]) -> None:
         assert self.scanner is not None
-        manager = self.screen.app.manager  # type: ignore[attr-defined]
+        manager = self.screen.transfers
         loaded = set(manager.file_ids())
         report = AbortReport(dry_run=False)
         through_scanner = []
@@ -124,7 +124,7 @@ class StaleWork:
 
     def _make_scanner(self) -> Scanner:
         if self.scanner is None:
-            manager = self.screen.app.manager  # type: ignore[attr-defined]
+            manager = self.screen.transfers
             source = self.screen.source
             if source is not None:
                 self.admin_client = source.admin.client()

@@ -8,7 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar
 
-from engine.manager import FileSnapshot
+from engine.snapshots import FileSnapshot
+from engine.surface import Transfers
 from engine.text import display_name, printable, size_text
 from tui.widgets.parts_map import PartsMap
 
@@ -34,8 +35,9 @@ class PartsScreen(Screen[None]):
         Binding("c", "app.cancel_selected", "cancel"),
     ]
 
-    def __init__(self, file_id: int, *, slots: int) -> None:
+    def __init__(self, transfers: Transfers, file_id: int, *, slots: int) -> None:
         super().__init__()
+        self.transfers = transfers
         self.file_id = file_id
         self.slots = slots
 
@@ -54,7 +56,7 @@ class PartsScreen(Screen[None]):
         self.refresh_parts()
 
     def refresh_parts(self) -> None:
-        snapshot = self.app.manager.snapshot(self.file_id)  # type: ignore[attr-defined]
+        snapshot = self.transfers.snapshot(self.file_id)
         if snapshot is not None:
             self.show(snapshot)
 

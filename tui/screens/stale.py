@@ -28,6 +28,7 @@ from engine.stale import (
     report_line,
     utc_now,
 )
+from engine.surface import Transfers
 from engine.text import printable
 from tui.screens.confirm import ConfirmScreen
 from tui.stale_work import StaleWork
@@ -56,8 +57,9 @@ class StaleScreen(Screen[None]):
         Binding("slash", "focus_filter", "Filter", show=False),
     ]
 
-    def __init__(self, source: StaleSource | None = None) -> None:
+    def __init__(self, transfers: Transfers, source: StaleSource | None = None) -> None:
         super().__init__()
+        self.transfers = transfers
         self.source = source if source is not None else StaleSource.from_env()
         self.lifecycle: LifecycleStatus | None = None
         self.loading = False
@@ -82,7 +84,7 @@ class StaleScreen(Screen[None]):
             self.sub_title = f"bucket {self.source.admin.bucket}"
             self.query_one("#stale-status", Static).update("reading lifecycle rules…")
         else:
-            self.sub_title = f"nxup's own, through {bare_url(self.app.manager.connection.url)}"  # type: ignore[attr-defined]
+            self.sub_title = f"nxup's own, through {bare_url(self.transfers.connection.url)}"
             self.query_one("#stale-status", Static).update(NO_SOURCE_HINT)
         self.action_refresh()
 
@@ -243,8 +245,7 @@ class StaleScreen(Screen[None]):
             self.notify(printable(f"cannot resume {tracked.file_name}: {tracked.reason}"), severity="warning",
                         markup=False)
             return
-        manager = self.app.manager  # type: ignore[attr-defined]
-        if tracked.server_url != manager.connection.url:
+        if tracked.server_url != self.transfers.connection.url:
             self.notify(printable(f"{tracked.file_name} belongs to {bare_url(tracked.server_url)}: "
                                   "run `nxup resume --url` for it"), severity="warning", markup=False)
             return
