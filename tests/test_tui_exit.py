@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import until, write
 
+from engine.errors import StateError
 from engine.lifecycle import UploadStatus
 from engine.manager import TransferManager, TransferSettings
 from engine.nuxeo_batch import ServerConnection
@@ -27,10 +28,10 @@ def app_on(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., NxupApp]]
     """An app on a real engine; every engine is shut down and its store closed after the test."""
     made: list[TransferManager] = []
 
-    def make(start: Callable[[TransferManager], Any]) -> NxupApp:
+    def make(start: Callable[[TransferManager], Any], kind: type[TransferManager] = TransferManager) -> NxupApp:
         info = sandbox.info
         bridge = EventBridge()
-        manager = TransferManager(
+        manager = kind(
             ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
             store=StateStore.open(tmp_path / f"state-{len(made)}"), sink=bridge,
             settings=TransferSettings(workers=2),
@@ -104,3 +105,47 @@ def test_a_clean_run_exits_0_and_says_what_it_did(
 
     asyncio.run(scenario())
     assert app.exit_report() == (["1 uploaded (2.0 KiB), 0 failed, 0 cancelled, 0 paused"], 0)
+
+
+def test_an_unexpected_error_in_a_command_is_shown_not_lost(app_on: Callable[..., NxupApp]) -> None:
+    def start(manager: TransferManager) -> None:
+        raise RuntimeError("a bug")
+
+    app = app_on(start)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ErrorScreen), what="the error dialog")
+            assert isinstance(app.screen, ErrorScreen)
+            assert app.screen.message == "unexpected error: RuntimeError('a bug')"
+            await pilot.press("enter", "q")
+
+    asyncio.run(scenario())
+    lines, code = app.exit_report()
+    assert code == 1 and lines[0] == "nxup: unexpected error: RuntimeError('a bug')"
+
+
+class _ShutdownFailsOnce(TransferManager):
+    """A manager whose first stop fails as a full disk would (the next one, after the test, works)."""
+
+    failed = False
+
+    def shutdown(self, *, timeout: float = 30.0) -> None:
+        if not self.failed:
+            self.failed = True
+            raise StateError("/state/nxup.db: the state database cannot be written (disk full)")
+        super().shutdown(timeout=timeout)
+
+
+def test_the_app_exits_even_when_stopping_the_engine_fails(app_on: Callable[..., NxupApp]) -> None:
+    app = app_on(lambda manager: None, _ShutdownFailsOnce)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("q")
+            await until(pilot, lambda: app.return_code is not None, what="the app to exit")
+
+    asyncio.run(scenario())
+    lines, code = app.exit_report()
+    assert code == 1
+    assert lines[0] == "nxup: /state/nxup.db: the state database cannot be written (disk full)"
