@@ -66,7 +66,7 @@ def test_the_token_login_kept_uploads_alone_and_the_password_is_kept_nowhere(
     assert {p.name for p in directory.iterdir()} == {"config", "tokens"}
     assert all(mode(p) == 0o600 for p in directory.iterdir())
     stored = kept_token(sandbox, env)
-    assert sandbox.nuxeo.store.token_user(stored.token) == info.user
+    assert sandbox.nuxeo.store.tokens.user_of(stored.token) == info.user
     assert "[work]" in (directory / "config").read_text() and stored.token not in (directory / "config").read_text()
 
     path = tmp_path / "with-token.bin"
@@ -94,7 +94,7 @@ def test_logout_revokes_the_token_on_the_server_and_forgets_it(
     result = run_nxup(["logout", "--profile", "work"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "revoked and forgotten" in result.stdout
-    assert sandbox.nuxeo.store.token_user(stored.token) is None
+    assert sandbox.nuxeo.store.tokens.user_of(stored.token) is None
     assert TokenStore(config_dir(env)).get(sandbox.info.nuxeo_url.rstrip("/"), sandbox.info.user) is None
     assert stored.token not in (config_dir(env) / "tokens").read_text()
     # The profile stays; without a token nor a password there is nothing to log in with.
@@ -136,7 +136,7 @@ def test_a_token_revoked_elsewhere_says_to_log_in_again(
         sandbox: Sandbox, env: dict[str, str], target_folder: str, tmp_path: Path) -> None:
     log_in(sandbox, env, profile="default")
     stored = kept_token(sandbox, env)
-    assert sandbox.nuxeo.store.revoke_token(sandbox.info.user, "nxup", stored.device_id)
+    assert sandbox.nuxeo.store.tokens.revoke(sandbox.info.user, "nxup", stored.device_id)
     path = tmp_path / "revoked.txt"
     write(path, 10)
     # The profile `default` applies without --profile.
@@ -151,8 +151,8 @@ def test_login_again_replaces_and_revokes_the_previous_token(sandbox: Sandbox, e
     log_in(sandbox, env)
     second = kept_token(sandbox, env)
     assert second.token != first.token
-    assert sandbox.nuxeo.store.token_user(first.token) is None
-    assert sandbox.nuxeo.store.token_user(second.token) == sandbox.info.user
+    assert sandbox.nuxeo.store.tokens.user_of(first.token) is None
+    assert sandbox.nuxeo.store.tokens.user_of(second.token) == sandbox.info.user
     # Tidy: the sandbox is shared by the session.
     assert run_nxup(["logout", "--profile", "work"], env).returncode == 0
 
