@@ -82,5 +82,6 @@ def blob_at(properties: dict[str, Any], xpath: str) -> dict[str, Any] | None:
     match = re.fullmatch(rf"{FILES_FILES}/(\d+)/file", xpath)
     items = properties.get(FILES_FILES) or []
     if match and int(match.group(1)) < len(items):
-        return items[int(match.group(1))].get("file")
+        blob: dict[str, Any] | None = items[int(match.group(1))].get("file")
+        return blob
     return None

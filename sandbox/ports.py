@@ -38,7 +38,8 @@ def free_port() -> int:
                 return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def names_a_taken_port(log: str) -> bool:

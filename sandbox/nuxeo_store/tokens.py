@@ -40,7 +40,8 @@ class TokenTable:
                 (user, app, device_id),
             ).fetchone()
             if row:
-                return row[0]
+                existing: str = row[0]
+                return existing
             token = str(uuid.uuid4())
             db.execute(
                 "INSERT INTO tokens (token, user, application_name, device_id, device_description,"
