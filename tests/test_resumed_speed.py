@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from cli import plain
+from cli.output import Detail
 from cli.plain import Reporter
 from engine.events import FileProgress, FileQueued, FileStarted
 from engine.lifecycle import UploadStatus
@@ -36,7 +37,8 @@ def test_plain_progress_speed_counts_this_run_only(monkeypatch: pytest.MonkeyPat
     clock = Clock()
     monkeypatch.setattr(plain.time, "monotonic", clock)
     stream = io.StringIO()
-    reporter = Reporter(json_lines=False, stream=stream, progress_every_s=0.0)
+    # Per-file progress lines are the verbose level's.
+    reporter = Reporter(json_lines=False, stream=stream, progress_every_s=0.0, detail=Detail.VERBOSE)
     reporter(FileQueued(7, path="/d/big.bin", size=200 * MIB, target="/t", resumed=True))
     reporter(resumed_start(200 * MIB))
     clock.now += 2.0
