@@ -66,6 +66,9 @@ class Completion:
         blob = StoredBlob(name, mime_type, encoding, self._md5_of(key, etag), length, key)
         # The real server copies the object to its blob store inside this request.
         time.sleep(length / GIB * self._server.complete_delay_s_per_gib)
+        gate = self._server.multipart_complete_gate
+        if gate is not None and "-" in etag:
+            gate.wait(timeout=60)
         entry = BatchFile(batch.batch_id, idx, etag, blob)
         if not self._server.store.batches.put_file(entry, now=self._server.clock()):
             raise EmptyError(HTTPStatus.NOT_FOUND)

@@ -109,6 +109,9 @@ class NuxeoServer:
         self.refresh_token = refresh_token
         # The time /complete takes per GiB, as a real server copies the object inside it.
         self.complete_delay_s_per_gib = complete_delay_s_per_gib
+        # When set, /complete of a multipart upload waits until it is set (at most a minute):
+        # a copy on the server that lasts exactly as long as a test needs.
+        self.multipart_complete_gate: threading.Event | None = None
         # Seconds added to the `expiration` handed out with credentials: S3 then rejects
         # credentials a client still believes valid (clock skew, a revoked role).
         self.expiration_overstated_s = 0.0

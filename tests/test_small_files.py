@@ -3,6 +3,7 @@ worker, and a small file's journal takes few writes."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,18 +25,21 @@ def server_info(policy_server: NuxeoServer, sandbox: Sandbox) -> SandboxInfo:
 
 
 @pytest.fixture
-def slow_complete(policy_server: NuxeoServer) -> Iterator[None]:
-    """`/complete` takes 4 s for a 6 MiB file, as a real server copying a large object does."""
-    policy_server.complete_delay_s_per_gib = 4 * 1024 / 6
+def slow_complete(policy_server: NuxeoServer) -> Iterator[threading.Event]:
+    """`/complete` of a multipart upload lasts until the test sets the event, as a real server
+    copying a large object takes its time."""
+    gate = threading.Event()
+    policy_server.multipart_complete_gate = gate
     try:
-        yield
+        yield gate
     finally:
-        policy_server.complete_delay_s_per_gib = 0.0
+        gate.set()
+        policy_server.multipart_complete_gate = None
 
 
 def test_a_slow_nuxeo_request_does_not_hold_the_s3_worker(
         make_manager: Callable[..., tuple[Any, EventLog]], sandbox: Sandbox, nuxeo: Nuxeo, s3_admin: Any,
-        target_folder: str, tmp_path: Path, slow_complete: None) -> None:
+        target_folder: str, tmp_path: Path, slow_complete: threading.Event) -> None:
     manager, events = make_manager(workers=1, nuxeo_workers=2)
     big = tmp_path / "big.bin"
     big_content = write(big, 6 * MIB)
@@ -47,13 +51,14 @@ def test_a_slow_nuxeo_request_does_not_hold_the_s3_worker(
         record = manager.store.get(file_id)
         return record.stage not in (Stage.NEW, Stage.BATCHED, Stage.SENDING)
 
-    # The one S3 worker joins the big file's parts, hands its 4 s `/complete` to a Nuxeo worker
-    # and sends the small files meanwhile.
-    deadline = time.monotonic() + 30
+    # The one S3 worker joins the big file's parts, hands its `/complete` (held until the gate
+    # opens) to a Nuxeo worker and sends the small files meanwhile.
+    deadline = time.monotonic() + 60
     while not all(on_s3(i) for i in small_ids):
-        assert time.monotonic() < deadline, "the small files never reached S3"
+        assert time.monotonic() < deadline, "the small files waited for the big file's /complete"
         time.sleep(0.02)
-    assert not events.of(FileCompleted, big_id), "the small files waited for the big file's /complete"
+    assert not events.of(FileCompleted, big_id)
+    slow_complete.set()
     assert manager.wait(timeout=60)
     assert not events.of(FileFailed)
     completed = {e.path: e for e in events.of(FileCompleted)}
