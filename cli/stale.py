@@ -77,7 +77,7 @@ def summary_line(uploads: list[StaleUpload]) -> str:
     from engine.stale import total_bytes
 
     tracked = [u for u in uploads if u.tracked is not None]
-    resumable = sum(1 for u in tracked if u.tracked.resumable)
+    resumable = len([u for u in tracked if u.tracked is not None and u.tracked.resumable])
     counted = all(u.parts is not None for u in uploads)
     size = size_text(total_bytes(uploads)) + ("" if counted else " counted")
     return (f"{len(uploads)} multipart upload(s) holding {size}; "
@@ -168,10 +168,12 @@ def stale(bucket: str | None, endpoint: str | None, region: str | None, s3_profi
     if not bucket and not url:
         raise click.UsageError("give --bucket (admin, direct to S3) or --url (through Nuxeo; only nxup's own uploads)")
     try:
+        scanner: AdminScanner | TrackedScanner
         if bucket:
             scanner, client = _admin_scanner(bucket, endpoint, region, s3_profile)
         else:
             scanner, client = _nuxeo_scanner(url or "", user), None
+        assert scanner.store is not None  # both are made with the state store here
         with scanner.store:
             code = _run(scanner, client, bucket, prefix=prefix, min_age=min_age, json_lines=json_lines,
                         count_parts=not no_parts, do_abort=do_abort or dry_run, dry_run=dry_run, yes=yes,

@@ -34,7 +34,7 @@ def status(json_lines: bool, recent_limit: int) -> None:
         unfinished = [r for r in store.unfinished() if server is None or bare_url(r.server_url) == server]
         recent = [r for r in store.recent(limit=recent_limit)
                   if r not in unfinished and (server is None or bare_url(r.server_url) == server)]
-        parts = {r.id: len(store.parts(r.id)) for r in unfinished if r.id is not None}
+        parts: dict[int | None, int] = {r.id: len(store.parts(r.id)) for r in unfinished if r.id is not None}
     if json_lines:
         for record in unfinished + recent:
             row = {k: getattr(record, k) for k in ("id", "path", "size", "target", "status", "server_url", "error",

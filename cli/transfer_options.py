@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -15,7 +15,7 @@ from cli.stale import stale_after_option
 _PROFILE_FILLS = {"url": "url", "user": "user", "target": "target", "stale_after": "stale_after"}
 
 
-def fail_usage(message: str) -> None:
+def fail_usage(message: str) -> NoReturn:
     from engine.text import printable
 
     raise click.UsageError(printable(message))

@@ -225,7 +225,7 @@ class StaleScreen(Screen[None]):
         )
 
     def aborted(self, report: AbortReport) -> None:
-        self.table.remove({r.upload.upload_id for r in report.succeeded})
+        self.table.remove_uploads({r.upload.upload_id for r in report.succeeded})
         message = report_line(report)
         if report.failed:
             message += f": {report.failed[0].message}"

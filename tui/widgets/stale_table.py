@@ -250,7 +250,7 @@ class StaleTable(ScrollView, can_focus=True):
             self._move_to(min(self.cursor_row, max(len(upload_ids) - 1, 0)), force=True)
         self.refresh()
 
-    def remove(self, upload_ids: set[str]) -> None:
+    def remove_uploads(self, upload_ids: set[str]) -> None:
         for upload_id in upload_ids:
             self.uploads.pop(upload_id, None)
         self.selected -= upload_ids
