@@ -81,6 +81,13 @@ def open_manager(connection: Any, settings: Any, reporter: Any) -> Any:
     return TransferManager(connection, store=store, sink=reporter, settings=settings)
 
 
+def _event_bridge() -> Any:
+    # Textual is imported only for the transfer manager: a headless run starts faster without it.
+    from tui.bridge import EventBridge
+
+    return EventBridge()
+
+
 def run_transfers(connection: Any, settings: Any, *, tui: bool, json_lines: bool, target: str,
                    start: Callable[[Any], Any]) -> int:
     """Open a manager on one server, clean up obsolete uploads, then run `start(manager)` in
@@ -89,10 +96,9 @@ def run_transfers(connection: Any, settings: Any, *, tui: bool, json_lines: bool
     from cli.plain import Reporter
     from engine.errors import NxupError
     from engine.text import printable
-    from tui.bridge import EventBridge
 
     output = output_settings()
-    sink: Any = EventBridge() if tui else Reporter(
+    sink: Any = _event_bridge() if tui else Reporter(
         json_lines=json_lines, detail=output.detail, live=not json_lines and sys.stdout.isatty(),
         overall_every_s=output.stats_every_s)
     configure_logging(output, screen=not tui, json_emit=sink.emit_json if json_lines else None)

@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
@@ -39,6 +38,8 @@ class S3AdminConfig:
                    region=os.environ.get("NXUP_S3_REGION"), profile=os.environ.get("NXUP_S3_PROFILE"))
 
     def client(self) -> Any:
+        import boto3  # only with admin keys: every upload's start-up imports this package
+
         try:
             session = boto3.session.Session(profile_name=self.profile)
         except BotoCoreError as exc:  # an unknown profile
