@@ -99,8 +99,7 @@ class Reporter:
         elif isinstance(event, FileStarted):
             overall.started(event.file_id, event.bytes_already_done)
         elif isinstance(event, FileProgress):
-            in_flight = sum(part.sent for part in event.parts_in_flight)
-            overall.progress(event.file_id, acknowledged=event.sent - in_flight, in_flight=in_flight)
+            overall.progress(event.file_id, acknowledged=event.acknowledged, in_flight=event.in_flight)
         elif isinstance(event, FileCompleted):
             tally.done += 1
             tally.bytes_done += event.size
@@ -121,6 +120,7 @@ class Reporter:
             overall.cancelled(event.file_id)
         elif isinstance(event, FilePaused):
             tally.paused += 1
+            overall.progress(event.file_id, acknowledged=event.acknowledged, in_flight=0)
 
     # -- output --------------------------------------------------------------------------
     def _emit(self, line: str) -> None:
@@ -198,7 +198,12 @@ class Reporter:
         if isinstance(event, FileCancelled):
             return Detail.VERBOSE, f"cancelled {self._position()} {name}"
         if isinstance(event, FilePaused):
-            return Detail.VERBOSE, f"paused    {name}"
+            # Bytes in flight a pause dropped make the progress go back: said, not left to guess.
+            if event.dropped:
+                return Detail.NORMAL, (f"paused    {name}: kept {size_text(event.acknowledged)} acknowledged, "
+                                       f"{size_text(event.dropped)} in flight will be sent again")
+            return Detail.VERBOSE, f"paused    {name}" + (
+                f": kept {size_text(event.acknowledged)} acknowledged" if event.acknowledged else "")
         if isinstance(event, Notice):
             return Detail.NORMAL, f"notice    {printable(event.message)}"
         if isinstance(event, FileQueued):
@@ -208,7 +213,9 @@ class Reporter:
         return None  # ignored files: counted, named in JSON
 
     def _progress_text(self, event: FileProgress, now: float) -> str:
-        percent = 100 * event.sent / event.size if event.size else 100.0
+        # The percentage is of acknowledged bytes: it never goes back.
+        percent = 100 * event.acknowledged / event.size if event.size else 100.0
+        in_flight = f" +{size_text(event.in_flight)} in flight" if event.in_flight else ""
         started, base = self._started_at.get(event.file_id, (now, 0))
         elapsed = max(now - started, 1e-6)
         speed = max(event.sent - base, 0) / elapsed
@@ -217,7 +224,7 @@ class Reporter:
         if speed > 0 and event.size > event.sent:
             eta = " ETA " + eta_text((event.size - event.sent) / speed)
         return (
-            f"{percent:5.1f}% {size_text(event.sent)}/{size_text(event.size)}"
+            f"{percent:5.1f}% {size_text(event.acknowledged)}/{size_text(event.size)}{in_flight}"
             f" {speed_text(speed)}{parts}{eta}"
         )
 

@@ -32,7 +32,10 @@ def upload(paths: tuple[str, ...], target: str, existing: str, includes: tuple[s
            no_default_excludes: bool, dry_run: bool, url: str | None, user: str | None, no_tui: bool,
            json_lines: bool, workers: int, part_size: str, single_limit: str, checksum: str,
            verify: bool, limit: str | None) -> None:
-    """Upload files and folders (mirrored as Folder documents) to a Nuxeo folder."""
+    """Upload files and folders (mirrored as Folder documents) to a Nuxeo folder.
+
+    Ctrl-C (or q in the transfer manager) pauses: the parts S3 acknowledged are kept, a part that
+    ends within half a second ends, the other parts in flight are sent again by `nxup resume`."""
 
     from cli.connection import server_connection, url_on_command_line
     from engine.existing import ExistingPolicy

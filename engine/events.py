@@ -49,11 +49,13 @@ class PartProgress:
 
 @dataclass(frozen=True, slots=True)
 class FileProgress(Event):
-    sent: int
+    sent: int  # acknowledged + in_flight
     size: int
     parts_done: int
     part_count: int
     parts_in_flight: tuple[PartProgress, ...] = field(default=())
+    acknowledged: int = 0  # bytes of parts S3 answered: they stay sent whatever happens
+    in_flight: int = 0  # bytes of parts S3 has not answered yet: a pause or a crash sends them again
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ class FileFailed(Event):
 @dataclass(frozen=True, slots=True)
 class FilePaused(Event):
     path: str
+    acknowledged: int = 0  # bytes S3 holds for the file, kept for its resume
+    dropped: int = 0  # bytes that were in flight when it paused: sent again on resume
 
 
 @dataclass(frozen=True, slots=True)

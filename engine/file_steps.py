@@ -201,6 +201,7 @@ class FileSteps(Finishing):
         )
         with self._lock:
             transfer.pending = sorted(pending)
+            transfer.counting = True
         return NextStep.PARTS if pending else NextStep.FINISH
 
     def _decide(self, transfer: FileTransfer) -> Decision:

@@ -72,12 +72,15 @@ class FileTasks:
             if next_step is NextStep.FINISH:
                 transfer.finishing = True
             pending = list(transfer.pending)
+            plan = transfer.plan
         if next_step is NextStep.FINISH:
             # A single upload is sent by the finish step itself (priority of a part).
             self._scheduler.submit((P_PART, transfer.sequence, 0), self.finish, transfer, generation)
             return
+        assert plan is not None
         for number in pending:
-            self._scheduler.submit((P_PART, transfer.sequence, number), self.send_part, transfer, number, generation)
+            self._scheduler.submit_part((P_PART, transfer.sequence, number), plan.part(number).size, self.send_part,
+                                        transfer, number, generation)
 
     # == parts ================================================================================
     def send_part(self, transfer: FileTransfer, number: int, generation: int) -> None:
@@ -97,7 +100,7 @@ class FileTasks:
             self._store.record_part(transfer.id, part_record)
         except Interrupted:
             with self._lock:
-                transfer.in_flight.pop(number, None)
+                transfer.drop_in_flight(number)
                 transfer.pending.append(number)
                 self._scheduler.settle_if_idle(transfer)
             return

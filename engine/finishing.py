@@ -85,6 +85,10 @@ class Finishing:
             transfer.in_flight[1] = counter
         try:
             etag = self._s3.put_object(transfer, counter=counter)
+        except Interrupted:
+            with self._lock:
+                transfer.drop_in_flight(1)
+            raise
         finally:
             with self._lock:
                 transfer.in_flight.pop(1, None)

@@ -202,6 +202,7 @@ class TransferManager:
 
     def set_bandwidth_limit(self, rate: int | None) -> None:
         self.limiter.set_rate(rate)
+        self._scheduler.part_gate.set_rate(rate)
 
     # == queries ==============================================================================
     def file_ids(self) -> list[int]:

@@ -18,6 +18,7 @@ from .errors import NxupError
 from .events import Event, EventSink, FileCancelled, FileFailed, FilePaused, FileQueued
 from .file_steps import FileSteps
 from .lifecycle import UploadStatus
+from .part_gate import PartGate
 from .pool import Priority
 from .settings import TransferSettings
 from .slices import StopReason
@@ -59,6 +60,7 @@ class Scheduler:
         self.changed = threading.Condition(lock)
         self.pool = pool
         self.nuxeo_pool = nuxeo_pool
+        self.part_gate = PartGate(pool, settings.bandwidth_limit)
         self.files: dict[int, FileTransfer] = {}
         self.waiting: deque[int] = deque()
         self.admitted: set[int] = set()  # files holding a slot: an open file and a live batch
@@ -90,6 +92,10 @@ class Scheduler:
 
     def submit(self, priority: Priority, task: Task, transfer: FileTransfer, *args: Any) -> None:
         self.pool.submit(priority, self._run_task, task, transfer, *args)
+
+    def submit_part(self, priority: Priority, size: int, task: Task, transfer: FileTransfer, *args: Any) -> None:
+        """A part of a multipart upload: on the pool once the bandwidth cap allows it (see `part_gate`)."""
+        self.part_gate.submit(priority, size, self._run_task, task, transfer, *args)
 
     def submit_to_nuxeo(self, priority: Priority, task: Task, transfer: FileTransfer, *args: Any) -> None:
         self.nuxeo_pool.submit(priority, self._run_task, task, transfer, *args)
@@ -167,7 +173,9 @@ class Scheduler:
         transfer.status = UploadStatus.PAUSED
         self.release(transfer)
         self.persist(transfer, status=UploadStatus.PAUSED)
-        self.emit(FilePaused(transfer.id, path=transfer.path))
+        # What the pause kept, and what it dropped: bytes that were in flight go again on resume.
+        dropped, transfer.dropped_bytes = transfer.dropped_bytes, 0
+        self.emit(FilePaused(transfer.id, path=transfer.path, acknowledged=transfer.done_bytes, dropped=dropped))
 
     def settle_if_idle(self, transfer: FileTransfer) -> None:
         """Once an interrupted file has nothing in flight, finish its pause, cancel or failure

@@ -4,13 +4,17 @@ A part is never loaded in memory: botocore reads it from the file in small block
 sends, so memory stays flat whatever the file or part size. The slice counts bytes only while
 botocore is really sending (not while it computes a checksum), rolls the count back when a
 retry rewinds it, applies the bandwidth cap, and raises `Interrupted` as soon as its file is
-paused or cancelled, which aborts the request mid-part.
+paused or cancelled, which aborts the request mid-part; except that a pause lets a part finish
+when what is left of it goes within the pause budget at the rate it is going: its bytes are then
+kept instead of sent again.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .bandwidth import BandwidthLimiter
@@ -20,6 +24,11 @@ from .errors import FileChanged, Interrupted
 class StopReason:
     PAUSE = "pause"
     CANCEL = "cancel"
+
+
+# How long a pause may take to stop every byte on the wire (the pause latency target): a part
+# whose rest goes within it finishes, and its bytes stay acknowledged.
+PAUSE_BUDGET_S = 0.5
 
 
 # Guards the creation of TransferControl events (see `TransferControl._wakeup`).
@@ -100,6 +109,7 @@ class FileSlice:
         counter: PartCounter,
         control: TransferControl,
         limiter: BandwidthLimiter,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fd = fd
         self._offset = offset
@@ -109,6 +119,9 @@ class FileSlice:
         self.counter = counter
         self.control = control
         self._limiter = limiter
+        self._clock = clock
+        self._began: tuple[float, int] | None = None  # (when, position) this send began
+        self._finishing = False  # paused, but finishing within the pause budget
 
     # botocore and urllib3 only need read/seek/tell/len.
     def __len__(self) -> int:
@@ -145,8 +158,10 @@ class FileSlice:
         if amount <= 0:
             return b""
         if self._transferring:
-            self.control.check()
-            self._limiter.acquire(amount, wait_interrupted=self.control.wait)
+            if self.control.is_interrupted() and not self._finishes_in_budget():
+                self.control.check()
+            # A part finishing after a pause waits for its turn at the cap without being woken.
+            self._limiter.acquire(amount, wait_interrupted=None if self._finishing else self.control.wait)
         data = os.pread(self._fd, amount, self._offset + self._pos)
         if len(data) < amount:
             raise FileChanged("the file became shorter while it was being uploaded")
@@ -155,11 +170,23 @@ class FileSlice:
             self.counter.sent = self._pos
         return data
 
+    def _finishes_in_budget(self) -> bool:
+        """Whether this part, its file paused, may go on: what is left of it goes within the pause
+        budget at the rate it has been sent. Decided once: a part that goes on finishes."""
+        if not self._finishing and self.control.reason == StopReason.PAUSE and self._began is not None:
+            began_at, began_pos = self._began
+            elapsed = self._clock() - began_at
+            rate = (self._pos - began_pos) / elapsed if elapsed > 0 else 0.0
+            self._finishing = rate > 0 and (self._size - self._pos) / rate <= PAUSE_BUDGET_S
+        return self._finishing
+
     # Hooks called around botocore's request creation (see `engine.s3.register_body_hooks`):
     # reads made while signing or hashing are not sends.
     def signal_transferring(self) -> None:
         self._transferring = True
         self.counter.sent = self._pos
+        self._began = (self._clock(), self._pos)
+        self._finishing = False
 
     def signal_not_transferring(self) -> None:
         self._transferring = False
@@ -168,4 +195,4 @@ class FileSlice:
         """The descriptor belongs to the file transfer, not to the slice."""
 
 
-__all__ = ["FileSlice", "Interrupted", "PartCounter", "StopReason", "TransferControl"]
+__all__ = ["PAUSE_BUDGET_S", "FileSlice", "Interrupted", "PartCounter", "StopReason", "TransferControl"]

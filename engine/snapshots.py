@@ -20,6 +20,8 @@ class FileSnapshot:
     target: str
     size: int
     sent: int
+    acknowledged: int
+    in_flight: int
     status: UploadStatus
     error: str | None
     part_count: int
@@ -35,13 +37,17 @@ def snapshot_of(transfer: FileTransfer) -> FileSnapshot:
         for c in list(transfer.in_flight.values())
     )
     plan = transfer.plan
+    acknowledged = transfer.done_bytes
+    in_flight_bytes = sum(part.sent for part in in_flight)
     return FileSnapshot(
         file_id=transfer.id,
         path=transfer.path,
         name=transfer.name,
         target=transfer.record.target,
         size=transfer.size,
-        sent=transfer.sent(),
+        sent=acknowledged + in_flight_bytes,
+        acknowledged=acknowledged,
+        in_flight=in_flight_bytes,
         status=transfer.status,
         error=transfer.error,
         part_count=plan.part_count if plan else 0,
@@ -77,7 +83,7 @@ class ProgressTicker:
             # Only admitted files can be uploading: no walk over every queued file.
             with scheduler.lock:
                 uploading = [scheduler.files[i] for i in scheduler.admitted
-                             if scheduler.files[i].status is UploadStatus.UPLOADING]
+                             if scheduler.files[i].status is UploadStatus.UPLOADING and scheduler.files[i].counting]
             for transfer in uploading:
                 snapshot = snapshot_of(transfer)
                 # Nothing sent yet is no progress to tell (a tiny file is often done before).
@@ -92,5 +98,7 @@ class ProgressTicker:
                         parts_done=snapshot.parts_done,
                         part_count=snapshot.part_count,
                         parts_in_flight=snapshot.parts_in_flight,
+                        acknowledged=snapshot.acknowledged,
+                        in_flight=snapshot.in_flight,
                     )
                 )

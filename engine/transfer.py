@@ -45,6 +45,11 @@ class FileTransfer:
     done: dict[int, PartRecord] = field(default_factory=dict)
     done_bytes: int = 0
     in_flight: dict[int, PartCounter] = field(default_factory=dict)
+    # Bytes of parts in flight that a pause stopped this round: they are sent again on resume.
+    dropped_bytes: int = 0
+    # The counters hold this round's figures (from the moment its start is told): before, they
+    # are being rebuilt from the journal and would read as bytes going back.
+    counting: bool = False
     pending: list[int] = field(default_factory=list)
     error: str | None = None
     finishing: bool = False
@@ -86,10 +91,15 @@ class FileTransfer:
         """A task is running on this file: pause, cancel and failure settle once it ends."""
         return bool(self.in_flight) or self.finishing or self.preparing
 
-    def sent(self) -> int:
-        """Bytes S3 has acknowledged plus bytes of parts in flight (sampled without a lock)."""
-        in_flight = list(self.in_flight.values())
-        return self.done_bytes + sum(counter.sent for counter in in_flight)
+    def in_flight_bytes(self) -> int:
+        """Bytes sent in parts S3 has not answered yet (sampled without a lock)."""
+        return sum(counter.sent for counter in list(self.in_flight.values()))
+
+    def drop_in_flight(self, number: int) -> None:
+        """A part stopped before S3 answered it: its bytes will be sent again (lock held)."""
+        counter = self.in_flight.pop(number, None)
+        if counter is not None:
+            self.dropped_bytes += counter.sent
 
     def close_file(self) -> None:
         fd, self.fd = self.fd, None
@@ -99,6 +109,8 @@ class FileTransfer:
     def reset_progress(self) -> None:
         self.done.clear()
         self.done_bytes = 0
+        self.dropped_bytes = 0
+        self.counting = False
         self.in_flight.clear()
         self.pending.clear()
         self.plan = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,6 +130,7 @@ def _slice(
     offset: int,
     size: int,
     control: TransferControl | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ):
     path = tmp_path / "data.bin"
     path.write_bytes(data)
@@ -141,6 +143,7 @@ def _slice(
         counter=counter,
         control=control or TransferControl(),
         limiter=BandwidthLimiter(None),
+        clock=clock,
     )
     return fd, body, counter
 
@@ -167,10 +170,12 @@ def test_slice_reads_its_window_and_counts_only_while_sending(tmp_path: Path) ->
 def test_slice_raises_when_paused_or_when_the_file_shrank(tmp_path: Path) -> None:
     data = os.urandom(10_000)
     control = TransferControl()
-    fd, body, _ = _slice(tmp_path, data, offset=0, size=10_000, control=control)
+    now = [0.0]
+    fd, body, _ = _slice(tmp_path, data, offset=0, size=10_000, control=control, clock=lambda: now[0])
     try:
         body.signal_transferring()
         body.read(100)
+        now[0] = 1.0  # 100 bytes a second: the rest would take 99 s, far beyond the pause budget
         control.interrupt(StopReason.PAUSE)
         with pytest.raises(Interrupted):
             body.read(100)
@@ -179,6 +184,28 @@ def test_slice_raises_when_paused_or_when_the_file_shrank(tmp_path: Path) -> Non
         body.seek(4_000)
         with pytest.raises(FileChanged):
             body.read(2_000)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize(("reason", "finishes"), [(StopReason.PAUSE, True), (StopReason.CANCEL, False)])
+def test_a_paused_part_near_its_end_finishes(tmp_path: Path, reason: str, finishes: bool) -> None:
+    """At 9,000 bytes a second, the last 400 bytes take 0.04 s: within the pause budget, the part
+    ends and its bytes are kept; a cancel stops it all the same."""
+    data = os.urandom(10_000)
+    control = TransferControl()
+    now = [0.0]
+    fd, body, counter = _slice(tmp_path, data, offset=0, size=10_000, control=control, clock=lambda: now[0])
+    try:
+        body.signal_transferring()
+        body.read(9_600)
+        now[0] = 9_600 / 9_000
+        control.interrupt(reason)
+        if finishes:
+            assert body.read(400) == data[9_600:] and counter.sent == 10_000
+        else:
+            with pytest.raises(Interrupted):
+                body.read(400)
     finally:
         os.close(fd)
 

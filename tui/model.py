@@ -25,7 +25,7 @@ from engine.events import (
 )
 from engine.lifecycle import UploadStatus
 from engine.manager import FileSnapshot
-from engine.text import display_name, printable
+from engine.text import display_name, printable, size_text
 
 # Speeds are smoothed over a few samples so the numbers are readable.
 _SPEED_SMOOTHING = 0.3
@@ -38,7 +38,8 @@ class FileRow:
     path: str
     size: int
     status: UploadStatus = UploadStatus.QUEUED
-    sent: int = 0
+    sent: int = 0  # acknowledged + in flight
+    acknowledged: int = 0  # of `sent`, the bytes S3 answered for: they never go back
     speed: float = 0.0
     reason: str = ""
     document_path: str = ""
@@ -55,6 +56,12 @@ class FileRow:
         if self.status is UploadStatus.DONE:
             return 1.0
         return min(self.sent / self.size, 1.0) if self.size else 0.0
+
+    @property
+    def acknowledged_fraction(self) -> float:
+        if self.status is UploadStatus.DONE:
+            return 1.0
+        return min(self.acknowledged / self.size, 1.0) if self.size else 0.0
 
     @property
     def eta(self) -> float | None:
@@ -204,6 +211,11 @@ class TransferModel:
             self.log.append(printable(f"failed: {event.path}: {event.reason}"))
         elif isinstance(event, FilePaused):
             row.status, row.speed = UploadStatus.PAUSED, 0.0
+            if row.acknowledged or event.acknowledged:  # a file paused before it started keeps its figures
+                row.sent = row.acknowledged = event.acknowledged
+            if event.dropped:
+                self.log.append(printable(f"paused: {event.path}: kept {size_text(event.acknowledged)} acknowledged, "
+                                          f"{size_text(event.dropped)} in flight will be sent again"))
         elif isinstance(event, FileCancelled):
             row.status, row.speed, row.sent = UploadStatus.CANCELLED, 0.0, 0
             self.log.append(printable(f"cancelled: {event.path}"))
@@ -231,8 +243,8 @@ class TransferModel:
                         _SPEED_SMOOTHING * instant + (1 - _SPEED_SMOOTHING) * row.speed
                     )
             row._last_sample = (now, sent)
-            if sent != row.sent or snap.part_count != row.part_count:
-                row.sent, row.part_count = sent, snap.part_count or row.part_count
+            if sent != row.sent or snap.acknowledged != row.acknowledged or snap.part_count != row.part_count:
+                row.sent, row.acknowledged, row.part_count = sent, snap.acknowledged, snap.part_count or row.part_count
                 changed.add(row.file_id)
             elif row.speed:
                 changed.add(row.file_id)

@@ -28,7 +28,9 @@ KEYS = (
 ABOUT = (
     "Files uploading come first in the list, then queued and paused ones, failed ones, and "
     "finished ones. Bytes go straight to S3; Nuxeo hands out the upload batch and makes the "
-    "documents. A part S3 acknowledged is never sent again, after a pause, a quit or a crash."
+    "documents. A pause keeps every part S3 acknowledged (solid in a bar) and lets a part that "
+    "ends within half a second end; the bytes of the other parts in flight (lighter) are sent "
+    "again on resume. A part S3 acknowledged is never sent again, after a pause, a quit or a crash."
 )
 
 

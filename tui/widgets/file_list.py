@@ -57,11 +57,14 @@ class ColumnWidths:
 
 
 def progress_text(row: FileRow) -> Text:
-    fraction = row.fraction
-    filled = round(fraction * BAR_WIDTH)
-    text = Text("█" * filled, style=STATE_STYLE.get(row.status, Style()))
-    text.append("░" * (BAR_WIDTH - filled), style=Style(dim=True))
-    text.append(f" {fraction * 100:3.0f}%")
+    """Acknowledged bytes solid, bytes in flight lighter (a pause or a crash sends them again);
+    the percentage is of acknowledged bytes, which never goes back."""
+    solid = round(row.acknowledged_fraction * BAR_WIDTH)
+    lighter = max(0, round(row.fraction * BAR_WIDTH) - solid)
+    text = Text("█" * solid, style=STATE_STYLE.get(row.status, Style()))
+    text.append("▓" * lighter, style=STATE_STYLE.get(row.status, Style()) + Style(dim=True))
+    text.append("░" * (BAR_WIDTH - solid - lighter), style=Style(dim=True))
+    text.append(f" {row.acknowledged_fraction * 100:3.0f}%")
     return text
 
 
