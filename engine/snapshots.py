@@ -19,15 +19,15 @@ class FileSnapshot:
     name: str
     target: str
     size: int
-    sent: int
-    acknowledged: int
-    in_flight: int
+    sent: int  # acknowledged + in_flight
     status: UploadStatus
     error: str | None
     part_count: int
     parts_done: int
     parts_in_flight: tuple[PartProgress, ...]
     done_part_numbers: frozenset[int]
+    acknowledged: int = 0  # bytes of parts S3 answered for
+    in_flight: int = 0  # bytes of parts S3 has not answered yet
 
 
 def snapshot_of(transfer: FileTransfer) -> FileSnapshot:

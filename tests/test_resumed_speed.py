@@ -42,7 +42,8 @@ def test_plain_progress_speed_counts_this_run_only(monkeypatch: pytest.MonkeyPat
     reporter(FileQueued(7, path="/d/big.bin", size=200 * MIB, target="/t", resumed=True))
     reporter(resumed_start(200 * MIB))
     clock.now += 2.0
-    reporter(FileProgress(7, sent=HELD + 4 * MIB, size=200 * MIB, parts_done=10, part_count=20, parts_in_flight=()))
+    reporter(FileProgress(7, sent=HELD + 4 * MIB, size=200 * MIB, parts_done=10, part_count=20, parts_in_flight=(),
+                          acknowledged=HELD + 4 * MIB))
     (line,) = [text for text in stream.getvalue().splitlines() if text.startswith("progress")]
     assert "2.0 MiB/s" in line, line
 

@@ -140,7 +140,7 @@ def fixed_app(*, more_queued: int = 0) -> NxupApp:
         name="interview-raw.mp4",
         target=TARGET,
         size=734 * MiB,
-        sent=300 * MiB + 9 * MiB,
+        sent=300 * MiB + 32 * MiB,  # parts 1-14 and 18 acknowledged, 15-17 in flight
         status=UploadStatus.UPLOADING,
         error=None,
         part_count=37,
@@ -151,6 +151,8 @@ def fixed_app(*, more_queued: int = 0) -> NxupApp:
             PartProgress(17, 19 * MiB, 20 * MiB),
         ),
         done_part_numbers=frozenset(range(1, 15)) | frozenset({18}),
+        acknowledged=300 * MiB,
+        in_flight=32 * MiB,
     )
     bridge = EventBridge()
     app = NxupApp(
@@ -184,8 +186,8 @@ async def settle(pilot: Any) -> None:
         what="the last event, on screen",
     )
     rows = app.model.rows
-    rows[3].sent, rows[3].speed = 309 * MiB, 18.5 * MiB
-    rows[4].sent = 60 * MiB
+    rows[3].sent, rows[3].acknowledged, rows[3].speed = 332 * MiB, 300 * MiB, 18.5 * MiB
+    rows[4].sent = rows[4].acknowledged = 60 * MiB
     app.model.history.extend(
         [0, 4e6, 12e6, 18e6, 19e6, 19.4e6, 18e6, 20e6, 19e6, 19.5e6]
     )
