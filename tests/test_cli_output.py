@@ -19,6 +19,7 @@ from cli.progress import OverallProgress
 from engine.events import (
     FileCompleted,
     FileFailed,
+    FilePaused,
     FileProgress,
     FileQueued,
     FileStarted,
@@ -58,6 +59,22 @@ def test_each_level_shows_its_lines(detail: Detail, kinds: list[str]) -> None:
     lines = stream.getvalue().splitlines()
     assert [line.split()[0] for line in lines] == kinds, lines
     assert lines[-1].startswith("1 uploaded (100 B in 1.0 s), 1 failed")
+
+
+def test_a_pause_that_drops_bytes_in_flight_says_so() -> None:
+    stream = io.StringIO()
+    reporter = Reporter(json_lines=False, stream=stream, overall_every_s=0.0)
+    reporter(FileQueued(1, path="/d/a.bin", size=100 * MIB, target="/t"))
+    reporter(FileProgress(1, sent=48 * MIB, size=100 * MIB, parts_done=2, part_count=5, acknowledged=40 * MIB,
+                          in_flight=8 * MIB))
+    reporter(FilePaused(1, path="/d/a.bin", acknowledged=40 * MIB, dropped=8 * MIB))
+    reporter(FileQueued(2, path="/d/b.bin", size=10 * MIB, target="/t"))
+    reporter(FilePaused(2, path="/d/b.bin"))  # paused before it started: nothing to say by default
+    reporter.tick()
+    assert stream.getvalue().splitlines() == [
+        "paused    /d/a.bin: kept 40.0 MiB acknowledged, 8.0 MiB in flight will be sent again",
+        "overall   0/2 files, 40.0 MiB/110 MiB (36%), –",
+    ]
 
 
 def test_overall_tells_acknowledged_bytes_from_bytes_in_flight() -> None:
