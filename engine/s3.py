@@ -109,10 +109,13 @@ def _continue_only_for_large_bodies(params: dict[str, Any], **_: Any) -> None:
 def _stop_retrying_when_interrupted(
     caught_exception: BaseException | None = None,
     request_dict: dict[str, Any] | None = None,
+    response: tuple[Any, Any] | None = None,
     **_: Any,
 ) -> None:
     """botocore retries any error raised while sending; a pause, a cancel or a local file
     problem raised by the body must not be retried."""
+    if caught_exception is None and response is not None and response[0].status_code < 300:
+        return  # answered: nothing to retry (a part a pause let finish keeps its answer)
     if isinstance(caught_exception, HTTPClientError):
         cause = caught_exception.kwargs.get("error")
         if isinstance(cause, (Interrupted, NxupError)):

@@ -29,6 +29,8 @@ class StopReason:
 # How long a pause may take to stop every byte on the wire (the pause latency target): a part
 # whose rest goes within it finishes, and its bytes stay acknowledged.
 PAUSE_BUDGET_S = 0.5
+# A part's rate is measured over at least this long before a pause trusts it.
+_SHORTEST_MEASURE_S = 0.1
 
 
 # Guards the creation of TransferControl events (see `TransferControl._wakeup`).
@@ -160,8 +162,7 @@ class FileSlice:
         if self._transferring:
             if self.control.is_interrupted() and not self._finishes_in_budget():
                 self.control.check()
-            # A part finishing after a pause waits for its turn at the cap without being woken.
-            self._limiter.acquire(amount, wait_interrupted=None if self._finishing else self.control.wait)
+            self._limiter.acquire(amount, wait_interrupted=self._throttled_wait)
         data = os.pread(self._fd, amount, self._offset + self._pos)
         if len(data) < amount:
             raise FileChanged("the file became shorter while it was being uploaded")
@@ -170,13 +171,28 @@ class FileSlice:
             self.counter.sent = self._pos
         return data
 
+    def _throttled_wait(self, seconds: float) -> bool:
+        """Wait for a turn at the cap; True when the wait must end with `Interrupted` (the file
+        was paused or cancelled meanwhile, and this part is not one that finishes)."""
+        if self._finishing and self.control.reason == StopReason.PAUSE:
+            time.sleep(seconds)
+            return False
+        return self.control.wait(seconds) and not self._finishes_in_budget()
+
     def _finishes_in_budget(self) -> bool:
         """Whether this part, its file paused, may go on: what is left of it goes within the pause
-        budget at the rate it has been sent. Decided once: a part that goes on finishes."""
-        if not self._finishing and self.control.reason == StopReason.PAUSE and self._began is not None:
+        budget at the rate it has been sent. Decided once: a part that goes on finishes, unless
+        the file is cancelled meanwhile."""
+        if self.control.reason != StopReason.PAUSE:
+            return False
+        if not self._finishing and self._began is not None:
             began_at, began_pos = self._began
             elapsed = self._clock() - began_at
-            rate = (self._pos - began_pos) / elapsed if elapsed > 0 else 0.0
+            if elapsed < _SHORTEST_MEASURE_S:
+                return False  # too soon to tell (the first blocks fill buffers, not the wire)
+            rate = (self._pos - began_pos) / elapsed
+            if self._limiter.rate is not None:
+                rate = min(rate, self._limiter.rate)  # a burst at the start is no lasting rate
             self._finishing = rate > 0 and (self._size - self._pos) / rate <= PAUSE_BUDGET_S
         return self._finishing
 
