@@ -120,6 +120,15 @@ def test_redaction_masks_secrets_known_and_where_they_sit() -> None:
     assert shown.count(MASK) >= 9 and "X-Amz-Expires=60" in shown  # what is no secret stays
 
 
+def test_redaction_masks_secrets_remembered_after_text_was_redacted() -> None:
+    # Each batch brings credentials of its own while lines are being logged.
+    remember_secret("credentials-of-the-first-batch")
+    assert redact("key credentials-of-the-first-batch") == f"key {MASK}"
+    remember_secret("credentials-of-the-second-batch")
+    shown = redact("credentials-of-the-first-batch, credentials-of-the-second-batch")
+    assert shown == f"{MASK}, {MASK}"
+
+
 # -- nxup runs through the sandbox ------------------------------------------------------------
 
 
