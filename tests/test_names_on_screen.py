@@ -149,8 +149,7 @@ def test_markup_and_control_characters_in_names_on_every_screen(
                 settled,
                 what="every small file settled and the big one uploading",
             )
-            text = screen_text(app)
-            for shown in (
+            names = (
                 "x[a=b:c]y.txt",
                 "[bold]",
                 "]z.txt",
@@ -160,8 +159,10 @@ def test_markup_and_control_characters_in_names_on_every_screen(
                 "]gone[red].txt",
                 "[bold]big[red].bin",
                 "(\\x1b[2Jgone)",
-            ):
-                assert shown in text, (shown, text)
+            )
+            # The list is drawn a moment after the rows change.
+            await until(pilot, lambda: all(shown in screen_text(app) for shown in names), what="every name")
+            text = screen_text(app)
             assert not RAW_CONTROL.search(text.replace("\n", ""))
             files = app.transfers.files  # type: ignore[union-attr]
 

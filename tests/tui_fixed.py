@@ -196,6 +196,8 @@ async def settle(pilot: Any) -> None:
     assert screen is not None
     screen.refresh_rows(set(rows))
     screen.refresh_totals(history_changed=True)
+    # The list is drawn again a moment later when it was drawn just before.
+    await until(pilot, lambda: not screen.files.redraw_pending, timeout=10, what="the rows drawn")
     await pilot.pause()  # the messages those refreshes posted, handled
 
 

@@ -79,4 +79,4 @@ class TransfersScreen(Screen[None]):
             text = f"{display_name(row.path)} → {printable(row.document_path)}"
         else:
             text = printable(row.path)
-        self.query_one("#detail", Label).update(text)
+        self.query_one("#detail", Label).update(text, layout=False)  # one line, whatever it says

@@ -7,6 +7,7 @@ visible, so adding rows and updating progress cost the same for 10 files or 10,0
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ SIZE_WIDTH, PROGRESS_WIDTH, SPEED_WIDTH, ETA_WIDTH = 10, BAR_WIDTH + 6, 11, 6
 STATE_WIDTH = 10  # "uploading", "cancelled"; a failure's reason when the row is wide
 NAME_ROOM = 60  # a name wider than this is rare: beyond it, the state column gets the width
 MIN_NAME_WIDTH = 12
+REDRAW_INTERVAL_S = 0.25  # as often as the counters are sampled
 _FIXED_WIDTH = SIZE_WIDTH + PROGRESS_WIDTH + SPEED_WIDTH + ETA_WIDTH + STATE_WIDTH
 
 STATE_STYLE = {
@@ -165,6 +167,8 @@ class FileList(ScrollView, can_focus=True):
         self.model = model
         self.order = RowOrder()
         self.cursor = 0
+        self._last_redraw = 0.0
+        self.redraw_pending = False
 
     # -- data ---------------------------------------------------------------------------
     def sync(self, changed: Iterable[int]) -> None:
@@ -187,7 +191,7 @@ class FileList(ScrollView, can_focus=True):
                 visible = index is not None and top <= index < bottom
         if not moved:
             if visible:  # rows out of sight are drawn when scrolled to
-                self.refresh()
+                self._redraw()
             return
         self.virtual_size = Size(0, len(self.order) + 1)
         if selected is None:
@@ -199,7 +203,19 @@ class FileList(ScrollView, can_focus=True):
             index = self.order.index(selected)
             if index is not None and index != self.cursor:
                 self._place_cursor(index, post=False)
-        self.refresh()
+        self._redraw()
+
+    def _redraw(self) -> None:
+        """Draw the rows again, at most every REDRAW_INTERVAL_S: with active files first, the
+        rows on screen change with every file that starts or ends."""
+        wait = self._last_redraw + REDRAW_INTERVAL_S - time.monotonic()
+        if wait <= 0:
+            self.redraw_pending = False
+            self._last_redraw = time.monotonic()
+            self.refresh()
+        elif not self.redraw_pending:
+            self.redraw_pending = True
+            self.set_timer(wait, self._redraw)
 
     @property
     def row_count(self) -> int:

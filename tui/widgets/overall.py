@@ -44,10 +44,10 @@ class OverallProgress(Widget):
 
     def show(self, totals: Totals, history: Sequence[float] | None = None) -> None:
         text = totals_text(totals)
-        if text != self._shown_text:  # an update lays the screen out again
+        if text != self._shown_text:
             self._shown_text = text
             label = self.query_one("#totals", Label)
-            label.update(text)
+            label.update(text, layout=False)  # one line, whatever it says
             label.set_class(finished(totals), "-finished")
         self.query_one("#overall-bar", ProgressBar).update(total=max(totals.size, 1), progress=totals.sent)
         if history is not None:
