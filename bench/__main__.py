@@ -289,7 +289,8 @@ def progress_line(scenario: Any, result: dict[str, Any]) -> str:
         return f"{head} FAILED: {result['error']}"
     line = (
         f"{head} {result['wall_s']:7.2f} s {result['rate']:8.1f} {scenario.unit:<7} cpu {result['cpu_s']:6.2f} s"
-        f"  rss {result['rss_peak_mib']:5.0f} MiB  weed {result['weed_cpu_s']:5.1f} s  nuxeo {result['nuxeo_cpu_s']:5.1f} s"
+        f"  rss {result['rss_peak_mib']:5.0f} MiB  weed {result['weed_cpu_s']:5.1f} s"
+        f"  nuxeo {result['nuxeo_cpu_s']:5.1f} s"
         f"  others {result['other_cpu_s']:5.1f} s"
     )
     return line + (f"  FAILED: {result['error']}" if result.get("error") else "  ok")
@@ -319,11 +320,7 @@ def finish(
     if figures:
         print("\n".join(figures) + "\n")
     for scenario in picked:
-        if (
-            scenario.data.folder
-            and len(scenario.data.files) >= 100
-            and not scenario.latency_ms
-        ):
+        if scenario.data.folder and len(scenario.data.files) >= 100 and not scenario.latency_ms:
             requests = report.nuxeo_requests(runs, scenario)
             if requests:
                 print(requests + "\n")
@@ -356,9 +353,7 @@ def finish(
     print(f"every run: {args.json}")
     failures = [r for r in runs if r.get("error")]
     if pause and pause.get("error"):
-        failures.append(
-            {"contender": "pause", "scenario": "pause", "error": pause["error"]}
-        )
+        failures.append({"contender": "pause", "scenario": "pause", "error": pause["error"]})
     for failure in failures:
         print(
             f"FAILED: {failure['scenario']} / {failure['contender']}: {failure['error']}",

@@ -77,7 +77,8 @@ def table(
                 f"| {scenario.title} | {name} | {_rate_cell(rates, scenario.unit)} "
                 f"| {_number(nxup / _median(rates)) if rates else '–'} "
                 f"| {_number(_median([r['cpu_s'] for r in ok]))} | {_number(_median([r['rss_peak_mib'] for r in ok]))} "
-                f"| {_number(_median([r['weed_cpu_s'] for r in ok]))} | {_number(_median([r['nuxeo_cpu_s'] for r in ok]))} "
+                f"| {_number(_median([r['weed_cpu_s'] for r in ok]))}"
+                f" | {_number(_median([r['nuxeo_cpu_s'] for r in ok]))} "
                 f"| {_number(_median([r.get('other_cpu_s', math.nan) for r in ok]))} "
                 f"| {len(ok)}{f' ({failed} failed)' if failed else ''} |"
             )
@@ -90,36 +91,26 @@ def big_file_phases(runs: list[dict[str, Any]], scenarios: list[Scenario]) -> li
     for scenario in scenarios:
         if scenario.data.folder or scenario.latency_ms:
             continue
-        ok = [
-            r for r in _ok(runs, scenario.key, NXUP) if "phases" in r.get("server", {})
-        ]
+        ok = [r for r in _ok(runs, scenario.key, NXUP) if "phases" in r.get("server", {})]
         if not ok:
             continue
         mib = scenario.data.bytes / MiB
         wall = _median([r["wall_s"] for r in ok])
-        phase = {
-            k: _median([r["server"]["phases"][k] for r in ok])
-            for k in ("before_s3", "s3", "complete", "after")
-        }
+        phase = {k: _median([r["server"]["phases"][k] for r in ok]) for k in ("before_s3", "s3", "complete", "after")}
         lines.append(
             f"- {scenario.title}, nxup: end-to-end {wall:.1f} s ({mib / wall:.0f} MiB/s); S3 phase (parts and "
             f"join) {phase['s3']:.1f} s ({mib / phase['s3']:.0f} MiB/s); the server's `/complete` "
             f"{phase['complete']:.1f} s ({phase['complete'] / wall:.0%} of end-to-end); before the S3 phase "
-            f"(start-up, login, batch) {phase['before_s3']:.2f} s; after `/complete` (document, exit) {phase['after']:.2f} s."
+            f"(start-up, login, batch) {phase['before_s3']:.2f} s;"
+            f" after `/complete` (document, exit) {phase['after']:.2f} s."
         )
     return lines
 
 
-def cpu_per_gib(
-    runs: list[dict[str, Any]], scenarios: list[Scenario], contenders: list[str]
-) -> list[str]:
+def cpu_per_gib(runs: list[dict[str, Any]], scenarios: list[Scenario], contenders: list[str]) -> list[str]:
     """Client CPU per GiB on the big files; where both sizes ran, the marginal CPU per GiB
     ((CPU at 4 GiB − CPU at 1 GiB) / 3), which leaves out start-up."""
-    big = [
-        s
-        for s in scenarios
-        if not s.data.folder and not s.latency_ms and s.data.bytes >= GiB
-    ]
+    big = [s for s in scenarios if not s.data.folder and not s.latency_ms and s.data.bytes >= GiB]
     if not big:
         return []
     lines = []
@@ -133,9 +124,7 @@ def cpu_per_gib(
                     _median([r["cpu_s"] for r in ok]),
                     scenario.data.bytes / GiB,
                 )
-                parts.append(
-                    f"{cpu[scenario.key][0] / cpu[scenario.key][1]:.2f} s/GiB at {scenario.title}"
-                )
+                parts.append(f"{cpu[scenario.key][0] / cpu[scenario.key][1]:.2f} s/GiB at {scenario.title}")
         if len(cpu) == 2:
             (low, low_gib), (high, high_gib) = sorted(cpu.values(), key=lambda v: v[1])
             parts.append(f"marginal {(high - low) / (high_gib - low_gib):.2f} s/GiB")
@@ -159,9 +148,7 @@ def nuxeo_requests(runs: list[dict[str, Any]], scenario: Scenario) -> str:
         counts = [r["server"]["calls"].get(kind, {}).get("n", 0) for r in ok]
         seconds = [r["server"]["calls"].get(kind, {}).get("s", 0.0) for r in ok]
         count = _median(counts)
-        rows.append(
-            f"| {kind} | {count / files:.2f} | {1000 * _median(seconds) / max(count, 1):.1f} |"
-        )
+        rows.append(f"| {kind} | {count / files:.2f} | {1000 * _median(seconds) / max(count, 1):.1f} |")
     return "\n".join(rows)
 
 
@@ -209,12 +196,8 @@ def chart(
                 mine = _median([r[key] for r in _ok(runs, scenario.key, NXUP)])
                 theirs = _median([r[key] for r in _ok(runs, scenario.key, name)])
                 values.append(theirs / mine if invert else mine / theirs)
-            positions = [
-                i + (index - (len(others) - 1) / 2) * width for i in range(len(shown))
-            ]
-            bars = axis.bar(
-                positions, values, width, label=name if axis is axes[0] else None
-            )
+            positions = [i + (index - (len(others) - 1) / 2) * width for i in range(len(shown))]
+            bars = axis.bar(positions, values, width, label=name if axis is axes[0] else None)
             axis.bar_label(
                 bars,
                 labels=["" if math.isnan(v) else f"{v:.2g}" for v in values],
@@ -226,11 +209,7 @@ def chart(
     axes[1].set_ylabel("its client CPU ÷ nxup's")
     axes[1].set_title("Client CPU: above 1, nxup uses less", fontsize="medium")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
-    sparse = FuncFormatter(
-        lambda value, _: (
-            f"{value:g}" if f"{value:g}".lstrip("0.")[:1] in ("2", "5") else ""
-        )
-    )
+    sparse = FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}".lstrip("0.")[:1] in ("2", "5") else "")
     for axis in axes:
         axis.axhline(1.0, color="black", linewidth=0.8)
         axis.set_yscale("log")

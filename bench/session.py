@@ -312,7 +312,8 @@ def check_documents(running: Any, to: Destination, made: Made) -> str | None:
         if int(blob.get("length", -1)) != size or blob.get("digest") != md5:
             wrong.append(where)
     if wrong:
-        return f"{len(wrong)} of {len(made.digests)} documents missing or not holding their file's bytes, e.g. {wrong[0]}"
+        return (f"{len(wrong)} of {len(made.digests)} documents missing or not holding their file's bytes, "
+                f"e.g. {wrong[0]}")
     return None
 
 
@@ -320,14 +321,10 @@ def check_objects(running: Any, to: Destination, made: Made) -> str | None:
     """Each file has its object, of the file's size."""
     client = running.s3.admin_client()
     sizes = {}
-    for page in client.get_paginator("list_objects_v2").paginate(
-        Bucket=running.s3.bucket, Prefix=to.prefix + "/"
-    ):
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=running.s3.bucket, Prefix=to.prefix + "/"):
         sizes.update({item["Key"]: item["Size"] for item in page.get("Contents", [])})
     if to.path.is_dir():
-        expected = {
-            to.key_of(relative): size for relative, (size, _) in made.digests.items()
-        }
+        expected = {to.key_of(relative): size for relative, (size, _) in made.digests.items()}
     else:
         ((_, (size, _)),) = made.digests.items()
         expected = {to.key_of(to.path.name): size}
@@ -337,9 +334,7 @@ def check_objects(running: Any, to: Destination, made: Made) -> str | None:
     return None
 
 
-def pause_latency(
-    session: Session, made: Made, pauses: int, limit_mib_s: float
-) -> dict[str, Any]:
+def pause_latency(session: Session, made: Made, pauses: int, limit_mib_s: float) -> dict[str, Any]:
     """The engine's pause latency on a capped upload (`bench.pause`), in a process of its own."""
     work = session.context.work
     path = stage(made, work / "runs" / "pause", "pause.bin")

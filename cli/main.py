@@ -80,19 +80,24 @@ def _open_unfinished() -> int:
     with StateStore.open() as store:
         unfinished = store.unfinished()
     if not unfinished:
-        click.echo("no unfinished uploads. Start one with `nxup upload PATH... --to FOLDER --url URL`, or try `nxup demo`.")
+        click.echo(
+            "no unfinished uploads. Start one with `nxup upload PATH... --to FOLDER --url URL`, or try `nxup demo`."
+        )
         return EXIT_OK
     # The most recent server; uploads to other servers wait for `nxup resume --url`.
     latest = max(unfinished, key=lambda r: r.updated_at or 0)
     bridge = EventBridge()
-    settings, _ = kept_settings(TransferSettings(),
-                                [r for r in unfinished if r.server_url == latest.server_url], given=set())
-    manager = open_manager(server_connection(latest.server_url, latest.user, url_on_command_line=False),
-                           settings, bridge)
+    settings, _ = kept_settings(
+        TransferSettings(), [r for r in unfinished if r.server_url == latest.server_url], given=set()
+    )
+    manager = open_manager(
+        server_connection(latest.server_url, latest.user, url_on_command_line=False), settings, bridge
+    )
     notices = cleanup_at_start(manager, echo=False)
     try:
-        return run_tui(manager, bridge, lambda: manager.load_unfinished(paused=True), target=latest.target,
-                       notices=notices)
+        return run_tui(
+            manager, bridge, lambda: manager.load_unfinished(paused=True), target=latest.target, notices=notices
+        )
     finally:
         manager.store.close()
 

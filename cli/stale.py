@@ -97,7 +97,9 @@ def _parse_age_option(text: str | None, name: str) -> timedelta | None:
         raise click.UsageError(f"{name}: {exc}") from exc
 
 
-def _admin_scanner(bucket: str, endpoint: str | None, region: str | None, profile: str | None) -> tuple[AdminScanner, Any]:
+def _admin_scanner(
+    bucket: str, endpoint: str | None, region: str | None, profile: str | None
+) -> tuple[AdminScanner, Any]:
     from engine.stale import AdminScanner, S3AdminConfig
     from engine.state import StateStore
 
@@ -129,13 +131,23 @@ Examples:
 @click.command(epilog=_STALE_EXAMPLES)
 @profile_option({"url": "url", "user": "user"})
 @click.option("--bucket", envvar="NXUP_S3_BUCKET", show_envvar=True, help="Admin mode: the bucket.")
-@click.option("--endpoint", envvar="NXUP_S3_ENDPOINT", show_envvar=True,
-              help="S3 endpoint URL for S3-compatible stores.")
+@click.option(
+    "--endpoint", envvar="NXUP_S3_ENDPOINT", show_envvar=True, help="S3 endpoint URL for S3-compatible stores."
+)
 @click.option("--region", envvar="NXUP_S3_REGION", show_envvar=True, help="S3 region.")
-@click.option("--s3-profile", envvar="NXUP_S3_PROFILE", show_envvar=True, metavar="AWS_PROFILE",
-              help="AWS profile holding the admin keys; otherwise boto3's usual chain (AWS_ACCESS_KEY_ID...).")
-@click.option("--url", envvar="NUXEO_URL", show_envvar=True,
-              help="Through Nuxeo (without --bucket): only the uploads nxup tracks.")
+@click.option(
+    "--s3-profile",
+    envvar="NXUP_S3_PROFILE",
+    show_envvar=True,
+    metavar="AWS_PROFILE",
+    help="AWS profile holding the admin keys; otherwise boto3's usual chain (AWS_ACCESS_KEY_ID...).",
+)
+@click.option(
+    "--url",
+    envvar="NUXEO_URL",
+    show_envvar=True,
+    help="Through Nuxeo (without --bucket): only the uploads nxup tracks.",
+)
 @click.option("--user", envvar="NUXEO_USER", show_envvar=True, help="Nuxeo user.")
 @click.option("--prefix", default="", help="Only keys under this prefix, e.g. upload/.")
 @click.option("--older-than", help="Only uploads at least this old: 30m, 24h, 7d (with --abort, 24h unless given).")
@@ -145,11 +157,29 @@ Examples:
 @click.option("--dry-run", is_flag=True, help="Say what --abort would abort, abort nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--lifecycle", is_flag=True, help="Show whether the bucket has an AbortIncompleteMultipartUpload rule.")
-@click.option("--add-lifecycle-rule", type=click.IntRange(min=1), metavar="DAYS",
-              help="Add a bucket-wide rule aborting uploads DAYS after they start (admin; asks first).")
-def stale(bucket: str | None, endpoint: str | None, region: str | None, s3_profile: str | None, url: str | None,
-          user: str | None, prefix: str, older_than: str | None, json_lines: bool, no_parts: bool, do_abort: bool,
-          dry_run: bool, yes: bool, lifecycle: bool, add_lifecycle_rule: int | None) -> None:
+@click.option(
+    "--add-lifecycle-rule",
+    type=click.IntRange(min=1),
+    metavar="DAYS",
+    help="Add a bucket-wide rule aborting uploads DAYS after they start (admin; asks first).",
+)
+def stale(
+    bucket: str | None,
+    endpoint: str | None,
+    region: str | None,
+    s3_profile: str | None,
+    url: str | None,
+    user: str | None,
+    prefix: str,
+    older_than: str | None,
+    json_lines: bool,
+    no_parts: bool,
+    do_abort: bool,
+    dry_run: bool,
+    yes: bool,
+    lifecycle: bool,
+    add_lifecycle_rule: int | None,
+) -> None:
     """Orphaned multipart uploads: what they cost, whether nxup can resume them; abort them.
 
     Admin mode (--bucket) lists every upload under --prefix; through Nuxeo (--url) only the ones
@@ -164,7 +194,9 @@ def stale(bucket: str | None, endpoint: str | None, region: str | None, s3_profi
         min_age = SAFE_ABORT_AGE
         click.echo(f"only uploads at least {age_text(SAFE_ABORT_AGE)} old (--older-than 0 for all)", err=True)
     if (lifecycle or add_lifecycle_rule) and not bucket:
-        raise click.UsageError("lifecycle rules need admin access: give --bucket (and --endpoint for S3-compatible stores)")
+        raise click.UsageError(
+            "lifecycle rules need admin access: give --bucket (and --endpoint for S3-compatible stores)"
+        )
     if not bucket and not url:
         raise click.UsageError("give --bucket (admin, direct to S3) or --url (through Nuxeo; only nxup's own uploads)")
     try:
@@ -175,18 +207,41 @@ def stale(bucket: str | None, endpoint: str | None, region: str | None, s3_profi
             scanner, client = _nuxeo_scanner(url or "", user), None
         assert scanner.store is not None  # both are made with the state store here
         with scanner.store:
-            code = _run(scanner, client, bucket, prefix=prefix, min_age=min_age, json_lines=json_lines,
-                        count_parts=not no_parts, do_abort=do_abort or dry_run, dry_run=dry_run, yes=yes,
-                        lifecycle=lifecycle, add_rule_days=add_lifecycle_rule)
+            code = _run(
+                scanner,
+                client,
+                bucket,
+                prefix=prefix,
+                min_age=min_age,
+                json_lines=json_lines,
+                count_parts=not no_parts,
+                do_abort=do_abort or dry_run,
+                dry_run=dry_run,
+                yes=yes,
+                lifecycle=lifecycle,
+                add_rule_days=add_lifecycle_rule,
+            )
     except NxupError as exc:
         click.echo(f"nxup: {printable(str(exc))}", err=True)
         code = EXIT_FAILED
     sys.exit(code)
 
 
-def _run(scanner: AdminScanner | TrackedScanner, client: Any, bucket: str | None, *, prefix: str,
-         min_age: timedelta | None, json_lines: bool, count_parts: bool, do_abort: bool, dry_run: bool, yes: bool,
-         lifecycle: bool, add_rule_days: int | None) -> int:
+def _run(
+    scanner: AdminScanner | TrackedScanner,
+    client: Any,
+    bucket: str | None,
+    *,
+    prefix: str,
+    min_age: timedelta | None,
+    json_lines: bool,
+    count_parts: bool,
+    do_abort: bool,
+    dry_run: bool,
+    yes: bool,
+    lifecycle: bool,
+    add_rule_days: int | None,
+) -> int:
     if add_rule_days is not None:
         return _add_rule(client, bucket or "", add_rule_days, yes=yes)
     if lifecycle:
@@ -235,8 +290,10 @@ def _add_rule(client: Any, bucket: str, days: int, *, yes: bool) -> int:
     from engine.stale import add_abort_rule, lifecycle_status
 
     status = lifecycle_status(client, bucket)
-    question = (f"Add a lifecycle rule to bucket {bucket} that aborts every incomplete multipart upload "
-                f"{days} day(s) after it starts? ({len(status.rules)} existing rule(s) are kept)")
+    question = (
+        f"Add a lifecycle rule to bucket {bucket} that aborts every incomplete multipart upload "
+        f"{days} day(s) after it starts? ({len(status.rules)} existing rule(s) are kept)"
+    )
     if not _confirmed(question, yes=yes):
         click.echo("nothing changed")
         return EXIT_OK
@@ -254,8 +311,15 @@ def _confirmed(question: str, *, yes: bool) -> bool:
         raise click.UsageError("needs a confirmation: answer on a terminal or pass --yes") from None
 
 
-def _abort(scanner: AdminScanner | TrackedScanner, uploads: list[StaleUpload], now: Any, *, dry_run: bool,
-           yes: bool, json_lines: bool) -> int:
+def _abort(
+    scanner: AdminScanner | TrackedScanner,
+    uploads: list[StaleUpload],
+    now: Any,
+    *,
+    dry_run: bool,
+    yes: bool,
+    json_lines: bool,
+) -> int:
     from engine.stale import abort_question
 
     if not uploads:
@@ -275,7 +339,10 @@ def _print_result(result: Any, now: Any, *, json_lines: bool) -> None:
         row = upload.as_json(now) | {"result": result.message, "ok": result.ok}
         click.echo(json_line(row))
         return
-    click.echo(f"{printable(result.message):<12} {printable(upload.key)} ({age_text(upload.age(now))} old, {size_text(upload.bytes)})")
+    click.echo(
+        f"{printable(result.message):<12} {printable(upload.key)}"
+        f" ({age_text(upload.age(now))} old, {size_text(upload.bytes)})"
+    )
 
 
 def _print_report(report: AbortReport, *, json_lines: bool) -> None:
@@ -286,13 +353,21 @@ def _print_report(report: AbortReport, *, json_lines: bool) -> None:
 
 # == start-up cleanup ==============================================================================
 
+
 def _remember_stale_after(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     ctx.meta[_STALE_AFTER_META] = _parse_age_option(value, "--stale-after") if value else None
 
 
 stale_after_option = click.option(
-    "--stale-after", envvar=STALE_AFTER_ENV, show_envvar=True, default="7d", show_default=True, expose_value=False,
-    callback=_remember_stale_after, is_eager=True, metavar="AGE",
+    "--stale-after",
+    envvar=STALE_AFTER_ENV,
+    show_envvar=True,
+    default="7d",
+    show_default=True,
+    expose_value=False,
+    callback=_remember_stale_after,
+    is_eager=True,
+    metavar="AGE",
     help="Abort nxup's own multipart uploads left unresumed this long at start-up; 0 = never.",
 )
 

@@ -55,8 +55,10 @@ def status(json_lines: bool, recent_limit: int) -> None:
             document = f" (document {record.doc_uid})" if record.doc_uid else ""
             why = record.note or record.error  # why it was skipped, or why it failed
             reason = f" — {printable(why)}" if why else ""
-            click.echo(f"  {_when(record.finished_at or record.updated_at)} {record.status:<9} {printable(record.path)} "
-                       f"({size_text(record.size or 0)}) -> {printable(record.target)}{document}{reason}")
+            click.echo(
+                f"  {_when(record.finished_at or record.updated_at)} {record.status:<9} {printable(record.path)} "
+                f"({size_text(record.size or 0)}) -> {printable(record.target)}{document}{reason}"
+            )
 
 
 def _when(epoch: float | None) -> str:

@@ -21,7 +21,9 @@ def fail_usage(message: str) -> NoReturn:
     raise click.UsageError(printable(message))
 
 
-def transfer_settings(workers: int, part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None) -> Any:
+def transfer_settings(
+    workers: int, part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None
+) -> Any:
     from engine.manager import TransferSettings
     from engine.planning import MAX_PART_SIZE, MIN_PART_SIZE
     from engine.s3 import ChecksumAlgorithm
@@ -40,8 +42,10 @@ def transfer_settings(workers: int, part_size: str, single_limit: str, checksum:
         fail_usage("--part-size must be between 5 MiB and 5 GiB")
     algorithm = ChecksumAlgorithm(checksum if checksum == "none" else checksum.upper())
     if not algorithm.available:
-        fail_usage(f"--checksum {checksum} needs botocore's CRT extension (pip install 'botocore[crt]'); "
-                    "crc32, sha1 and sha256 need nothing more")
+        fail_usage(
+            f"--checksum {checksum} needs botocore's CRT extension (pip install 'botocore[crt]'); "
+            "crc32, sha1 and sha256 need nothing more"
+        )
     return TransferSettings(
         workers=workers,
         part_size=part,
@@ -57,20 +61,47 @@ def transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
         # The connection: where, as whom (the password or token never on the command line).
         profile_option(_PROFILE_FILLS),
         click.option("--url", envvar="NUXEO_URL", show_envvar=True, help="Nuxeo URL, e.g. https://host/nuxeo."),
-        click.option("--user", envvar="NUXEO_USER", show_envvar=True,
-                     help="Nuxeo user. The password comes from NUXEO_PASSWORD, the token `nxup login` kept, or a "
-                          "prompt, never the command line; NUXEO_TOKEN logs in with a token instead."),
+        click.option(
+            "--user",
+            envvar="NUXEO_USER",
+            show_envvar=True,
+            help="Nuxeo user. The password comes from NUXEO_PASSWORD, the token `nxup login` kept, or a "
+            "prompt, never the command line; NUXEO_TOKEN logs in with a token instead.",
+        ),
         # How the transfer runs; kept with each upload for `nxup resume`.
         click.option("--no-tui", is_flag=True, help="Plain progress lines instead of the transfer manager."),
-        click.option("--json", "json_lines", is_flag=True, callback=remember_json,
-                     help="One JSON object per event and per error (implies --no-tui)."),
-        click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
-                     help="Parallel uploads (parts and files)."),
-        click.option("--part-size", default="20MiB", show_default=True, help="Multipart part size (grown for huge files)."),
+        click.option(
+            "--json",
+            "json_lines",
+            is_flag=True,
+            callback=remember_json,
+            help="One JSON object per event and per error (implies --no-tui).",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1, 64),
+            default=8,
+            show_default=True,
+            help="Parallel uploads (parts and files).",
+        ),
+        click.option(
+            "--part-size", default="20MiB", show_default=True, help="Multipart part size (grown for huge files)."
+        ),
         click.option("--single-limit", default="20MiB", show_default=True, help="Largest file sent with one PUT."),
-        click.option("--checksum", type=click.Choice(["crc32", "crc32c", "sha1", "sha256", "none"]), default="crc32", show_default=True, help="Per-part checksum S3 verifies (none for servers that reject it)."),
-        click.option("--verify/--no-verify", default=False, help="Check the final ETag against the file (MD5 of part MD5s)."),
-        click.option("--limit", help="Bandwidth cap, e.g. 20M or 20MiB/s (K, M, G are binary, as rclone reads them; default: none)."),
+        click.option(
+            "--checksum",
+            type=click.Choice(["crc32", "crc32c", "sha1", "sha256", "none"]),
+            default="crc32",
+            show_default=True,
+            help="Per-part checksum S3 verifies (none for servers that reject it).",
+        ),
+        click.option(
+            "--verify/--no-verify", default=False, help="Check the final ETag against the file (MD5 of part MD5s)."
+        ),
+        click.option(
+            "--limit",
+            help="Bandwidth cap, e.g. 20M or 20MiB/s (K, M, G are binary, as rclone reads them; default: none).",
+        ),
         stale_after_option,
     ]
     for option in reversed(options):

@@ -25,13 +25,30 @@ Examples:
 @click.command(epilog=_UPLOAD_EXAMPLES)
 # A click.Path for completion only: nxup checks each path itself, names a bad one and goes on.
 @click.argument("paths", nargs=-1, required=True, type=click.Path(readable=False, path_type=str))
-@click.option("--to", "target", required=True, help="Nuxeo folder path that receives the files (or the profile's target).")
+@click.option(
+    "--to", "target", required=True, help="Nuxeo folder path that receives the files (or the profile's target)."
+)
 @selection_options
 @transfer_options
-def upload(paths: tuple[str, ...], target: str, existing: str, includes: tuple[str, ...], excludes: tuple[str, ...],
-           no_default_excludes: bool, dry_run: bool, url: str | None, user: str | None, no_tui: bool,
-           json_lines: bool, workers: int, part_size: str, single_limit: str, checksum: str,
-           verify: bool, limit: str | None) -> None:
+def upload(
+    paths: tuple[str, ...],
+    target: str,
+    existing: str,
+    includes: tuple[str, ...],
+    excludes: tuple[str, ...],
+    no_default_excludes: bool,
+    dry_run: bool,
+    url: str | None,
+    user: str | None,
+    no_tui: bool,
+    json_lines: bool,
+    workers: int,
+    part_size: str,
+    single_limit: str,
+    checksum: str,
+    verify: bool,
+    limit: str | None,
+) -> None:
     """Upload files and folders (mirrored as Folder documents) to a Nuxeo folder.
 
     Ctrl-C (or q in the transfer manager) pauses: the parts S3 acknowledged are kept, a part that
@@ -49,9 +66,16 @@ def upload(paths: tuple[str, ...], target: str, existing: str, includes: tuple[s
     if dry_run:
         sys.exit(run_dry_run(connection, paths, target, existing=existing, patterns=patterns, json_lines=json_lines))
     tui = use_tui(no_tui=no_tui, json_lines=json_lines)
-    sys.exit(run_transfers(connection, settings, tui=tui, json_lines=json_lines, target=target,
-                            start=lambda manager: manager.add(paths, target, existing=ExistingPolicy(existing),
-                                                              patterns=patterns)))
+    sys.exit(
+        run_transfers(
+            connection,
+            settings,
+            tui=tui,
+            json_lines=json_lines,
+            target=target,
+            start=lambda manager: manager.add(paths, target, existing=ExistingPolicy(existing), patterns=patterns),
+        )
+    )
 
 
 def _check_target(target: str) -> None:
@@ -63,4 +87,6 @@ def _check_target(target: str) -> None:
     from engine.text import printable
 
     if not is_utf8(target) or any(unicodedata.category(char) == "Cc" for char in target):
-        fail_usage(f"--to {printable(target)}: not a Nuxeo folder path (control characters or bytes that are not UTF-8)")
+        fail_usage(
+            f"--to {printable(target)}: not a Nuxeo folder path (control characters or bytes that are not UTF-8)"
+        )

@@ -127,20 +127,35 @@ def main() -> None:
             ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password),
             store=store,
             sink=bridge,
-            settings=TransferSettings(bandwidth_limit=12 * MiB, part_size=8 * MiB, single_upload_limit=8 * MiB, workers=4),
+            settings=TransferSettings(
+                bandwidth_limit=12 * MiB, part_size=8 * MiB, single_upload_limit=8 * MiB, workers=4
+            ),
         )
         # An orphan for the stale-uploads screen: a multipart upload started and never finished.
         admin = running.s3.admin_client()
         orphan = admin.create_multipart_upload(Bucket=info.bucket, Key="upload/abandoned/scan-archive.zip")
-        admin.upload_part(Bucket=info.bucket, Key="upload/abandoned/scan-archive.zip", UploadId=orphan["UploadId"],
-                          PartNumber=1, Body=os.urandom(5 * MiB))
-        source = StaleSource(S3AdminConfig(
-            bucket=info.bucket, endpoint=info.s3_endpoint, region=info.region,
-            access_key_id=info.s3_access_key_id, secret_access_key=info.s3_secret_access_key,
-        ))
+        admin.upload_part(
+            Bucket=info.bucket,
+            Key="upload/abandoned/scan-archive.zip",
+            UploadId=orphan["UploadId"],
+            PartNumber=1,
+            Body=os.urandom(5 * MiB),
+        )
+        source = StaleSource(
+            S3AdminConfig(
+                bucket=info.bucket,
+                endpoint=info.s3_endpoint,
+                region=info.region,
+                access_key_id=info.s3_access_key_id,
+                secret_access_key=info.s3_secret_access_key,
+            )
+        )
         app = NxupApp(
-            manager, bridge, start=lambda: manager.add([samples], "/default-domain/workspaces"),
-            server_label=info.nuxeo_url, stale_source=source,
+            manager,
+            bridge,
+            start=lambda: manager.add([samples], "/default-domain/workspaces"),
+            server_label=info.nuxeo_url,
+            stale_source=source,
         )
         asyncio.run(capture(app, Path(scratch)))
         os.chdir(HERE)

@@ -118,22 +118,42 @@ def test_resume_after_a_crash_between_complete_and_saving_it_sends_no_part_again
         aws_session_token=batch.credentials.session_token,
         config=Config(s3={"addressing_style": "path"}),
     )
-    upload_id = s3.create_multipart_upload(Bucket=batch.location.bucket, Key=key, ContentType="application/octet-stream")["UploadId"]
+    upload_id = s3.create_multipart_upload(
+        Bucket=batch.location.bucket, Key=key, ContentType="application/octet-stream"
+    )["UploadId"]
     parts = []
     for number, offset in ((1, 0), (2, 5 * MIB)):
-        chunk = content[offset:offset + 5 * MIB]
-        etag = s3.upload_part(Bucket=batch.location.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk)["ETag"]
+        chunk = content[offset : offset + 5 * MIB]
+        etag = s3.upload_part(Bucket=batch.location.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk)[
+            "ETag"
+        ]
         parts.append({"ETag": etag, "PartNumber": number})
-    s3.complete_multipart_upload(Bucket=batch.location.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+    s3.complete_multipart_upload(
+        Bucket=batch.location.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
 
     manager, events = make_manager()
     stat = path.stat()
-    manager.store.add_upload(UploadRecord(
-        path=str(path), size=stat.st_size, mtime_ns=stat.st_mtime_ns, server_url=info.nuxeo_url,
-        user=info.user, target=target_folder, doc_name=path.name, status=UploadStatus.UPLOADING,
-        batch_id=batch.batch_id, handler="s3", bucket=batch.location.bucket, object_key=key,
-        upload_id=upload_id, part_size=5 * MIB, part_count=2, stage=Stage.JOINING,
-    ))
+    manager.store.add_upload(
+        UploadRecord(
+            path=str(path),
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            server_url=info.nuxeo_url,
+            user=info.user,
+            target=target_folder,
+            doc_name=path.name,
+            status=UploadStatus.UPLOADING,
+            batch_id=batch.batch_id,
+            handler="s3",
+            bucket=batch.location.bucket,
+            object_key=key,
+            upload_id=upload_id,
+            part_size=5 * MIB,
+            part_count=2,
+            stage=Stage.JOINING,
+        )
+    )
     manager.load_unfinished()
     assert manager.wait(timeout=60)
 

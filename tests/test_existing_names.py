@@ -90,11 +90,14 @@ def test_version_skips_the_same_bytes_and_versions_the_changed_file(
     (line,) = [line for line in shown.splitlines() if "a.txt" in line]
     assert "skipped" in line and line.endswith(f"same bytes in {target_folder}/docs/a.txt")
     rows_json = [json.loads(line) for line in run_nxup(["status", "--json"], env).stdout.splitlines()]
-    assert [row["note"] for row in rows_json if row["status"] == "skipped"] == [f"same bytes in {target_folder}/docs/a.txt"]
+    assert [row["note"] for row in rows_json if row["status"] == "skipped"] == [
+        f"same bytes in {target_folder}/docs/a.txt"
+    ]
 
 
-def test_skip_never_touches_an_existing_name(sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tree: Path,
-                                             tmp_path: Path) -> None:
+def test_skip_never_touches_an_existing_name(
+    sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tree: Path, tmp_path: Path
+) -> None:
     assert _upload(sandbox, tmp_path / "s1", str(tree), "--to", target_folder)[0] == 0
     (tree / "b.bin").write_bytes(b"changed")
     (tree / "c.txt").write_bytes(b"new")
@@ -107,11 +110,13 @@ def test_skip_never_touches_an_existing_name(sandbox: Sandbox, nuxeo: Nuxeo, tar
     assert children["b.bin"][0]["versionLabel"] == "0.0"
 
 
-def test_rename_makes_a_new_document_under_a_free_title(sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str,
-                                                        tree: Path, tmp_path: Path, s3_admin: Any) -> None:
+def test_rename_makes_a_new_document_under_a_free_title(
+    sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tree: Path, tmp_path: Path, s3_admin: Any
+) -> None:
     for run in range(3):
-        code, events, err = _upload(sandbox, tmp_path / f"s{run}", str(tree / "a.txt"), "--to", target_folder,
-                                    "--existing", "rename")
+        code, events, err = _upload(
+            sandbox, tmp_path / f"s{run}", str(tree / "a.txt"), "--to", target_folder, "--existing", "rename"
+        )
         assert code == 0, err
     children = _children(nuxeo, target_folder)
     assert sorted(children) == ["a (2).txt", "a (3).txt", "a.txt"]
@@ -120,8 +125,9 @@ def test_rename_makes_a_new_document_under_a_free_title(sandbox: Sandbox, nuxeo:
     assert _blob_bytes(s3_admin, sandbox.info.bucket, renamed) == b"alpha" * 100
 
 
-def test_fail_names_the_file_and_the_others_go_on(sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tree: Path,
-                                                  tmp_path: Path) -> None:
+def test_fail_names_the_file_and_the_others_go_on(
+    sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tree: Path, tmp_path: Path
+) -> None:
     assert _upload(sandbox, tmp_path / "s1", str(tree), "--to", target_folder)[0] == 0
     (tree / "b.bin").write_bytes(b"changed")
     (tree / "c.txt").write_bytes(b"new")
@@ -137,31 +143,56 @@ def test_fail_names_the_file_and_the_others_go_on(sandbox: Sandbox, nuxeo: Nuxeo
 
 def test_default_ignore_list_and_patterns(sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tmp_path: Path) -> None:
     root = tmp_path / "site"
-    for relative in ("index.html", "about.html", "notes.txt", ".DS_Store", "Thumbs.db", "draft.tmp", "Icon\r",
-                     ".git/objects/ab/cdef", "build/out.html", "sub/page.html", "sub/~$lock.docx"):
+    for relative in (
+        "index.html",
+        "about.html",
+        "notes.txt",
+        ".DS_Store",
+        "Thumbs.db",
+        "draft.tmp",
+        "Icon\r",
+        ".git/objects/ab/cdef",
+        "build/out.html",
+        "sub/page.html",
+        "sub/~$lock.docx",
+    ):
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(relative.encode())
-    code, events, err = _upload(sandbox, tmp_path / "s1", str(root), "--to", target_folder,
-                                "--exclude", "build/", "--include", "*.html")
+    code, events, err = _upload(
+        sandbox, tmp_path / "s1", str(root), "--to", target_folder, "--exclude", "build/", "--include", "*.html"
+    )
     assert code == 0, err
     sent = sorted(Path(e["path"]).relative_to(root).as_posix() for e in events if e["event"] == "completed")
     assert sent == ["about.html", "index.html", "sub/page.html"]
     ignored = sorted(Path(e["path"]).relative_to(root).as_posix() for e in events if e["event"] == "ignored")
-    assert ignored == [".DS_Store", ".git", "Icon\r", "Thumbs.db", "build", "draft.tmp", "notes.txt",
-                       "sub/~$lock.docx"]
+    assert ignored == [".DS_Store", ".git", "Icon\r", "Thumbs.db", "build", "draft.tmp", "notes.txt", "sub/~$lock.docx"]
     assert events[-1]["ignored"] == 8
     assert sorted(_children(nuxeo, f"{target_folder}/site")) == ["about.html", "index.html", "sub"]
     # Plain output counts them; --no-default-excludes sends the hidden and system files.
-    result = run_nxup(["upload", str(root), "--to", target_folder, "--no-tui", "--no-default-excludes",
-                       "--exclude", ".git/", "--existing", "skip"], nxup_env(sandbox.info, tmp_path / "s2"))
+    result = run_nxup(
+        [
+            "upload",
+            str(root),
+            "--to",
+            target_folder,
+            "--no-tui",
+            "--no-default-excludes",
+            "--exclude",
+            ".git/",
+            "--existing",
+            "skip",
+        ],
+        nxup_env(sandbox.info, tmp_path / "s2"),
+    )
     assert result.returncode == 0, result.stderr
     assert "1 ignored by patterns" in result.stdout and "3 skipped" in result.stdout
     assert ".DS_Store" in _children(nuxeo, f"{target_folder}/site")
 
 
-def test_dry_run_prints_the_plan_and_sends_nothing(sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tree: Path,
-                                                   tmp_path: Path, s3_admin: Any) -> None:
+def test_dry_run_prints_the_plan_and_sends_nothing(
+    sandbox: Sandbox, nuxeo: Nuxeo, target_folder: str, tree: Path, tmp_path: Path, s3_admin: Any
+) -> None:
     assert _upload(sandbox, tmp_path / "s1", str(tree), "--to", target_folder)[0] == 0
     (tree / "b.bin").write_bytes(b"changed")
     (tree / "c.txt").write_bytes(b"x" * 1024)
@@ -177,12 +208,15 @@ def test_dry_run_prints_the_plan_and_sends_nothing(sandbox: Sandbox, nuxeo: Nuxe
     assert f"upload {tree}/c.txt (1.0 KiB) → {where}/c.txt" in lines
     assert any(line.startswith(f"ignore {tree}/.DS_Store: ") for line in lines)
     assert lines[-1].startswith("dry run: 2 to send") and "nothing was sent" in lines[-1]
-    renamed = run_nxup(["upload", str(tree), "--to", target_folder, "--dry-run", "--json", "--existing", "rename"],
-                       nxup_env(sandbox.info, state))
+    renamed = run_nxup(
+        ["upload", str(tree), "--to", target_folder, "--dry-run", "--json", "--existing", "rename"],
+        nxup_env(sandbox.info, state),
+    )
     planned = {Path(e["path"]).name: e for e in _events(renamed.stdout) if e["event"] == "dry_run"}
     assert planned["a.txt"]["action"] == "rename" and planned["a.txt"]["destination"] == f"{where}/a (2).txt"
-    failing = run_nxup(["upload", str(tree), "--to", target_folder, "--dry-run", "--existing", "fail"],
-                       nxup_env(sandbox.info, state))
+    failing = run_nxup(
+        ["upload", str(tree), "--to", target_folder, "--dry-run", "--existing", "fail"], nxup_env(sandbox.info, state)
+    )
     assert failing.returncode == 1
     assert f"fail {tree}/b.bin: exists in {where} (different bytes)" in failing.stdout.splitlines()
     # Nothing sent, nothing journaled, no batch: S3 holds what it held, the folder is unchanged.
@@ -194,8 +228,9 @@ def test_dry_run_prints_the_plan_and_sends_nothing(sandbox: Sandbox, nuxeo: Nuxe
 
 
 @pytest.mark.parametrize("kind", ["LOSE_REPLY", "RESET_RESPONSE"])
-def test_a_version_whose_answer_is_lost_is_made_once(proxies: Any, nuxeo: Nuxeo, target_folder: str,
-                                                     tmp_path: Path, s3_admin: Any, kind: str) -> None:
+def test_a_version_whose_answer_is_lost_is_made_once(
+    proxies: Any, nuxeo: Nuxeo, target_folder: str, tmp_path: Path, s3_admin: Any, kind: str
+) -> None:
     """The server made the version but its answer was lost: the HTTP layer sends the PUT again
     (its changeToken makes the server refuse the repeat), and nxup finds its bytes in the
     document: one new version, not two."""
@@ -214,4 +249,3 @@ def test_a_version_whose_answer_is_lost_is_made_once(proxies: Any, nuxeo: Nuxeo,
     (doc,) = _children(nuxeo, target_folder)["a.txt"]
     assert doc["versionLabel"] == "0.1"
     assert _blob_bytes(s3_admin, proxies.info.bucket, doc) == b"second version"
-

@@ -364,14 +364,10 @@ def test_errors_show_control_characters_escaped(
     )
     assert missing.returncode == 1
     assert missing.stderr.splitlines() == [
-        f"nxup: {sandbox.info.nuxeo_url}: the target folder /default-domain/workspaces/nope\\u202e does not exist on Nuxeo"
+        f"nxup: {sandbox.info.nuxeo_url}: the target folder /default-domain/workspaces/nope\\u202e"
+        f" does not exist on Nuxeo"
     ]
-    control = run_nxup(
-        ["upload", str(path), "--to", "/default-domain/\x1b[2J", "--no-tui"], env
-    )
+    control = run_nxup(["upload", str(path), "--to", "/default-domain/\x1b[2J", "--no-tui"], env)
     assert control.returncode == 2
-    assert (
-        "Error: --to /default-domain/\\x1b[2J: not a Nuxeo folder path"
-        in control.stderr
-    )
+    assert "Error: --to /default-domain/\\x1b[2J: not a Nuxeo folder path" in control.stderr
     assert not RAW_CONTROL.search(missing.stderr + control.stderr)

@@ -46,11 +46,21 @@ def run(args: list[str], **env: str) -> Any:
 
 
 def test_command_line_then_environment_then_profile_then_default(config: Path) -> None:
-    assert run(["--profile", "work"]).output.split() == ["https://work.example/nuxeo", "wes", "/default-domain/workspaces/W"]
-    assert run(["--profile", "work"], NUXEO_URL="https://env.example/nuxeo").output.split()[0] == \
-        "https://env.example/nuxeo"
-    assert run(["--profile", "work", "--url", "https://cli.example/nuxeo"],
-               NUXEO_URL="https://env.example/nuxeo").output.split()[0] == "https://cli.example/nuxeo"
+    assert run(["--profile", "work"]).output.split() == [
+        "https://work.example/nuxeo",
+        "wes",
+        "/default-domain/workspaces/W",
+    ]
+    assert (
+        run(["--profile", "work"], NUXEO_URL="https://env.example/nuxeo").output.split()[0]
+        == "https://env.example/nuxeo"
+    )
+    assert (
+        run(
+            ["--profile", "work", "--url", "https://cli.example/nuxeo"], NUXEO_URL="https://env.example/nuxeo"
+        ).output.split()[0]
+        == "https://cli.example/nuxeo"
+    )
     assert run([], NXUP_PROFILE="work").output.split()[1] == "wes"
     # Without a profile named, `default` applies; what it lacks keeps the option's default.
     assert run([]).output.split() == ["https://default.example/nuxeo", "dee", "None"]
@@ -124,7 +134,8 @@ def test_a_real_keyring_keeps_the_token_and_no_file_does(tmp_path: Path, monkeyp
 
 
 def test_a_keyring_that_refuses_leaves_the_token_to_the_private_file(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import keyring
 
     monkeypatch.setattr(keyring.core, "_keyring_backend", RefusingKeyring())

@@ -238,35 +238,25 @@ def test_batch_credentials_get_a_clear_access_denied(
     with pytest.raises(StaleError) as listing:
         AdminScanner(client, info.bucket).uploads(extra["baseKey"])
     assert str(listing.value) == (
-        f"S3 denied listing multipart uploads: the credentials need s3:ListBucketMultipartUploads on arn:aws:s3:::{info.bucket}"
+        f"S3 denied listing multipart uploads: the credentials need s3:ListBucketMultipartUploads"
+        f" on arn:aws:s3:::{info.bucket}"
     )
     with pytest.raises(
         StaleError,
         match=f"needs? s3:GetLifecycleConfiguration on arn:aws:s3:::{info.bucket}",
     ):
         lifecycle_status(client, info.bucket)
-    with pytest.raises(
-        StaleError, match="s3:GetLifecycleConfiguration"
-    ):  # it reads the rules it keeps first
+    with pytest.raises(StaleError, match="s3:GetLifecycleConfiguration"):  # it reads the rules it keeps first
         add_abort_rule(client, info.bucket, 7)
 
 
 def test_access_denied_names_the_permission_and_resource() -> None:
-    denied = ClientError(
-        {"Error": {"Code": "AccessDenied", "Message": "Access Denied."}}, "x"
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied."}}, "x")
+    assert str(describe_failure(denied, operation="put_bucket_lifecycle_configuration", bucket="b")) == (
+        "S3 denied writing the bucket's lifecycle rules: the credentials need s3:PutLifecycleConfiguration"
+        " on arn:aws:s3:::b"
     )
-    assert str(
-        describe_failure(
-            denied, operation="put_bucket_lifecycle_configuration", bucket="b"
-        )
-    ) == (
-        "S3 denied writing the bucket's lifecycle rules: the credentials need s3:PutLifecycleConfiguration on arn:aws:s3:::b"
-    )
-    assert str(
-        describe_failure(
-            denied, operation="abort_multipart_upload", bucket="b", key="k/1"
-        )
-    ) == (
+    assert str(describe_failure(denied, operation="abort_multipart_upload", bucket="b", key="k/1")) == (
         "S3 denied aborting a multipart upload: the credentials need s3:AbortMultipartUpload on arn:aws:s3:::b/k/1"
     )
 
@@ -277,35 +267,20 @@ def test_tracked_uploads_are_explained_and_aborted_through_nuxeo(
     info = either_info
     state_dir = tmp_path / "state"
     target_folder = new_target_folder(make_nuxeo(info))
-    record = kill_upload_after_first_part(
-        info, state_dir, tmp_path / "footage.mov", target_folder
-    )
+    record = kill_upload_after_first_part(info, state_dir, tmp_path / "footage.mov", target_folder)
     prefix = record.object_key  # its own key: every batch shares the `upload/` prefix
     with StateStore.open(state_dir) as store:
         (seen,) = AdminScanner(s3_admin, info.bucket, store).uploads(prefix)
-        assert (
-            seen.upload_id == record.upload_id
-            and seen.parts == 1
-            and seen.bytes == 5 * 1024 * 1024
-        )
-        assert (
-            seen.tracked is not None
-            and seen.tracked.resumable
-            and seen.tracked.parts_done == 1
-        )
+        assert seen.upload_id == record.upload_id and seen.parts == 1 and seen.bytes == 5 * 1024 * 1024
+        assert seen.tracked is not None and seen.tracked.resumable and seen.tracked.parts_done == 1
         assert seen.tracked.path == str(tmp_path / "footage.mov")
 
         (tmp_path / "footage.mov").unlink()
-        batches = NuxeoBatchClient(
-            ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password)
-        )
+        batches = NuxeoBatchClient(ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password))
         tracked = TrackedScanner(store, batches)
         (through_nuxeo,) = tracked.uploads()
         assert through_nuxeo.parts == 1 and through_nuxeo.tracked is not None
-        assert (
-            not through_nuxeo.tracked.resumable
-            and through_nuxeo.tracked.reason == "the local file is gone"
-        )
+        assert not through_nuxeo.tracked.resumable and through_nuxeo.tracked.reason == "the local file is gone"
 
         report = tracked.abort([through_nuxeo])
         if not batch_may_abort(info):
@@ -321,11 +296,7 @@ def test_tracked_uploads_are_explained_and_aborted_through_nuxeo(
         assert [r.outcome for r in report.results] == [AbortOutcome.ABORTED]
         assert open_ids(s3_admin, info.bucket, prefix) == set()
         final = store.get(record.id)
-        assert (
-            final is not None
-            and final.status is UploadStatus.CANCELLED
-            and final.upload_id is None
-        )
+        assert final is not None and final.status is UploadStatus.CANCELLED and final.upload_id is None
         assert "nxup stale" in (final.error or "")
         assert tracked.uploads() == []
 
@@ -336,12 +307,8 @@ def test_start_up_cleanup_aborts_uploads_left_unresumed_too_long(
     info = either_info
     state_dir = tmp_path / "state"
     target_folder = new_target_folder(make_nuxeo(info))
-    record = kill_upload_after_first_part(
-        info, state_dir, tmp_path / "clip.mov", target_folder
-    )
-    batches = NuxeoBatchClient(
-        ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password)
-    )
+    record = kill_upload_after_first_part(info, state_dir, tmp_path / "clip.mov", target_folder)
+    batches = NuxeoBatchClient(ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password))
     with StateStore.open(state_dir) as store:
         now = datetime.now(UTC)
         assert (
@@ -380,17 +347,9 @@ def test_start_up_cleanup_aborts_uploads_left_unresumed_too_long(
             assert open_ids(s3_admin, info.bucket, record.object_key) == set()
         else:
             # Left to the server's clean-up, said so, and no longer offered for resume.
-            assert (
-                not entry.ok
-                and "clean-up" in entry.notice()
-                and "nxup stale --bucket" in entry.notice()
-            )
-            assert open_ids(s3_admin, info.bucket, record.object_key) == {
-                record.upload_id
-            }
-            s3_admin.abort_multipart_upload(
-                Bucket=info.bucket, Key=record.object_key, UploadId=record.upload_id
-            )
+            assert not entry.ok and "clean-up" in entry.notice() and "nxup stale --bucket" in entry.notice()
+            assert open_ids(s3_admin, info.bucket, record.object_key) == {record.upload_id}
+            s3_admin.abort_multipart_upload(Bucket=info.bucket, Key=record.object_key, UploadId=record.upload_id)
         final = store.get(record.id)
         assert final is not None and final.status is UploadStatus.CANCELLED
         assert "not resumed for 8 days" in (final.error or "")
@@ -402,29 +361,19 @@ def test_start_up_cleanup_without_the_batch_leaves_the_upload_to_an_admin(
 ) -> None:
     info = sandbox.info
     state_dir = tmp_path / "state"
-    record = kill_upload_after_first_part(
-        info, state_dir, tmp_path / "gone.mov", target_folder
-    )
+    record = kill_upload_after_first_part(info, state_dir, tmp_path / "gone.mov", target_folder)
     (tmp_path / "gone.mov").unlink()
     nuxeo.client.request("DELETE", f"api/v1/upload/{record.batch_id}")
-    batches = NuxeoBatchClient(
-        ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password)
-    )
+    batches = NuxeoBatchClient(ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password))
     with StateStore.open(state_dir) as store:
         (entry,) = abort_obsolete(store, batches=batches)
         assert entry.outcome is AbortOutcome.BATCH_GONE and not entry.ok
         assert "batch expired" in entry.message and "admin" in entry.message
-        assert record.upload_id in open_ids(
-            s3_admin, info.bucket, record.object_key
-        )  # nothing else touched
+        assert record.upload_id in open_ids(s3_admin, info.bucket, record.object_key)  # nothing else touched
         assert store.unfinished() == []  # no longer offered for resume
         # An admin sees it as nxup's leftover, and removes it.
         (seen,) = AdminScanner(s3_admin, info.bucket, store).uploads(record.object_key)
-        assert (
-            seen.tracked is not None
-            and not seen.tracked.resumable
-            and "cancelled" in seen.tracked.reason
-        )
+        assert seen.tracked is not None and not seen.tracked.resumable and "cancelled" in seen.tracked.reason
         assert AdminScanner(s3_admin, info.bucket, store).abort([seen]).results[0].ok
         assert open_ids(s3_admin, info.bucket, record.object_key) == set()
 
@@ -432,9 +381,7 @@ def test_start_up_cleanup_without_the_batch_leaves_the_upload_to_an_admin(
 # == the command ==================================================================================
 
 
-def run_stale(
-    args: list[str], env: dict[str, str], *, answer: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def run_stale(args: list[str], env: dict[str, str], *, answer: str | None = None) -> subprocess.CompletedProcess[str]:
     if answer is None:
         return run_nxup(["stale", *args], env)
     result = subprocess.run(
@@ -450,9 +397,7 @@ def run_stale(
     return result
 
 
-def test_cli_lists_as_a_table_and_as_json(
-    sandbox: Sandbox, s3_admin: Any, tmp_path: Path
-) -> None:
+def test_cli_lists_as_a_table_and_as_json(sandbox: Sandbox, s3_admin: Any, tmp_path: Path) -> None:
     info = sandbox.info
     prefix = stale_prefix()
     made = make_orphans(s3_admin, info.bucket, prefix, 2, parts=1)
@@ -466,69 +411,45 @@ def test_cli_lists_as_a_table_and_as_json(
     rows = [line for line in lines if not line.startswith(("2 multipart", "lifecycle:"))]
     assert all(len(line) <= 80 and line == line.rstrip() for line in rows) and "\x1b" not in table.stdout
     assert all(any(key in line for line in lines) for key, _ in made)
-    assert (
-        "2 multipart upload(s) holding 3.0 KiB; 0 tracked by nxup (0 resumable)"
-        in table.stdout
-    )
+    assert "2 multipart upload(s) holding 3.0 KiB; 0 tracked by nxup (0 resumable)" in table.stdout
     assert "lifecycle:" in table.stdout
 
     as_json = run_stale(["--prefix", prefix, "--json"], env)
     rows = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert {(r["key"], r["upload_id"]) for r in rows} == set(made)
-    assert sorted(r["bytes"] for r in rows) == [1024, 2048] and {
-        r["parts"] for r in rows
-    } == {1}
+    assert sorted(r["bytes"] for r in rows) == [1024, 2048] and {r["parts"] for r in rows} == {1}
     assert all(r["tracked"] is None and r["age_s"] >= 0 for r in rows)
 
-    none_old_enough = run_stale(
-        ["--prefix", prefix, "--older-than", "1h", "--json"], env
-    )
+    none_old_enough = run_stale(["--prefix", prefix, "--older-than", "1h", "--json"], env)
     assert none_old_enough.returncode == 0 and none_old_enough.stdout == ""
 
 
-def test_cli_abort_with_dry_run_confirmation_and_yes(
-    sandbox: Sandbox, s3_admin: Any, tmp_path: Path
-) -> None:
+def test_cli_abort_with_dry_run_confirmation_and_yes(sandbox: Sandbox, s3_admin: Any, tmp_path: Path) -> None:
     info = sandbox.info
     prefix = stale_prefix()
     made = make_orphans(s3_admin, info.bucket, prefix, 2, parts=1)
     env = admin_env(info, tmp_path / "state", tmp_path)
 
-    dry = run_stale(
-        ["--prefix", prefix, "--older-than", "0", "--abort", "--dry-run"], env
-    )
-    assert (
-        dry.returncode == 0 and dry.stdout.count("would abort") == 3
-    )  # two lines and the summary
+    dry = run_stale(["--prefix", prefix, "--older-than", "0", "--abort", "--dry-run"], env)
+    assert dry.returncode == 0 and dry.stdout.count("would abort") == 3  # two lines and the summary
     assert "nothing was aborted" in dry.stdout
     assert open_ids(s3_admin, info.bucket, prefix) == {u for _, u in made}
 
-    declined = run_stale(
-        ["--prefix", prefix, "--older-than", "0", "--abort"], env, answer="n\n"
-    )
+    declined = run_stale(["--prefix", prefix, "--older-than", "0", "--abort"], env, answer="n\n")
     assert "Abort 2 multipart upload(s) holding 3.0 KiB?" in declined.stderr
     assert declined.returncode == 0 and "nothing aborted" in declined.stdout
     assert len(open_ids(s3_admin, info.bucket, prefix)) == 2
 
-    unanswered = run_stale(
-        ["--prefix", prefix, "--older-than", "0", "--abort"], env
-    )  # stdin is /dev/null
+    unanswered = run_stale(["--prefix", prefix, "--older-than", "0", "--abort"], env)  # stdin is /dev/null
     assert unanswered.returncode == 2 and "--yes" in unanswered.stderr
 
-    confirmed = run_stale(
-        ["--prefix", prefix, "--older-than", "0", "--abort"], env, answer="y\n"
-    )
+    confirmed = run_stale(["--prefix", prefix, "--older-than", "0", "--abort"], env, answer="y\n")
     assert confirmed.returncode == 0, confirmed.stderr
     assert "aborted 2 upload(s), 3.0 KiB freed" in confirmed.stdout
     assert open_ids(s3_admin, info.bucket, prefix) == set()
 
     make_orphans(s3_admin, info.bucket, prefix, 1)
-    assert (
-        run_stale(
-            ["--prefix", prefix, "--older-than", "0", "--abort", "--yes", "--json"], env
-        ).returncode
-        == 0
-    )
+    assert run_stale(["--prefix", prefix, "--older-than", "0", "--abort", "--yes", "--json"], env).returncode == 0
     assert open_ids(s3_admin, info.bucket, prefix) == set()
 
 
@@ -538,28 +459,18 @@ def test_cli_lifecycle_status_and_rule(
     env = admin_env(sandbox.info, tmp_path / "state", tmp_path)
     s3_admin.delete_bucket_lifecycle(Bucket=sandbox.info.bucket)
     shown = run_stale(["--lifecycle"], env)
-    assert (
-        shown.returncode == 0
-        and "no AbortIncompleteMultipartUpload rule" in shown.stdout
-    )
+    assert shown.returncode == 0 and "no AbortIncompleteMultipartUpload rule" in shown.stdout
     unanswered = run_stale(["--add-lifecycle-rule", "3"], env)
-    assert (
-        unanswered.returncode == 2
-        and lifecycle_status(s3_admin, sandbox.info.bucket).rules == []
-    )
+    assert unanswered.returncode == 2 and lifecycle_status(s3_admin, sandbox.info.bucket).rules == []
     added = run_stale(["--add-lifecycle-rule", "3", "--yes"], env)
     assert added.returncode == 0 and "aborted 3 day(s) after they start" in added.stdout
     assert lifecycle_status(s3_admin, sandbox.info.bucket).abort_days == 3
 
 
-def test_cli_errors_are_one_line_with_the_right_exit_code(
-    sandbox: Sandbox, nuxeo: Nuxeo, tmp_path: Path
-) -> None:
+def test_cli_errors_are_one_line_with_the_right_exit_code(sandbox: Sandbox, nuxeo: Nuxeo, tmp_path: Path) -> None:
     info = sandbox.info
     env = admin_env(info, tmp_path / "state", tmp_path)
-    bare = {
-        k: v for k, v in env.items() if k not in ("NXUP_S3_BUCKET", "NXUP_S3_ENDPOINT")
-    }
+    bare = {k: v for k, v in env.items() if k not in ("NXUP_S3_BUCKET", "NXUP_S3_ENDPOINT")}
     assert run_stale([], bare).returncode == 2
     assert run_stale(["--older-than", "soon"], env).returncode == 2
 
@@ -572,13 +483,10 @@ def test_cli_errors_are_one_line_with_the_right_exit_code(
     denied = run_stale(["--prefix", extra["baseKey"]], denied_env)
     assert denied.returncode == 1
     assert denied.stderr.strip() == (
-        f"nxup: S3 denied listing multipart uploads: the credentials need s3:ListBucketMultipartUploads on arn:aws:s3:::{info.bucket}"
+        f"nxup: S3 denied listing multipart uploads: the credentials need s3:ListBucketMultipartUploads"
+        f" on arn:aws:s3:::{info.bucket}"
     )
-    no_keys = {
-        k: v
-        for k, v in env.items()
-        if not k.startswith("AWS_ACCESS") and not k.startswith("AWS_SECRET")
-    }
+    no_keys = {k: v for k, v in env.items() if not k.startswith("AWS_ACCESS") and not k.startswith("AWS_SECRET")}
     missing = run_stale([], no_keys)
     assert missing.returncode == 1 and "no S3 credentials" in missing.stderr
 
@@ -589,22 +497,16 @@ def test_resume_aborts_obsolete_uploads_at_start_up_and_names_them(
     info = either_info
     target_folder = new_target_folder(make_nuxeo(info))
     state_dir = tmp_path / "state"
-    record = kill_upload_after_first_part(
-        info, state_dir, tmp_path / "draft.mov", target_folder
-    )
+    record = kill_upload_after_first_part(info, state_dir, tmp_path / "draft.mov", target_folder)
     env = nxup_env(info, state_dir)
 
-    kept = run_nxup(
-        ["resume", "--no-tui", "--stale-after", "0"], env | {"NXUP_STALE_AFTER": "1s"}
-    )
+    kept = run_nxup(["resume", "--no-tui", "--stale-after", "0"], env | {"NXUP_STALE_AFTER": "1s"})
     assert "obsolete" not in kept.stderr  # 0 = never by age, and the file is there
     assert kept.returncode == 0, kept.stderr
     with StateStore.open(state_dir) as store:
         assert store.get(record.id).status is UploadStatus.DONE  # type: ignore[union-attr]
 
-    second = kill_upload_after_first_part(
-        info, state_dir, tmp_path / "draft2.mov", target_folder
-    )
+    second = kill_upload_after_first_part(info, state_dir, tmp_path / "draft2.mov", target_folder)
     (tmp_path / "draft2.mov").unlink()
     cleaned = run_nxup(["resume", "--no-tui"], env)
     assert cleaned.returncode == 0, cleaned.stderr
@@ -613,22 +515,15 @@ def test_resume_aborts_obsolete_uploads_at_start_up_and_names_them(
             f"nxup: aborted the obsolete multipart upload of {tmp_path / 'draft2.mov'} (the local file is gone)"
             in cleaned.stderr
         )
-        assert (
-            multipart_uploads(s3_admin, bucket=info.bucket, prefix=second.object_key)
-            == []
-        )
+        assert multipart_uploads(s3_admin, bucket=info.bucket, prefix=second.object_key) == []
     else:
         assert (
             f"nxup: could not abort the obsolete multipart upload of {tmp_path / 'draft2.mov'} "
             "(the local file is gone): the batch credentials may not abort it"
         ) in cleaned.stderr
-        s3_admin.abort_multipart_upload(
-            Bucket=info.bucket, Key=second.object_key, UploadId=second.upload_id
-        )
+        s3_admin.abort_multipart_upload(Bucket=info.bucket, Key=second.object_key, UploadId=second.upload_id)
     with StateStore.open(state_dir) as store:
         final = store.get(second.id)
     assert (
-        final is not None
-        and final.status is UploadStatus.CANCELLED
-        and "the local file is gone" in (final.error or "")
+        final is not None and final.status is UploadStatus.CANCELLED and "the local file is gone" in (final.error or "")
     )
