@@ -80,8 +80,7 @@ async def capture(app: NxupApp, scratch: Path) -> None:
         app.save_screenshot("quit.svg", path=str(HERE))
         await pilot.press("n")
         await pilot.press("s")
-        await until(pilot, lambda: app.screen.query("DataTable") and app.screen.query_one("DataTable").row_count,
-                    "the stale uploads")
+        await until(pilot, lambda: app.screen.table.row_count > 0, "the stale uploads")  # type: ignore[attr-defined]
         app.save_screenshot("stale.svg", path=str(HERE))
         await pilot.press("escape")
         # The add dialog, completing a path: the folders of the samples.
