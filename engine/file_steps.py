@@ -15,26 +15,18 @@ where it touches a `FileTransfer`.
 
 from __future__ import annotations
 
-import logging
-import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum
-from typing import Any
 
 from .checksums import can_compute, digest_slice
 from .edges import Clock, NuxeoCalls, S3Calls
 from .errors import (
-    AccessDenied,
     BatchGone,
-    FileChanged,
-    InputError,
     Interrupted,
     NuxeoNotFound,
-    NxupError,
     StorageError,
     StorageUnreachable,
     UploadGone,
@@ -43,15 +35,12 @@ from .events import Event, FileStarted, Notice
 from .existing import Action, Decision, ExistingPolicy, TargetListings
 from .finishing import UPLOAD_GONE_NOTICE, Finishing
 from .inputs import open_for_upload
-from .lifecycle import Stage, UploadStatus, check_transition, stage_after_new_batch
-from .nuxeo_batch import BatchInfo
+from .lifecycle import Stage, UploadStatus, stage_after_new_batch
 from .planning import UploadPlan, plan_resumed_upload, plan_upload
 from .settings import TransferSettings
 from .shared_batches import SharedBatches
-from .state import PartRecord, StateError, StateStore
+from .state import PartRecord, StateStore
 from .transfer import FileTransfer
-
-log = logging.getLogger(__name__)
 
 _START_ATTEMPTS = 3
 # Failures after which S3 may have acted on a request (its answer lost), unlike a refusal: a lost
@@ -66,11 +55,6 @@ _UNKNOWN_UPLOAD_NOTICE = (
 _LOST_START_NOTICE = (
     "S3's answer to starting its multipart upload was lost; if S3 started one, it is left to the Nuxeo "
     "server's clean-up of old uploads (or `nxup stale` with admin keys)"
-)
-_ABORT_DENIED_NOTICE = (
-    "S3 does not let the batch's credentials abort its multipart upload, so it is left to the Nuxeo "
-    "server's clean-up (uploads older than a day, at its start-up); `nxup stale` with admin keys "
-    "removes it now"
 )
 # Stages at which bytes may still have to go to S3.
 _BEFORE_JOINING = frozenset({Stage.NEW, Stage.BATCHED, Stage.STARTING_MULTIPART, Stage.SENDING})
@@ -87,59 +71,18 @@ class NextStep(Enum):
 
 class FileSteps(Finishing):
     """What each stage of a file does; shared by every worker (per-file state lives on the
-    `FileTransfer`). The stages after the last part are in `Finishing`."""
+    `FileTransfer`). The stages after the last part are in `Finishing`, the ends of an upload in
+    `FileCleanup`, the journal writes in `FileJournal`: each a base of the one after."""
 
     def __init__(self, *, store: StateStore, nuxeo: NuxeoCalls, s3: S3Calls, settings: TransferSettings,
                  emit: Callable[[Event], None], lock: threading.RLock, clock: Clock) -> None:
-        self.store = store
-        self.nuxeo = nuxeo
-        self._s3 = s3
+        shared_batches = SharedBatches(new_batch=nuxeo.new_batch, credentials_for=nuxeo.batch_credentials,
+                                       capacity=settings.files_per_batch)
+        super().__init__(store=store, lock=lock, nuxeo=nuxeo, s3=s3, emit=emit, shared_batches=shared_batches)
         self._clock = clock
         self.settings = settings
-        self._emit = emit
-        self._lock = lock
         self._known_folders: set[str] = set()
         self.listings = TargetListings(nuxeo.list_children)
-        self.shared_batches = SharedBatches(new_batch=nuxeo.new_batch, credentials_for=nuxeo.batch_credentials,
-                                            capacity=settings.files_per_batch)
-
-    def persist(self, transfer: FileTransfer, **fields: Any) -> None:
-        """Write fields of the file's journal row, then its in-memory record (held back, inside
-        `writes_held`, until the next `save_held`)."""
-        if transfer.unsaved_by == threading.get_ident():
-            transfer.unsaved.update(fields)
-        else:
-            self.store.update(transfer.id, **fields)
-        for name, value in fields.items():
-            setattr(transfer.record, name, value)
-
-    @contextmanager
-    def writes_held(self, transfer: FileTransfer) -> Iterator[None]:
-        """Journal writes of this thread for the file, held back and written as one.
-
-        Stages with no request between them (the batch and plan chosen, then sending; the
-        object on S3, then registering it) need not each be written: only what a request
-        depends on must be in the journal before that request leaves, so whoever sends one
-        inside the block calls `save_held` first. Whatever is held is written at the end of
-        the block, failure or not."""
-        if transfer.unsaved_by is not None:  # already held by an enclosing block
-            yield
-            return
-        transfer.unsaved_by = threading.get_ident()
-        try:
-            yield
-        finally:
-            try:
-                self.save_held(transfer)
-            finally:
-                transfer.unsaved_by = None
-                transfer.unsaved.clear()
-
-    def save_held(self, transfer: FileTransfer) -> None:
-        """Write the journal fields held back so far (before a request that depends on them)."""
-        if transfer.unsaved:
-            fields, transfer.unsaved = transfer.unsaved, {}
-            self.store.update(transfer.id, **fields)
 
     def prepare(self, transfer: FileTransfer) -> NextStep:
         record = transfer.record
@@ -287,12 +230,6 @@ class FileSteps(Finishing):
                      handler=batch.provider)
         self._emit(Notice(transfer.id, message=f"{record.path}: {_BATCH_GONE_NOTICE}"))
 
-    def _use_batch(self, transfer: FileTransfer, batch: BatchInfo) -> None:
-        credentials = self.nuxeo.batch_credentials(batch)
-        with self._lock:
-            transfer.batch = batch
-            transfer.credentials = credentials
-
     def _plan(self, transfer: FileTransfer) -> UploadPlan:
         record = transfer.record
         size = record.size or 0
@@ -376,101 +313,6 @@ class FileSteps(Finishing):
         if digest.md5_hex != part.etag.strip('"'):
             return None
         return replace(part, checksum=part.checksum or digest.checksum)
-
-    def forget_upload(self, transfer: FileTransfer, *, notice: str) -> None:
-        """The multipart upload is gone from S3 (aborted by the server's clean-up of old
-        uploads, or by an admin): its parts are sent again under a new one, same key."""
-        self.store.forget_parts(transfer.id)
-        with self._lock:
-            transfer.done.clear()
-            transfer.done_bytes = 0
-        self.advance(transfer, Stage.BATCHED, upload_id=None, etag=None)
-        self._emit(Notice(transfer.id, message=f"{transfer.path}: {notice}"))
-
-    def restart_changed(self, transfer: FileTransfer, change: FileChanged) -> None:
-        try:
-            now = os.stat(transfer.path)
-        except FileNotFoundError:
-            raise InputError("the file was removed while it was being uploaded") from None
-        self.restart(transfer, notice=f"{change}; uploading it again from the start",
-                      size=now.st_size, mtime_ns=now.st_mtime_ns)
-
-    def restart(self, transfer: FileTransfer, *, notice: str, **fields: Any) -> None:
-        """Forget the file's progress and start it over (abort its old multipart upload)."""
-        record = transfer.record
-        self.abort_multipart_quietly(transfer)
-        self.done_with_batch(transfer, more_coming=True)
-        self.store.forget_parts(transfer.id)
-        with self._lock:
-            transfer.reset_progress()
-            transfer.batch = None
-            transfer.credentials = None
-        self.advance(
-            transfer, Stage.NEW, batch_id=None, file_idx=0, bucket=None, object_key=None, upload_id=None,
-            part_size=None, part_count=None, etag=None, document_key=None, **fields,
-        )
-        self._emit(Notice(transfer.id, message=f"{record.path}: {notice}"))
-
-    def advance(self, transfer: FileTransfer, stage: Stage, **fields: Any) -> None:
-        """Journal the file's next stage (with the facts that go with it) before going on."""
-        check_transition(transfer.record.stage, stage)
-        self.persist(transfer, stage=stage, **fields)
-
-    def abort_multipart_quietly(self, transfer: FileTransfer) -> None:
-        """Abort the file's multipart upload where the credentials allow it. A stock Nuxeo's
-        do not: the upload id stays in the journal (so `nxup stale` can name it) and the user
-        is told who removes it."""
-        record = transfer.record
-        if not record.upload_id:
-            return
-        try:
-            if transfer.credentials is None:
-                self._use_batch(transfer, self._batch_for_cleanup(record.batch_id))
-            self._s3.abort_multipart(transfer)
-        except UploadGone:
-            pass
-        except AccessDenied:
-            # Recorded with the upload id kept: `nxup stale` names it as nxup's leftover.
-            self.persist(transfer, error=f"its multipart upload is left on S3: {_ABORT_DENIED_NOTICE}")
-            self._emit(Notice(transfer.id, message=f"{record.path}: {_ABORT_DENIED_NOTICE}"))
-            return
-        except NxupError as error:
-            self._emit(Notice(transfer.id, message=f"{record.path}: could not abort its multipart upload ({error}); `nxup stale` lists it"))
-            return
-        self.persist(transfer, upload_id=None)
-
-    def _batch_for_cleanup(self, batch_id: str | None) -> BatchInfo:
-        if batch_id:
-            try:
-                return self.nuxeo.batch_info(batch_id)
-            except BatchGone:
-                pass
-        return self.nuxeo.new_batch()
-
-    def done_with_batch(self, transfer: FileTransfer, *, more_coming: bool) -> None:
-        """The file no longer needs its batch (its document is made, it was cancelled, or it
-        starts over): the batch is dropped unless other files use it."""
-        batch_id = transfer.record.batch_id
-        if not batch_id or not self.shared_batches.release(transfer.id, batch_id, more_coming=more_coming):
-            return
-        try:
-            if self.store.batch_in_use(batch_id, besides=transfer.id):
-                return
-        except StateError as error:  # left to the server's expiry of batches
-            log.warning("%s", error)
-            return
-        self.drop_quietly(batch_id)
-
-    def drop_idle_batches(self) -> None:
-        """At the end of a run: drop the shared batches every file is done with."""
-        for batch_id in self.shared_batches.close():
-            self.drop_quietly(batch_id)
-
-    def drop_quietly(self, batch_id: str) -> None:
-        try:
-            self.nuxeo.drop(batch_id)
-        except NxupError as error:
-            log.warning("could not drop batch: %s", error)
 
 
 __all__ = ["FileSteps", "NextStep"]

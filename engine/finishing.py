@@ -25,6 +25,7 @@ from .errors import (
 )
 from .events import Notice
 from .existing import Action, DocumentChanged, NameTaken, digest_of_file
+from .file_cleanup import FileCleanup
 from .lifecycle import InvalidTransition, Stage
 from .nuxeo_batch import CreatedDocument
 from .slices import PartCounter
@@ -32,14 +33,8 @@ from .state import PartRecord
 from .transfer import FileTransfer, content_type_for
 
 if TYPE_CHECKING:
-    import threading
-    from collections.abc import Callable
-    from typing import Any
-
-    from .edges import Clock, NuxeoCalls, S3Calls
-    from .events import Event
+    from .edges import Clock
     from .settings import TransferSettings
-    from .state import StateStore
 
 _MAX_NEW_BATCHES = 3  # per round: a server that drops every batch at once is a failure
 _CREATION_ATTEMPTS = 3
@@ -56,26 +51,13 @@ class NewRound(Exception):
     """The file goes back to the queue for a new round (prepare, then the parts S3 lacks)."""
 
 
-class Finishing:
-    """Mixed into `FileSteps`, whose journal, clients and recoveries it uses (declared here)."""
+class Finishing(FileCleanup):
+    """The stages of a file after its last part; `FileSteps` (which prepares it) builds on it."""
 
-    store: StateStore
-    nuxeo: NuxeoCalls
     settings: TransferSettings
-    _s3: S3Calls
-    _lock: threading.RLock
     _clock: Clock
-    _emit: Callable[[Event], None]
 
     if TYPE_CHECKING:
-        def persist(self, transfer: FileTransfer, **fields: Any) -> None: ...
-
-        def save_held(self, transfer: FileTransfer) -> None: ...
-
-        def advance(self, transfer: FileTransfer, stage: Stage, **fields: Any) -> None: ...
-
-        def forget_upload(self, transfer: FileTransfer, *, notice: str) -> None: ...
-
         def _replace_batch(self, transfer: FileTransfer) -> None: ...
 
     def _send_single(self, transfer: FileTransfer) -> str:

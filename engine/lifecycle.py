@@ -22,6 +22,7 @@ on, the stage says how far its effects went; it never goes back except by the na
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -55,6 +56,14 @@ class UploadStatus(StrEnum):
 UNFINISHED: frozenset[UploadStatus] = frozenset(
     {UploadStatus.QUEUED, UploadStatus.UPLOADING, UploadStatus.PAUSED, UploadStatus.FAILED}
 )
+
+
+def count_by_status(statuses: Iterable[UploadStatus]) -> dict[UploadStatus, int]:
+    """How many files are in each status (every status present, zero or not)."""
+    counts = dict.fromkeys(UploadStatus, 0)
+    for status in statuses:
+        counts[status] += 1
+    return counts
 
 
 _S = Stage
@@ -104,5 +113,5 @@ def stage_after_new_batch(current: Stage) -> Stage:
 
 __all__ = [
     "BATCH_BOUND", "InvalidTransition", "Stage", "TRANSITIONS", "UNFINISHED", "UploadStatus", "check_transition",
-    "stage_after_new_batch",
+    "count_by_status", "stage_after_new_batch",
 ]

@@ -27,7 +27,7 @@ from .file_steps import FileSteps
 from .file_tasks import FileTasks
 from .inputs import SEND_EVERYTHING, IgnoredPath, LocalFile, PathFilter, RejectedPath, expand
 from .intake import Intake
-from .lifecycle import UploadStatus
+from .lifecycle import UploadStatus, count_by_status
 from .nuxeo_batch import FOLDERISH, NuxeoBatchClient, ServerConnection
 from .owner import Owner
 from .pool import WorkerPool
@@ -235,10 +235,7 @@ class TransferManager:
 
     def counts(self) -> dict[UploadStatus, int]:
         with self._lock:
-            counts = {status: 0 for status in UploadStatus}
-            for transfer in self._scheduler.files.values():
-                counts[transfer.status] += 1
-            return counts
+            return count_by_status(transfer.status for transfer in self._scheduler.files.values())
 
     def _emit(self, event: Event) -> None:
         self._scheduler.emit(event)

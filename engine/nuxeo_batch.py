@@ -116,7 +116,9 @@ class CreatedDocument:
 
 
 class NuxeoBatchClient(ExistingDocuments):
-    """Batches, credentials, completion and documents for nxup, on one Nuxeo server."""
+    """Batches, credentials, completion and documents for nxup, on one Nuxeo server. Its length:
+    every call goes through the one session, its retries and its error translation, and the
+    folders it learnt (the calls of `--existing` are apart, in `ExistingDocuments`)."""
 
     def __init__(self, connection: ServerConnection) -> None:
         if urlsplit(connection.url).password is not None:

@@ -58,7 +58,9 @@ class StateStore:
     """Thread-safe access to the state database.
 
     One connection is shared by all threads behind a lock: writes are tiny, and SQLite would
-    serialise them anyway. Use `StateStore.open()` rather than the constructor.
+    serialise them anyway. Use `StateStore.open()` rather than the constructor. Its length: every
+    query of the journal shares that connection, its lock and its transactions (the schema and its
+    migrations are apart, in `state_schema`).
     """
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:

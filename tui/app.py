@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from engine.errors import NxupError
-from engine.lifecycle import UploadStatus
+from engine.lifecycle import UploadStatus, count_by_status
 from engine.planning import MiB
 from engine.stale import StaleSource
 from engine.surface import Transfers
@@ -129,7 +129,7 @@ class NxupApp(App[int]):
         errors, the counts, each failure with its reason, and how to resume; and the exit code
         (1 when anything failed or is left paused)."""
         rows = list(self.model.rows.values())
-        counts = {status: sum(1 for row in rows if row.status is status) for status in UploadStatus}
+        counts = count_by_status(row.status for row in rows)
         done_bytes = sum(row.size for row in rows if row.status is UploadStatus.DONE)
         lines = [f"nxup: {message}" for message in self.errors]
         lines.append(
