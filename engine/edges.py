@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from .credentials import BatchCredentials
 from .existing import ExistingDocument
-from .nuxeo_batch import BatchInfo, CreatedDocument
+from .nuxeo_batch import BatchInfo, CreatedDocument, ServerConnection
 from .planning import Part
 from .pool import Priority
 from .records import PartRecord
@@ -56,7 +56,12 @@ class S3Calls(Protocol):
 class NuxeoCalls(Protocol):
     """The Nuxeo requests of the transfer manager (see `NuxeoBatchClient`)."""
 
+    # Whom the calls go to, as whom (never shown with its password or token).
+    connection: ServerConnection
+
     # -- the server and its folders
+    def check_login(self) -> str: ...
+
     def check_rest_api(self) -> None: ...
 
     def folder_kind(self, path: str) -> str | None: ...

@@ -53,3 +53,10 @@ def test_engine_is_strictly_typed() -> None:
     `nuxeo` client, boto3 and botocore being taken as untyped ([tool.mypy])."""
     result = _run(sys.executable, "-m", "mypy", "--cache-dir", "/dev/null", "--strict", "engine")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_front_ends_type_check() -> None:
+    """`mypy cli tui` at mypy's default settings: the command line and the app use the engine
+    through its typed surface."""
+    result = _run(sys.executable, "-m", "mypy", "--cache-dir", "/dev/null", "cli", "tui")
+    assert result.returncode == 0, result.stdout + result.stderr

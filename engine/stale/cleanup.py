@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.edges import NuxeoCalls
 from engine.lifecycle import UNFINISHED, UploadStatus
-from engine.nuxeo_batch import NuxeoBatchClient
 from engine.owner import Owner
 from engine.state import StateStore, UploadRecord
 
@@ -60,7 +60,7 @@ def _days_text(span: timedelta) -> str:
 
 
 def abort_obsolete(store: StateStore, *, max_age: timedelta | None = DEFAULT_STALE_AFTER, now: Clock = utc_now,
-                   batches: NuxeoBatchClient | None = None, admin: Any | None = None) -> list[CleanupEntry]:
+                   batches: NuxeoCalls | None = None, admin: Any | None = None) -> list[CleanupEntry]:
     """Abort nxup's own obsolete multipart uploads (file gone, or unresumed longer than
     `max_age`; None or 0 = never by age) and mark them cancelled. Nothing else is touched.
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.credentials import BatchCredentials, signing_with
+from engine.edges import NuxeoCalls
 from engine.errors import NxupError
-from engine.nuxeo_batch import NuxeoBatchClient
 from engine.s3 import S3Clients, S3Tuning, list_all_parts
 from engine.state import StateStore, UploadRecord
 
@@ -34,7 +34,7 @@ class BatchS3:
     that batch needs: ListParts and AbortMultipartUpload on its key.
     """
 
-    def __init__(self, batches: NuxeoBatchClient) -> None:
+    def __init__(self, batches: NuxeoCalls) -> None:
         self.batches = batches
         self._clients = S3Clients(S3Tuning(max_connections=PART_COUNT_WORKERS))
         self._lock = threading.Lock()
@@ -74,7 +74,7 @@ class TrackedScanner(Scanner):
     denied_abort_is_left_to_server = True
     keys = BATCH_CREDENTIALS
 
-    def __init__(self, store: StateStore, batches: NuxeoBatchClient, *, now: Clock = utc_now,
+    def __init__(self, store: StateStore, batches: NuxeoCalls, *, now: Clock = utc_now,
                  workers: int = PART_COUNT_WORKERS) -> None:
         super().__init__(store, now=now, workers=workers)
         self.journal = store
