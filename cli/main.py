@@ -21,7 +21,8 @@ from cli.output import json_error, json_requested
 from cli.resume import resume
 from cli.running import open_manager, run_tui
 from cli.sandbox_commands import demo, sandbox
-from cli.stale import cleanup_at_start, stale
+from cli.stale import stale
+from cli.startup_cleanup import cleanup_at_start
 from cli.status import status
 from cli.upload import upload
 

@@ -14,7 +14,7 @@ import click
 
 from cli.exits import EXIT_FAILED, EXIT_OK
 from cli.output import output_settings
-from cli.stale import cleanup_at_start
+from cli.startup_cleanup import cleanup_at_start
 
 
 def run_headless(manager: Any, reporter: Any, start: Callable[[], None], *, abort_on_interrupt: bool = False) -> int:

@@ -1,5 +1,5 @@
-"""`nxup stale`: list, explain and abort orphaned multipart uploads; and the start-up cleanup
-that `nxup upload`, `nxup resume` and `nxup` run before they start.
+"""`nxup stale`: list, explain and abort orphaned multipart uploads (the start-up cleanup that
+`nxup upload`, `nxup resume` and `nxup` run before they start is in `startup_cleanup`).
 
 Two ways in:
 - admin, direct to S3 (`--bucket`, `--endpoint`, keys from boto3's usual chain or `--s3-profile`):
@@ -12,7 +12,6 @@ Engine imports stay inside functions so that `nxup --help` stays fast.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,14 +20,13 @@ import click
 
 from cli.exits import EXIT_FAILED, EXIT_OK
 from cli.profile_option import profile_option
+from cli.startup_cleanup import parse_age_option
 from engine.text import age_text, json_line, printable
 from engine.text import size_text as _size_text
 
 if TYPE_CHECKING:
     from engine.stale import AbortReport, AdminScanner, StaleUpload, TrackedScanner
 
-STALE_AFTER_ENV = "NXUP_STALE_AFTER"
-_STALE_AFTER_META = "nxup.stale_after"
 
 
 # == formatting ====================================================================================
@@ -85,17 +83,6 @@ def summary_line(uploads: list[StaleUpload]) -> str:
 
 
 # == the command ===================================================================================
-
-def _parse_age_option(text: str | None, name: str) -> timedelta | None:
-    from engine.stale import parse_age
-
-    if not text:
-        return None
-    try:
-        return parse_age(text)
-    except ValueError as exc:
-        raise click.UsageError(f"{name}: {exc}") from exc
-
 
 def _admin_scanner(
     bucket: str, endpoint: str | None, region: str | None, profile: str | None
@@ -186,7 +173,7 @@ def stale(
     nxup tracks. Exit codes: 0 ok, 1 something failed, 2 usage."""
     from engine.errors import NxupError
 
-    min_age = _parse_age_option(older_than, "--older-than")
+    min_age = parse_age_option(older_than, "--older-than")
     if (do_abort or dry_run) and older_than is None:
         # A safety age, as rclone's clean-up has: an upload younger than this may be running.
         from engine.stale import SAFE_ABORT_AGE
@@ -349,64 +336,3 @@ def _print_report(report: AbortReport, *, json_lines: bool) -> None:
     from engine.stale import report_line
 
     click.echo(report_line(report), err=json_lines)
-
-
-# == start-up cleanup ==============================================================================
-
-
-def _remember_stale_after(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    ctx.meta[_STALE_AFTER_META] = _parse_age_option(value, "--stale-after") if value else None
-
-
-stale_after_option = click.option(
-    "--stale-after",
-    envvar=STALE_AFTER_ENV,
-    show_envvar=True,
-    default="7d",
-    show_default=True,
-    expose_value=False,
-    callback=_remember_stale_after,
-    is_eager=True,
-    metavar="AGE",
-    help="Abort nxup's own multipart uploads left unresumed this long at start-up; 0 = never.",
-)
-
-
-def _stale_after() -> timedelta | None:
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and _STALE_AFTER_META in ctx.meta:
-        return ctx.meta[_STALE_AFTER_META]
-    return _parse_age_option(os.environ.get(STALE_AFTER_ENV) or "7d", STALE_AFTER_ENV)
-
-
-def _admin_from_env() -> Any | None:
-    """Admin keys for uploads whose batch expired, only when the admin asked for them."""
-    from engine.errors import NxupError
-    from engine.stale import S3AdminConfig
-
-    config = S3AdminConfig.from_env()
-    if config is None:
-        return None
-    try:
-        return config.client()
-    except NxupError:
-        return None
-
-
-def cleanup_at_start(manager: Any, *, echo: bool = True) -> list[str]:
-    """Abort nxup's obsolete multipart uploads before the manager starts; returns one notice
-    per upload (also written to stderr with `echo`, since stdout may carry JSON events).
-    A failure here never stops the upload itself."""
-    from engine.errors import NxupError
-    from engine.stale import abort_obsolete
-
-    try:
-        entries = abort_obsolete(manager.store, max_age=_stale_after(), batches=manager.nuxeo, admin=_admin_from_env())
-        notices = [entry.notice() for entry in entries]
-    except NxupError as exc:
-        notices = [f"start-up cleanup skipped: {exc}"]
-    notices = [printable(notice) for notice in notices]
-    if echo:
-        for notice in notices:
-            click.echo(f"nxup: {notice}", err=True)
-    return notices

@@ -9,7 +9,7 @@ import click
 
 from cli.output import output_options, remember_json
 from cli.profile_option import profile_option
-from cli.stale import stale_after_option
+from cli.startup_cleanup import stale_after_option
 
 # What a profile fills in for `upload` and `resume` (profile key -> option).
 _PROFILE_FILLS = {"url": "url", "user": "user", "target": "target", "stale_after": "stale_after"}
