@@ -19,12 +19,13 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from engine.errors import NxupError
-from engine.lifecycle import UploadStatus, count_by_status
+from engine.lifecycle import UploadStatus
 from engine.planning import MiB
 from engine.stale import StaleSource
 from engine.surface import Transfers
-from engine.text import printable, size_text, speed_text
+from engine.text import printable, speed_text
 from tui.bridge import EngineEvents, EventBridge
+from tui.exit_report import exit_report
 from tui.model import TransferModel
 from tui.screens.add_files import AddFilesScreen, AddRequest
 from tui.screens.confirm import ConfirmScreen
@@ -41,7 +42,6 @@ CAP_STEPS: tuple[int | None, ...] = (
 )
 SAMPLE_INTERVAL_S = 0.25
 SHOW_INTERVAL_S = 0.1  # at most this often, lifecycle events redraw the screen
-_FAILED_SHOWN = 20  # failures named one by one on exit
 
 
 def _error_text(error: BaseException | None) -> str:
@@ -49,6 +49,12 @@ def _error_text(error: BaseException | None) -> str:
 
 
 class NxupApp(App[int]):
+    """The transfer manager: renders the engine's events and counters, and sends it commands.
+
+    Its length: each key of the footer is an action here (Textual looks actions up on the app or
+    the screen, and these keys work on every screen), each one line or two that sends a command
+    to the engine off the UI thread; what the app shows is in its screens and widgets."""
+
     CSS_PATH = "nxup.tcss"
     TITLE = "nxup"
     BINDINGS = [
@@ -98,7 +104,8 @@ class NxupApp(App[int]):
     def on_mount(self) -> None:
         if self._notices:
             self.notify(
-                "\n".join(self._notices[:3]) + (f"\n… {len(self._notices) - 3} more in the log (l)" if len(self._notices) > 3 else ""),
+                "\n".join(self._notices[:3])
+                + (f"\n… {len(self._notices) - 3} more in the log (l)" if len(self._notices) > 3 else ""),
                 title="Obsolete uploads aborted", timeout=15, markup=False,
             )
         self._update_subtitle()
@@ -125,26 +132,9 @@ class NxupApp(App[int]):
         self.push_screen(ErrorScreen(message))
 
     def exit_report(self) -> tuple[list[str], int]:
-        """What a headless run prints at its end, for the terminal once the app is gone: the
-        errors, the counts, each failure with its reason, and how to resume; and the exit code
-        (1 when anything failed or is left paused)."""
-        rows = list(self.model.rows.values())
-        counts = count_by_status(row.status for row in rows)
-        done_bytes = sum(row.size for row in rows if row.status is UploadStatus.DONE)
-        lines = [f"nxup: {message}" for message in self.errors]
-        lines.append(
-            f"{counts[UploadStatus.DONE]} uploaded ({size_text(done_bytes)}), {counts[UploadStatus.FAILED]} failed, "
-            f"{counts[UploadStatus.CANCELLED]} cancelled, {counts[UploadStatus.PAUSED]} paused"
-        )
-        failed = [row for row in rows if row.status is UploadStatus.FAILED]
-        lines += [f"failed    {printable(row.path) or chr(34) * 2}: {printable(row.reason)}" for row in failed[:_FAILED_SHOWN]]
-        if len(failed) > _FAILED_SHOWN:
-            lines.append(f"… and {len(failed) - _FAILED_SHOWN} more failed (`nxup status` lists them)")
-        unfinished = counts[UploadStatus.PAUSED] + counts[UploadStatus.QUEUED] + counts[UploadStatus.UPLOADING]
-        if unfinished:
-            lines.append("unfinished files are paused; `nxup resume` continues them")
-        failing = bool(self.errors or failed or unfinished)
-        return lines, 1 if failing else 0
+        """What a headless run prints at its end, for the terminal once the app is gone, and the
+        exit code (see `tui.exit_report`)."""
+        return exit_report(list(self.model.rows.values()), self.errors)
 
     @property
     def transfers(self) -> TransfersScreen | None:
@@ -235,7 +225,8 @@ class NxupApp(App[int]):
             if yes:
                 self._in_background(partial(self.manager.cancel, row.file_id))
 
-        self.push_screen(ConfirmScreen(f"Cancel {row.name}? Its multipart upload is aborted on S3.", yes="Cancel upload", no="Keep"), answered)
+        question = f"Cancel {row.name}? Its multipart upload is aborted on S3."
+        self.push_screen(ConfirmScreen(question, yes="Cancel upload", no="Keep"), answered)
 
     def _set_cap(self, step: int) -> None:
         rate = self.manager.limiter.rate
