@@ -11,7 +11,8 @@ from enum import StrEnum
 from .errors import NuxeoNotFound
 from .existing import Action, ExistingPolicy, NameTaken, TargetListings
 from .inputs import IgnoredPath, PathFilter, RejectedPath, expand
-from .nuxeo_batch import FOLDERISH, NuxeoBatchClient
+from .nuxeo_batch import NuxeoBatchClient
+from .nuxeo_folders import FOLDERISH
 
 
 class Outcome(StrEnum):

@@ -28,7 +28,8 @@ from .file_tasks import FileTasks
 from .inputs import SEND_EVERYTHING, IgnoredPath, LocalFile, PathFilter, RejectedPath, expand
 from .intake import Intake
 from .lifecycle import UploadStatus, count_by_status
-from .nuxeo_batch import FOLDERISH, NuxeoBatchClient, ServerConnection
+from .nuxeo_batch import NuxeoBatchClient, ServerConnection
+from .nuxeo_folders import FOLDERISH
 from .owner import Owner
 from .pool import WorkerPool
 from .s3 import S3Clients, S3Tuning

@@ -21,10 +21,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from nuxeo.auth import TokenAuth
 from nuxeo.client import Nuxeo
@@ -73,9 +72,6 @@ _POST_ATTEMPTS = 4
 # GET, PUT and DELETE are sent again when their answer is cut mid-body.
 _IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 _BODY_ATTEMPTS = 3
-FOLDERISH = "folderish"  # what `folder_kind` answers for a folder
-# The namespace of folder creations' Idempotency-Keys (see `_create_folder`).
-_FOLDER_KEYS = uuid.UUID("6f1c54a2-3d59-4c0e-9f1b-0b8f5d2a7e11")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +114,8 @@ class CreatedDocument:
 class NuxeoBatchClient(ExistingDocuments):
     """Batches, credentials, completion and documents for nxup, on one Nuxeo server. Its length:
     every call goes through the one session, its retries and its error translation, and the
-    folders it learnt (the calls of `--existing` are apart, in `ExistingDocuments`)."""
+    folders it learnt (the folders' calls are apart, in `NuxeoFolders`, and those of `--existing`
+    in `ExistingDocuments`)."""
 
     def __init__(self, connection: ServerConnection) -> None:
         if urlsplit(connection.url).password is not None:
@@ -318,80 +315,6 @@ class NuxeoBatchClient(ExistingDocuments):
         self._delete(f"api/v1/upload/{batch_id}")
 
     # -- documents -------------------------------------------------------------------------
-    @staticmethod
-    def _doc_path(path: str) -> str:
-        return quote(path if path.startswith("/") else "/" + path)
-
-    def _document(self, path: str) -> dict[str, Any] | None:
-        """The document at `path`, None if there is none."""
-        try:
-            return dict(self._request("GET", f"api/v1/path{self._doc_path(path)}").json())
-        except HTTPError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    @_nuxeo_call("looking up the target folder")
-    def folder_kind(self, path: str) -> str | None:
-        """`FOLDERISH` for a folder, the document's type for another document, None when
-        nothing is there."""
-        document = self._document(path)
-        if document is None:
-            return None
-        kind = str(document.get("type"))
-        self._folder_types[path] = kind
-        folderish = "Folderish" in (document.get("facets") or []) or kind in (
-            "Folder", "Workspace", "WorkspaceRoot", "Domain", "Root", "OrderedFolder"
-        )
-        return FOLDERISH if folderish else kind
-
-    def folder_exists(self, path: str) -> bool:
-        return self.folder_kind(path) == FOLDERISH
-
-    @_nuxeo_call("creating a folder")
-    def ensure_folder(self, parent: str, name: str) -> str:
-        """The path of folder `name` under `parent`, created if missing (mirrors local folders)."""
-        logical = parent.rstrip("/") + "/" + name
-        with self._folder_lock:
-            known = self._folders.get(logical)
-            if known:
-                return known
-            real_parent = self._folders.get(parent, parent)
-            candidate = real_parent.rstrip("/") + "/" + name
-            existing = self._document(candidate)
-            path = str(existing["path"]) if existing is not None else self._create_folder(real_parent, name)
-            self._folders[logical] = path
-            return path
-
-    def _create_folder(self, parent: str, name: str) -> str:
-        """Create folder `name` in `parent`. The Idempotency-Key is the same for the same folder
-        from any nxup process: a creation that reaches the server late (its sender died, and a
-        resume created the folder meanwhile) gets the first answer, not a second folder."""
-        # A WorkspaceRoot (/default-domain/workspaces) holds Workspaces, not Folders.
-        parent_type = self._folder_types.get(parent)
-        if parent_type is None:
-            parent_type = str((self._document(parent) or {}).get("type"))
-        body = {"entity-type": "document", "name": name, "properties": {"dc:title": name},
-                "type": "Workspace" if parent_type == "WorkspaceRoot" else "Folder"}
-        key = str(uuid.uuid5(_FOLDER_KEYS, f"{self.connection.url}\n{parent}\n{name}"))
-        created = self._post(f"api/v1/path{self._doc_path(parent)}", key=key, data=body).json()
-        path = str(created["path"])
-        if self._document(path) is None:
-            # The answer replayed a creation whose folder was removed since: make it anew.
-            created = self._post(f"api/v1/path{self._doc_path(parent)}", key=str(uuid.uuid4()), data=body).json()
-            path = str(created["path"])
-        self._folder_types[path] = str(created.get("type"))
-        return path
-
-    def resolve_folder(self, logical: str) -> str:
-        return self._folders.get(logical, logical)
-
-    def use_folder(self, logical: str, real: str) -> None:
-        """Mirror the local folder `logical` into the existing folder at `real` (same title,
-        another name)."""
-        with self._folder_lock:
-            self._folders.setdefault(logical, real)
-
     @_nuxeo_call("creating the document")
     def create_file_document(self, parent: str, *, name: str, batch_id: str, key: str,
                              file_idx: int = 0) -> CreatedDocument:

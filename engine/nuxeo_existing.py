@@ -12,6 +12,7 @@ from nuxeo.exceptions import HTTPError
 
 from .existing import DocumentChanged, ExistingDocument
 from .nuxeo_calls import nuxeo_call
+from .nuxeo_folders import NuxeoFolders
 
 if TYPE_CHECKING:
     from .nuxeo_batch import CreatedDocument
@@ -19,15 +20,11 @@ if TYPE_CHECKING:
 _LISTING_PAGE = 1000  # a stock server's largest page (`nuxeo.pageprovider.default-max-page-size`)
 
 
-class ExistingDocuments:
+class ExistingDocuments(NuxeoFolders):
     """Mixed into `NuxeoBatchClient`, whose requests it sends (declared here)."""
 
     if TYPE_CHECKING:
         def _request(self, method: str, path: str, **kwargs: Any) -> Any: ...
-
-        def _document(self, path: str) -> dict[str, Any] | None: ...
-
-        def resolve_folder(self, logical: str) -> str: ...
 
         @staticmethod
         def _created(answer: dict[str, Any]) -> CreatedDocument: ...

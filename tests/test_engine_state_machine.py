@@ -25,7 +25,8 @@ from engine.events import Event, FileCompleted
 from engine.existing import ExistingDocument
 from engine.lifecycle import Stage, UploadStatus
 from engine.manager import TransferManager, TransferSettings
-from engine.nuxeo_batch import FOLDERISH, BatchInfo, CreatedDocument, ServerConnection
+from engine.nuxeo_batch import BatchInfo, CreatedDocument, ServerConnection
+from engine.nuxeo_folders import FOLDERISH
 from engine.planning import MiB, Part
 from engine.records import PartRecord, UploadRecord
 from engine.s3 import ChecksumAlgorithm, S3Location
