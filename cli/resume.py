@@ -24,7 +24,7 @@ Examples:
 @click.command(epilog=_RESUME_EXAMPLES)
 @transfer_options
 def resume(url: str | None, user: str | None, no_tui: bool, json_lines: bool, workers: int,
-           part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None) -> None:
+           part_size: int, single_limit: int, checksum: str, verify: bool, limit: int | None) -> None:
     """Finish every unfinished upload (after a crash, a quit or a failure)."""
     from click.core import ParameterSource
 

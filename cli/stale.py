@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli.exits import EXIT_FAILED, EXIT_OK
+from cli.param_types import AGE
 from cli.profile_option import profile_option
-from cli.startup_cleanup import parse_age_option
 from engine.text import age_text, json_line, printable
 from engine.text import size_text as _size_text
 
@@ -137,7 +137,7 @@ Examples:
 )
 @click.option("--user", envvar="NUXEO_USER", show_envvar=True, help="Nuxeo user.")
 @click.option("--prefix", default="", help="Only keys under this prefix, e.g. upload/.")
-@click.option("--older-than", help="Only uploads at least this old: 30m, 24h, 7d (with --abort, 24h unless given).")
+@click.option("--older-than", type=AGE, help="Only uploads at least this old: 30m, 24h, 7d (with --abort, 24h unless given).")
 @click.option("--json", "json_lines", is_flag=True, help="One JSON object per line.")
 @click.option("--no-parts", is_flag=True, help="Do not count parts and bytes (one request per upload).")
 @click.option("--abort", "do_abort", is_flag=True, help="Abort the uploads listed (asks first, unless --yes).")
@@ -158,7 +158,7 @@ def stale(
     url: str | None,
     user: str | None,
     prefix: str,
-    older_than: str | None,
+    older_than: timedelta | None,
     json_lines: bool,
     no_parts: bool,
     do_abort: bool,
@@ -173,7 +173,7 @@ def stale(
     nxup tracks. Exit codes: 0 ok, 1 something failed, 2 usage."""
     from engine.errors import NxupError
 
-    min_age = parse_age_option(older_than, "--older-than")
+    min_age = older_than or None  # 0: every age
     if (do_abort or dry_run) and older_than is None:
         # A safety age, as rclone's clean-up has: an upload younger than this may be running.
         from engine.stale import SAFE_ABORT_AGE

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from cli.param_types import AGE
 from engine.text import printable
 
 STALE_AFTER_ENV = "NXUP_STALE_AFTER"
@@ -26,8 +27,8 @@ def parse_age_option(text: str | None, name: str) -> timedelta | None:
         raise click.UsageError(f"{name}: {exc}") from exc
 
 
-def _remember_stale_after(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    ctx.meta[_STALE_AFTER_META] = parse_age_option(value, "--stale-after") if value else None
+def _remember_stale_after(ctx: click.Context, _param: click.Parameter, value: timedelta | None) -> None:
+    ctx.meta[_STALE_AFTER_META] = value or None  # 0 = never
 
 
 stale_after_option = click.option(
@@ -36,6 +37,7 @@ stale_after_option = click.option(
     show_envvar=True,
     default="7d",
     show_default=True,
+    type=AGE,
     expose_value=False,
     callback=_remember_stale_after,
     is_eager=True,

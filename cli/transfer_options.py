@@ -8,8 +8,10 @@ from typing import Any, NoReturn
 import click
 
 from cli.output import output_options, remember_json
+from cli.param_types import RATE, SIZE, SizeType
 from cli.profile_option import profile_option
 from cli.startup_cleanup import stale_after_option
+from engine.planning import MAX_PART_SIZE, MIN_PART_SIZE
 
 # What a profile fills in for `upload` and `resume` (profile key -> option).
 _PROFILE_FILLS = {"url": "url", "user": "user", "target": "target", "stale_after": "stale_after"}
@@ -22,24 +24,12 @@ def fail_usage(message: str) -> NoReturn:
 
 
 def transfer_settings(
-    workers: int, part_size: str, single_limit: str, checksum: str, verify: bool, limit: str | None
+    workers: int, part_size: int, single_limit: int, checksum: str, verify: bool, limit: int | None
 ) -> Any:
+    """The engine's settings from the options (sizes and the cap already parsed by their types)."""
     from engine.manager import TransferSettings
-    from engine.planning import MAX_PART_SIZE, MIN_PART_SIZE
     from engine.s3 import ChecksumAlgorithm
-    from engine.units import parse_rate, parse_size
 
-    def parsed(option: str, parse: Callable[[str], Any], text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            fail_usage(f"{option}: {exc}")
-
-    part = parsed("--part-size", parse_size, part_size)
-    single = parsed("--single-limit", parse_size, single_limit)
-    rate = parsed("--limit", parse_rate, limit) if limit else None
-    if not MIN_PART_SIZE <= part <= MAX_PART_SIZE:
-        fail_usage("--part-size must be between 5 MiB and 5 GiB")
     algorithm = ChecksumAlgorithm(checksum if checksum == "none" else checksum.upper())
     if not algorithm.available:
         fail_usage(
@@ -48,11 +38,11 @@ def transfer_settings(
         )
     return TransferSettings(
         workers=workers,
-        part_size=part,
-        single_upload_limit=min(single, 5 * 1024**3),
+        part_size=part_size,
+        single_upload_limit=min(single_limit, 5 * 1024**3),
         checksum=algorithm,
         verify_etag=verify,
-        bandwidth_limit=rate,
+        bandwidth_limit=limit,
     )
 
 
@@ -85,9 +75,15 @@ def transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Parallel uploads (parts and files).",
         ),
         click.option(
-            "--part-size", default="20MiB", show_default=True, help="Multipart part size (grown for huge files)."
+            "--part-size",
+            type=SizeType(minimum=MIN_PART_SIZE, maximum=MAX_PART_SIZE, bounds="between 5 MiB and 5 GiB"),
+            default="20MiB",
+            show_default=True,
+            help="Multipart part size (grown for huge files).",
         ),
-        click.option("--single-limit", default="20MiB", show_default=True, help="Largest file sent with one PUT."),
+        click.option(
+            "--single-limit", type=SIZE, default="20MiB", show_default=True, help="Largest file sent with one PUT."
+        ),
         click.option(
             "--checksum",
             type=click.Choice(["crc32", "crc32c", "sha1", "sha256", "none"]),
@@ -100,6 +96,7 @@ def transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--limit",
+            type=RATE,
             help="Bandwidth cap, e.g. 20M or 20MiB/s (K, M, G are binary, as rclone reads them; default: none).",
         ),
         stale_after_option,

@@ -43,11 +43,11 @@ def upload(
     no_tui: bool,
     json_lines: bool,
     workers: int,
-    part_size: str,
-    single_limit: str,
+    part_size: int,
+    single_limit: int,
     checksum: str,
     verify: bool,
-    limit: str | None,
+    limit: int | None,
 ) -> None:
     """Upload files and folders (mirrored as Folder documents) to a Nuxeo folder.
 

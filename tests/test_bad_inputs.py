@@ -887,12 +887,12 @@ def test_row_unreachable_server(
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--part-size", "1MiB", "--part-size must be between 5 MiB and 5 GiB"),
-        ("--part-size", "6GiB", "--part-size must be between 5 MiB and 5 GiB"),
-        ("--part-size", "big", "--part-size: not a size: 'big'"),
-        ("--single-limit", "-1", "--single-limit: not a size: '-1'"),
-        ("--limit", "fast", "--limit: not a size: 'fast'"),
-        ("--limit", "\x1b[31m", "--limit: not a size: '\\x1b[31m'"),
+        ("--part-size", "1MiB", "Invalid value for '--part-size': must be between 5 MiB and 5 GiB"),
+        ("--part-size", "6GiB", "Invalid value for '--part-size': must be between 5 MiB and 5 GiB"),
+        ("--part-size", "big", "Invalid value for '--part-size': not a size: 'big'"),
+        ("--single-limit", "-1", "Invalid value for '--single-limit': not a size: '-1'"),
+        ("--limit", "fast", "Invalid value for '--limit': not a size: 'fast'"),
+        ("--limit", "\x1b[31m", "Invalid value for '--limit': not a size: '\\x1b[31m'"),
         ("--workers", "0", "0 is not in the range 1<=x<=64"),
         ("--workers", "65", "65 is not in the range 1<=x<=64"),
         ("--workers", "x", "'x' is not a valid integer"),
