@@ -89,7 +89,7 @@ def verify(running: Any, state_dir: Path) -> tuple[str, bool]:
     return report, differing == 0 and not leftovers
 
 
-def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool, tui: bool) -> int:
+def run_demo(*, small_files: int, large_files: int, limit: int | None, json_lines: bool, tui: bool) -> int:
     from cli.plain import Reporter
     from cli.running import run_headless, run_tui
     from engine.errors import NxupError
@@ -97,14 +97,10 @@ def run_demo(*, small_files: int, large_files: int, limit: str, json_lines: bool
     from engine.nuxeo_batch import ServerConnection
     from engine.stale import S3AdminConfig, StaleSource
     from engine.state import StateStore
-    from engine.units import parse_rate
     from sandbox import SandboxProcess
     from tui.bridge import EventBridge
 
-    try:
-        rate = parse_rate(limit)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    rate = limit  # bytes per second, None for no cap
     click.echo("starting the sandbox (SeaweedFS + a local Nuxeo-compatible server)...", err=True)
     try:
         # A child process: the sandbox's servers must not compete with the screen for the GIL.

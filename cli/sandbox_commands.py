@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cli.param_types import RATE
 from cli.running import use_tui
 
 
@@ -87,13 +88,14 @@ Examples:
 )
 @click.option(
     "--limit",
+    type=RATE,
     default="5MiB/s",
     show_default=True,
     help="Bandwidth cap, so that the default files take about 70 s: time to try every key ('off' for none).",
 )
 @click.option("--no-tui", is_flag=True, help="Plain progress lines instead of the transfer manager.")
 @click.option("--json", "json_lines", is_flag=True, help="One JSON event per line.")
-def demo(files: int, large: int, limit: str, no_tui: bool, json_lines: bool) -> None:
+def demo(files: int, large: int, limit: int | None, no_tui: bool, json_lines: bool) -> None:
     """Start the sandbox, make sample files and upload them through the real flow."""
     from cli.demo import run_demo
 
