@@ -10,7 +10,6 @@ The store never holds a secret: credentials and tokens stay in memory.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sqlite3
 import threading
@@ -25,9 +24,10 @@ from typing import Any, Self
 import platformdirs
 
 from .errors import StateError
-from .lifecycle import UNFINISHED, Stage, UploadStatus
+from .lifecycle import UNFINISHED
 from .owner import Owner
 from .records import PartRecord, UploadRecord
+from .state_rows import COLUMNS, from_row, status_list, to_column, to_row
 from .state_schema import migrate
 
 STATE_DIR_ENV = "NXUP_STATE_DIR"
@@ -43,8 +43,7 @@ class UnknownUpload(KeyError):
     """No upload has this id (it was deleted, or never existed)."""
 
 
-_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UploadRecord))
-_UPDATABLE: frozenset[str] = frozenset(_COLUMNS) - {"id"}
+_UPDATABLE: frozenset[str] = frozenset(COLUMNS) - {"id"}
 
 def default_state_dir() -> Path:
     """Where the state database lives: $NXUP_STATE_DIR, else the platform's user state dir."""
@@ -163,7 +162,7 @@ class StateStore:
                     created_at=record.created_at if record.created_at is not None else now,
                     updated_at=now,
                 )
-                values = _to_row(row)
+                values = to_row(row)
                 del values["id"]
                 names = ", ".join(values)
                 marks = ", ".join(f":{name}" for name in values)
@@ -174,7 +173,7 @@ class StateStore:
     def get(self, file_id: int) -> UploadRecord | None:
         with self._locked() as conn:
             row = conn.execute("SELECT * FROM uploads WHERE id = ?", (file_id,)).fetchone()
-        return _from_row(row) if row is not None else None
+        return from_row(row) if row is not None else None
 
     def update(self, file_id: int, /, **fields: Any) -> None:
         """Set the given columns of one upload, and its `updated_at`.
@@ -185,7 +184,7 @@ class StateStore:
         unknown = set(fields) - _UPDATABLE
         if unknown:
             raise ValueError(f"not an updatable upload column: {', '.join(sorted(unknown))}")
-        values = {name: _to_column(name, value) for name, value in fields.items()}
+        values = {name: to_column(name, value) for name, value in fields.items()}
         values.setdefault("updated_at", time.time())
         assignments = ", ".join(f"{name} = :{name}" for name in values)
         with self._locked() as conn:
@@ -198,7 +197,7 @@ class StateStore:
     def unfinished(self) -> list[UploadRecord]:
         """Uploads `nxup resume` should pick up, oldest first."""
         return self._select(
-            f"SELECT * FROM uploads WHERE status IN ({_status_list(UNFINISHED)}) ORDER BY id"
+            f"SELECT * FROM uploads WHERE status IN ({status_list(UNFINISHED)}) ORDER BY id"
         )
 
     def recent(self, *, limit: int = 50) -> list[UploadRecord]:
@@ -214,7 +213,7 @@ class StateStore:
         """
         records = self._select(
             f"SELECT * FROM uploads WHERE path = ? AND server_url = ? AND target = ?"
-            f" AND status IN ({_status_list(UNFINISHED)}) ORDER BY id DESC LIMIT 1",
+            f" AND status IN ({status_list(UNFINISHED)}) ORDER BY id DESC LIMIT 1",
             (path, server_url, target),
         )
         return records[0] if records else None
@@ -336,7 +335,7 @@ class StateStore:
         files share batches; one of them ending must not drop the others' batch)."""
         with self._locked() as conn:
             row = conn.execute(
-                f"SELECT 1 FROM uploads WHERE batch_id = ? AND id != ? AND status IN ({_status_list(UNFINISHED)})"
+                f"SELECT 1 FROM uploads WHERE batch_id = ? AND id != ? AND status IN ({status_list(UNFINISHED)})"
                 " LIMIT 1",
                 (batch_id, besides),
             ).fetchone()
@@ -379,7 +378,7 @@ class StateStore:
     def _select(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[UploadRecord]:
         with self._locked() as conn:
             rows = conn.execute(sql, parameters).fetchall()
-        return [_from_row(row) for row in rows]
+        return [from_row(row) for row in rows]
 
 
 def _make_private(path: Path) -> None:
@@ -388,27 +387,6 @@ def _make_private(path: Path) -> None:
             os.chmod(candidate, 0o600)
         except FileNotFoundError:
             pass
-
-
-def _status_list(statuses: frozenset[UploadStatus]) -> str:
-    # Enum values are fixed identifiers, so inlining them is safe and keeps the index usable.
-    return ", ".join(f"'{status.value}'" for status in sorted(statuses))
-
-
-def _to_column(name: str, value: Any) -> Any:
-    if name == "status":
-        return UploadStatus(value).value
-    if name == "stage":
-        return Stage(value).value
-    return value
-
-
-def _to_row(record: UploadRecord) -> dict[str, Any]:
-    return {name: _to_column(name, getattr(record, name)) for name in _COLUMNS}
-
-
-def _from_row(row: sqlite3.Row) -> UploadRecord:
-    return UploadRecord(**{name: row[name] for name in _COLUMNS})
 
 
 __all__ = [
