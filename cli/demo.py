@@ -120,7 +120,9 @@ def run_demo(*, small_files: int, large_files: int, limit: int | None, json_line
         sink = EventBridge() if tui else Reporter(json_lines=json_lines,
                                                   live=not json_lines and sys.stdout.isatty())
         connection = ServerConnection(url=info.nuxeo_url, user=info.user, password=info.password)
-        manager = TransferManager(connection, store=store, sink=sink, settings=TransferSettings(bandwidth_limit=rate))
+        # The terminal UI samples the engine's counters itself: no progress events for it.
+        settings = TransferSettings(bandwidth_limit=rate, progress_interval_s=None if tui else 0.25)
+        manager = TransferManager(connection, store=store, sink=sink, settings=settings)
 
         def start() -> None:
             manager.add([samples], DEMO_TARGET)

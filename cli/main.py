@@ -92,7 +92,7 @@ def _open_unfinished() -> int:
         TransferSettings(), [r for r in unfinished if r.server_url == latest.server_url], given=set()
     )
     manager = open_manager(
-        server_connection(latest.server_url, latest.user, url_on_command_line=False), settings, bridge
+        server_connection(latest.server_url, latest.user, url_on_command_line=False), settings, bridge, tui=True
     )
     notices = cleanup_at_start(manager, echo=False)
     try:

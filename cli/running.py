@@ -73,10 +73,16 @@ def run_tui(manager: Any, bridge: Any, start: Callable[[], Any] | None, *, targe
     return max(int(code or 0), report_code)
 
 
-def open_manager(connection: Any, settings: Any, reporter: Any) -> Any:
+def open_manager(connection: Any, settings: Any, reporter: Any, *, tui: bool) -> Any:
+    """The transfer manager on the state database; the terminal UI samples the engine's counters
+    itself, so the engine sends it no progress events."""
+    from dataclasses import replace
+
     from engine.manager import TransferManager
     from engine.state import StateStore
 
+    if tui:
+        settings = replace(settings, progress_interval_s=None)
     store = StateStore.open()
     return TransferManager(connection, store=store, sink=reporter, settings=settings)
 
@@ -102,7 +108,7 @@ def run_transfers(connection: Any, settings: Any, *, tui: bool, json_lines: bool
         json_lines=json_lines, detail=output.detail, live=not json_lines and sys.stdout.isatty(),
         overall_every_s=output.stats_every_s)
     configure_logging(output, screen=not tui, json_emit=sink.emit_json if json_lines else None)
-    manager = open_manager(connection, settings, sink)
+    manager = open_manager(connection, settings, sink, tui=tui)
     notices = cleanup_at_start(manager, echo=not tui)
     try:
         if tui:

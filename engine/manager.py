@@ -94,13 +94,15 @@ class TransferManager:
         self._intake = Intake(self._scheduler, store=store, connection=connection, settings=self.settings,
                               owner=self._owner)
         self._control = FileControl(self._scheduler, store=store)
-        self._ticker = ProgressTicker(self._scheduler, interval_s=self.settings.progress_interval_s)
+        interval = self.settings.progress_interval_s
+        self._ticker = ProgressTicker(self._scheduler, interval_s=interval) if interval is not None else None
 
     # == lifecycle ============================================================================
     def start(self) -> TransferManager:
         self._scheduler.pool.start()
         self._scheduler.nuxeo_pool.start()
-        self._ticker.start()
+        if self._ticker is not None:
+            self._ticker.start()
         return self
 
     def __enter__(self) -> TransferManager:
@@ -120,11 +122,13 @@ class TransferManager:
                 if remaining <= 0:
                     break
                 scheduler.changed.wait(remaining)
-        self._ticker.stop()
+        if self._ticker is not None:
+            self._ticker.stop()
         scheduler.pool.stop(timeout=max(1.0, deadline - time.monotonic()))
         scheduler.nuxeo_pool.stop(timeout=max(1.0, deadline - time.monotonic()))
         self._steps.drop_idle_batches()
-        self._ticker.join(timeout=2)
+        if self._ticker is not None:
+            self._ticker.join(timeout=2)
         with self._lock:
             for transfer in scheduler.files.values():
                 if not transfer.working():  # a task still running closes its own file

@@ -24,7 +24,9 @@ class TransferSettings:
     verify_etag: bool = False
     bandwidth_limit: int | None = None
     max_attempts: int = 5
-    progress_interval_s: float = 0.25
+    # How often progress events go to the sink; None sends none, for a front end that samples
+    # `snapshot()` itself on its own timer (the transfer manager).
+    progress_interval_s: float | None = 0.25
     # Small files (single uploads) share a batch, up to this many each (see `shared_batches`).
     files_per_batch: int = DEFAULT_FILES_PER_BATCH
 

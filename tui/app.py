@@ -170,6 +170,9 @@ class NxupApp(App[int]):
             screen.refresh_rows(changed)  # the totals follow at the next sample
 
     def _sample(self) -> None:
+        # The one place the screens' progress is sampled from the engine.
+        if isinstance(self.screen, PartsScreen):
+            self.screen.refresh_parts()
         changed = self.model.sample(self.manager.snapshot)
         screen = self.transfers
         if screen is None:

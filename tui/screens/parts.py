@@ -52,7 +52,7 @@ class PartsScreen(Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.set_interval(0.25, self.refresh_parts)
+        # Refreshed again by the app at each of its samples of the engine's counters.
         self.refresh_parts()
 
     def refresh_parts(self) -> None:
