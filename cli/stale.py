@@ -137,7 +137,9 @@ Examples:
 )
 @click.option("--user", envvar="NUXEO_USER", show_envvar=True, help="Nuxeo user.")
 @click.option("--prefix", default="", help="Only keys under this prefix, e.g. upload/.")
-@click.option("--older-than", type=AGE, help="Only uploads at least this old: 30m, 24h, 7d (with --abort, 24h unless given).")
+@click.option(
+    "--older-than", type=AGE, help="Only uploads at least this old: 30m, 24h, 7d (with --abort, 24h unless given)."
+)
 @click.option("--json", "json_lines", is_flag=True, help="One JSON object per line.")
 @click.option("--no-parts", is_flag=True, help="Do not count parts and bytes (one request per upload).")
 @click.option("--abort", "do_abort", is_flag=True, help="Abort the uploads listed (asks first, unless --yes).")

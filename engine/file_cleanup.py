@@ -96,7 +96,12 @@ class FileCleanup(FileJournal):
             self._emit(Notice(transfer.id, message=f"{record.path}: {_ABORT_DENIED_NOTICE}"))
             return
         except NxupError as error:
-            self._emit(Notice(transfer.id, message=f"{record.path}: could not abort its multipart upload ({error}); `nxup stale` lists it"))
+            self._emit(
+                Notice(
+                    transfer.id,
+                    message=f"{record.path}: could not abort its multipart upload ({error}); `nxup stale` lists it",
+                )
+            )
             return
         self.persist(transfer, upload_id=None)
 

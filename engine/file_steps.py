@@ -47,7 +47,9 @@ _START_ATTEMPTS = 3
 # connection (`StorageUnreachable`), or one of these codes.
 _MAYBE_ACTED = frozenset({"InternalError", "500", "502", "504"})
 
-_BATCH_GONE_NOTICE = "its upload batch expired on the server; going on with a new batch (nothing S3 holds is sent again)"
+_BATCH_GONE_NOTICE = (
+    "its upload batch expired on the server; going on with a new batch (nothing S3 holds is sent again)"
+)
 _UNKNOWN_UPLOAD_NOTICE = (
     "nxup stopped while S3 was starting its multipart upload; if S3 started one, it is left to the "
     "Nuxeo server's clean-up of old uploads (or `nxup stale` with admin keys)"
@@ -74,10 +76,20 @@ class FileSteps(Finishing):
     `FileTransfer`). The stages after the last part are in `Finishing`, the ends of an upload in
     `FileCleanup`, the journal writes in `FileJournal`: each a base of the one after."""
 
-    def __init__(self, *, store: StateStore, nuxeo: NuxeoCalls, s3: S3Calls, settings: TransferSettings,
-                 emit: Callable[[Event], None], lock: threading.RLock, clock: Clock) -> None:
-        shared_batches = SharedBatches(new_batch=nuxeo.new_batch, credentials_for=nuxeo.batch_credentials,
-                                       capacity=settings.files_per_batch)
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        nuxeo: NuxeoCalls,
+        s3: S3Calls,
+        settings: TransferSettings,
+        emit: Callable[[Event], None],
+        lock: threading.RLock,
+        clock: Clock,
+    ) -> None:
+        shared_batches = SharedBatches(
+            new_batch=nuxeo.new_batch, credentials_for=nuxeo.batch_credentials, capacity=settings.files_per_batch
+        )
         super().__init__(store=store, lock=lock, nuxeo=nuxeo, s3=s3, emit=emit, shared_batches=shared_batches)
         self._clock = clock
         self.settings = settings
@@ -116,8 +128,13 @@ class FileSteps(Finishing):
                     with self._lock:
                         transfer.close_file()
                         transfer.document_path = decision.document.path if decision.document else ""
-                    self.persist(transfer, status=UploadStatus.SKIPPED, action=Action.SKIP.value,
-                                 note=decision.reason, doc_uid=decision.document.uid if decision.document else None)
+                    self.persist(
+                        transfer,
+                        status=UploadStatus.SKIPPED,
+                        action=Action.SKIP.value,
+                        note=decision.reason,
+                        doc_uid=decision.document.uid if decision.document else None,
+                    )
                     return NextStep.SKIPPED
             self._attach_batch(transfer)
             plan = self._plan(transfer)
@@ -137,9 +154,14 @@ class FileSteps(Finishing):
             pending = self._reconcile_multipart(transfer, plan)
         self._emit(
             FileStarted(
-                transfer.id, path=record.path, size=plan.file_size, multipart=plan.multipart,
-                part_size=plan.part_size, part_count=plan.part_count,
-                parts_already_done=len(transfer.done), bytes_already_done=transfer.done_bytes,
+                transfer.id,
+                path=record.path,
+                size=plan.file_size,
+                multipart=plan.multipart,
+                part_size=plan.part_size,
+                part_count=plan.part_count,
+                parts_already_done=len(transfer.done),
+                bytes_already_done=transfer.done_bytes,
             )
         )
         with self._lock:
@@ -153,12 +175,17 @@ class FileSteps(Finishing):
         the same. `NameTaken` when the policy says to fail."""
         record = transfer.record
         policy = ExistingPolicy(record.existing or ExistingPolicy.VERSION.value)
-        decision = self.listings.decide_and_reserve(record.target, title=transfer.name, path=record.path,
-                                                    size=record.size or 0, policy=policy)
+        decision = self.listings.decide_and_reserve(
+            record.target, title=transfer.name, path=record.path, size=record.size or 0, policy=policy
+        )
         if decision.action is Action.VERSION:
             assert decision.document is not None
-            self.persist(transfer, action=decision.action.value, version_of=decision.document.uid,
-                         doc_revision=decision.document.change_token)
+            self.persist(
+                transfer,
+                action=decision.action.value,
+                version_of=decision.document.uid,
+                doc_revision=decision.document.change_token,
+            )
         elif decision.action is Action.RENAME:
             self.persist(transfer, action=decision.action.value, doc_name=decision.title)
         elif decision.action is Action.CREATE:
@@ -207,8 +234,13 @@ class FileSteps(Finishing):
             batch, file_idx = self.nuxeo.new_batch(), 0
             self._use_batch(transfer, batch)
         self.advance(
-            transfer, Stage.BATCHED, batch_id=batch.batch_id, file_idx=file_idx, handler=batch.provider,
-            bucket=batch.location.bucket, object_key=batch.base_key + str(uuid.uuid4()),
+            transfer,
+            Stage.BATCHED,
+            batch_id=batch.batch_id,
+            file_idx=file_idx,
+            handler=batch.provider,
+            bucket=batch.location.bucket,
+            object_key=batch.base_key + str(uuid.uuid4()),
         )
 
     def _replace_batch(self, transfer: FileTransfer) -> None:
@@ -219,15 +251,25 @@ class FileSteps(Finishing):
         record = transfer.record
         batch = self.nuxeo.new_batch()
         if record.bucket and batch.location.bucket != record.bucket:
-            self.restart(transfer, notice="its upload batch expired and the server now uses another bucket; uploading it again")
+            self.restart(
+                transfer, notice="its upload batch expired and the server now uses another bucket; uploading it again"
+            )
             self._use_batch(transfer, batch)
-            self.advance(transfer, Stage.BATCHED, batch_id=batch.batch_id, file_idx=0, handler=batch.provider,
-                          bucket=batch.location.bucket, object_key=batch.base_key + str(uuid.uuid4()))
+            self.advance(
+                transfer,
+                Stage.BATCHED,
+                batch_id=batch.batch_id,
+                file_idx=0,
+                handler=batch.provider,
+                bucket=batch.location.bucket,
+                object_key=batch.base_key + str(uuid.uuid4()),
+            )
             return
         self._use_batch(transfer, batch)
         transfer.batch_replaced = True
-        self.advance(transfer, stage_after_new_batch(record.stage), batch_id=batch.batch_id, file_idx=0,
-                     handler=batch.provider)
+        self.advance(
+            transfer, stage_after_new_batch(record.stage), batch_id=batch.batch_id, file_idx=0, handler=batch.provider
+        )
         self._emit(Notice(transfer.id, message=f"{record.path}: {_BATCH_GONE_NOTICE}"))
 
     def _plan(self, transfer: FileTransfer) -> UploadPlan:
@@ -235,7 +277,9 @@ class FileSteps(Finishing):
         size = record.size or 0
         if record.upload_id and record.part_size:
             return plan_resumed_upload(size, part_size=record.part_size)
-        plan = plan_upload(size, single_upload_limit=self.settings.single_upload_limit, part_size=self.settings.part_size)
+        plan = plan_upload(
+            size, single_upload_limit=self.settings.single_upload_limit, part_size=self.settings.part_size
+        )
         self.persist(transfer, part_size=plan.part_size, part_count=plan.part_count)
         return plan
 
@@ -267,8 +311,9 @@ class FileSteps(Finishing):
             except StorageError as error:
                 if not error.retryable or attempt == _START_ATTEMPTS:
                     raise
-                if (isinstance(error, StorageUnreachable) or error.code in _MAYBE_ACTED) and \
-                        not self._s3.abort_uploads_of_key(transfer):
+                if (
+                    isinstance(error, StorageUnreachable) or error.code in _MAYBE_ACTED
+                ) and not self._s3.abort_uploads_of_key(transfer):
                     self._emit(Notice(transfer.id, message=f"{transfer.path}: {_LOST_START_NOTICE}"))
                 if self._clock.pause(transfer.control, 0.5 * attempt):
                     raise Interrupted(transfer.control.reason or "") from error

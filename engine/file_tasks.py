@@ -171,7 +171,8 @@ class FileTasks:
             if cause is NewRoundCause.FILE_CHANGED:
                 self._steps.restart_changed(transfer, FileChanged("the file changed while it was being uploaded"))
             elif cause is NewRoundCause.KEY_DENIED:
-                self._steps.restart(transfer, notice="the new upload batch may not write to the old one's key; uploading it again")
+                notice = "the new upload batch may not write to the old one's key; uploading it again"
+                self._steps.restart(transfer, notice=notice)
             elif cause is NewRoundCause.UPLOAD_GONE:
                 self._steps.forget_upload(transfer, notice=UPLOAD_GONE_NOTICE)
         except Exception as exc:
@@ -198,8 +199,7 @@ class FileTasks:
                     assert transfer.record.doc_uid is not None
                     self._finish_done(transfer, transfer.record.doc_uid, document_path=transfer.document_path)
             if not documented:  # handed over once its journal is written
-                self._scheduler.submit_to_nuxeo((P_CLEANUP, transfer.sequence), self._finish_on_nuxeo_worker,
-                                                transfer)
+                self._scheduler.submit_to_nuxeo((P_CLEANUP, transfer.sequence), self._finish_on_nuxeo_worker, transfer)
         except Interrupted:
             with self._lock:
                 transfer.finishing = False
@@ -233,22 +233,34 @@ class FileTasks:
         # Stored while the file still counts as working, and announced before waiters wake:
         # once `wait()` returns, the store says DONE (a caller may close it right away) and the
         # sink has seen the completion.
-        self._scheduler.persist(transfer, status=UploadStatus.DONE, doc_uid=doc_uid, error=None, finished_at=self._clock.now())
+        self._scheduler.persist(
+            transfer, status=UploadStatus.DONE, doc_uid=doc_uid, error=None, finished_at=self._clock.now()
+        )
         self._steps.save_held(transfer)
         self._steps.done_with_batch(transfer, more_coming=self._scheduler.files_await_a_batch())
         if transfer.control.reason == StopReason.CANCEL:
             # A cancel that came once every byte was on S3 finishes the file instead of leaving
             # an object no document holds.
-            self._scheduler.emit(Notice(transfer.id, message=f"{transfer.path}: cancelled too late: its bytes were all on "
-                                                   "S3, so its upload was finished"))
+            self._scheduler.emit(
+                Notice(
+                    transfer.id,
+                    message=f"{transfer.path}: cancelled too late: its bytes were all on "
+                    "S3, so its upload was finished",
+                )
+            )
         with self._lock:
             transfer.status = UploadStatus.DONE
             transfer.finishing = False
             transfer.done_bytes = transfer.size
             self._scheduler.emit(
                 FileCompleted(
-                    transfer.id, path=transfer.path, size=transfer.size, document_path=document_path,
-                    document_uid=doc_uid, etag=transfer.record.etag or "", version_label=transfer.version_label,
+                    transfer.id,
+                    path=transfer.path,
+                    size=transfer.size,
+                    document_path=document_path,
+                    document_uid=doc_uid,
+                    etag=transfer.record.etag or "",
+                    version_label=transfer.version_label,
                 )
             )
             self._scheduler.release(transfer)
@@ -259,8 +271,14 @@ class FileTasks:
         with self._lock:
             transfer.preparing = False
             transfer.status = UploadStatus.SKIPPED
-            self._scheduler.emit(FileSkipped(transfer.id, path=transfer.path, reason=transfer.record.note or "",
-                                             document_path=transfer.document_path))
+            self._scheduler.emit(
+                FileSkipped(
+                    transfer.id,
+                    path=transfer.path,
+                    reason=transfer.record.note or "",
+                    document_path=transfer.document_path,
+                )
+            )
             self._scheduler.release(transfer)
         self._scheduler.admit()
 

@@ -155,7 +155,9 @@ class Finishing(FileCleanup):
             transfer.resent_invalid_parts = True
             self.store.forget_parts(transfer.id)
             self.advance(transfer, Stage.SENDING)
-            self._emit(Notice(transfer.id, message=f"{transfer.path}: S3 lacked parts it had acknowledged; sending them again"))
+            self._emit(
+                Notice(transfer.id, message=f"{transfer.path}: S3 lacked parts it had acknowledged; sending them again")
+            )
             raise NewRound() from None
         if self.settings.verify_etag:
             self._s3.verify_etag(transfer, etag=etag)
@@ -165,9 +167,14 @@ class Finishing(FileCleanup):
         record = transfer.record
         assert transfer.batch is not None
         self.nuxeo.complete(
-            transfer.batch.batch_id, name=transfer.name, size=transfer.size,
-            key=record.object_key or "", bucket=record.bucket or "", etag=record.etag or "",
-            mime_type=content_type_for(transfer.name), file_idx=record.file_idx,
+            transfer.batch.batch_id,
+            name=transfer.name,
+            size=transfer.size,
+            key=record.object_key or "",
+            bucket=record.bucket or "",
+            etag=record.etag or "",
+            mime_type=content_type_for(transfer.name),
+            file_idx=record.file_idx,
         )
 
     def _registered_by_nuxeo(self, transfer: FileTransfer) -> bool:
@@ -194,19 +201,22 @@ class Finishing(FileCleanup):
             if transfer.creation_may_have_run:
                 # An earlier request may have made the document and its answer been lost: look
                 # before sending again (the key alone suffices only on servers that keep it).
-                document = (self._version_made_earlier(transfer) if versioning
-                            else self._document_made_earlier(transfer))
+                document = self._version_made_earlier(transfer) if versioning else self._document_made_earlier(transfer)
                 if document is not None:
                     break
             transfer.creation_may_have_run = True
             try:
                 if versioning:
                     assert record.version_of is not None
-                    document = self.nuxeo.add_version(record.version_of, batch_id=batch_id, file_idx=record.file_idx,
-                                                      change_token=record.doc_revision)
+                    document = self.nuxeo.add_version(
+                        record.version_of, batch_id=batch_id, file_idx=record.file_idx, change_token=record.doc_revision
+                    )
                 else:
                     document = self.nuxeo.create_file_document(
-                        record.target, name=transfer.name, batch_id=batch_id, key=record.document_key,
+                        record.target,
+                        name=transfer.name,
+                        batch_id=batch_id,
+                        key=record.document_key,
                         file_idx=record.file_idx,
                     )
                 break
@@ -217,8 +227,10 @@ class Finishing(FileCleanup):
                 document = self._version_made_earlier(transfer) if versioning else None
                 if document is None:
                     self.persist(transfer, action=None, version_of=None, doc_revision=None)
-                    raise NameTaken(f"the document {record.target.rstrip('/')}/{transfer.name} changed on the "
-                                    "server meanwhile; run the upload again to decide anew") from None
+                    raise NameTaken(
+                        f"the document {record.target.rstrip('/')}/{transfer.name} changed on the "
+                        "server meanwhile; run the upload again to decide anew"
+                    ) from None
                 break
             except NuxeoNotFound:
                 self.nuxeo.batch_info(batch_id)  # BatchGone when the 404 was about the batch
@@ -233,8 +245,9 @@ class Finishing(FileCleanup):
             transfer.batch = None
         if versioning and document.blob_length != transfer.size:
             # The user's document is never removed: the new version is named as wrong.
-            raise IntegrityError(f"the new version of {document.path} holds {document.blob_length} bytes, not the "
-                                 f"file's {transfer.size}")
+            raise IntegrityError(
+                f"the new version of {document.path} holds {document.blob_length} bytes, not the file's {transfer.size}"
+            )
         if document.blob_length is None:
             # A stock server makes the document without its blob when the batch is gone
             # (and answers 201): remove it and register the object with a new batch.

@@ -24,7 +24,9 @@ def exit_report(rows: Sequence[FileRow], errors: Sequence[str]) -> tuple[list[st
         f"{counts[UploadStatus.CANCELLED]} cancelled, {counts[UploadStatus.PAUSED]} paused{skipped}"
     )
     failed = [row for row in rows if row.status is UploadStatus.FAILED]
-    lines += [f"failed    {printable(row.path) or chr(34) * 2}: {printable(row.reason)}" for row in failed[:FAILED_SHOWN]]
+    lines += [
+        f"failed    {printable(row.path) or chr(34) * 2}: {printable(row.reason)}" for row in failed[:FAILED_SHOWN]
+    ]
     if len(failed) > FAILED_SHOWN:
         lines.append(f"… and {len(failed) - FAILED_SHOWN} more failed (`nxup status` lists them)")
     unfinished = counts[UploadStatus.PAUSED] + counts[UploadStatus.QUEUED] + counts[UploadStatus.UPLOADING]

@@ -48,7 +48,10 @@ class S3AdminConfig:
         if self.access_key_id and self.secret_access_key:
             keys = {"aws_access_key_id": self.access_key_id, "aws_secret_access_key": self.secret_access_key}
         elif session.get_credentials() is None:
-            raise StaleError("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name an AWS profile (--s3-profile)")
+            raise StaleError(
+                "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "or name an AWS profile (--s3-profile)"
+            )
         config = Config(
             region_name=self.region or session.region_name or "us-east-1",
             retries={"mode": "standard", "max_attempts": 4},
