@@ -74,7 +74,9 @@ class NextStep(Enum):
 class FileSteps(Finishing):
     """What each stage of a file does; shared by every worker (per-file state lives on the
     `FileTransfer`). The stages after the last part are in `Finishing`, the ends of an upload in
-    `FileCleanup`, the journal writes in `FileJournal`: each a base of the one after."""
+    `FileCleanup`, the journal writes in `FileJournal`: each a base of the one after. Its length:
+    the stages before the last part (batch, plan, start, parts), each journaled before its request,
+    are one sequence that reads best in one place."""
 
     def __init__(
         self,

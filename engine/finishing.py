@@ -52,7 +52,9 @@ class NewRound(Exception):
 
 
 class Finishing(FileCleanup):
-    """The stages of a file after its last part; `FileSteps` (which prepares it) builds on it."""
+    """The stages of a file after its last part; `FileSteps` (which prepares it) builds on it. Its
+    length: join, `/complete` and the document each have a lost-answer path that looks the result
+    up before asking again, and they share those look-ups."""
 
     settings: TransferSettings
     _clock: Clock
