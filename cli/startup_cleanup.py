@@ -35,7 +35,7 @@ stale_after_option = click.option(
     "--stale-after",
     envvar=STALE_AFTER_ENV,
     show_envvar=True,
-    default="7d",
+    default="7d",  # engine.stale.DEFAULT_STALE_AFTER, as it is typed
     show_default=True,
     type=AGE,
     expose_value=False,
@@ -50,7 +50,11 @@ def _stale_after() -> timedelta | None:
     ctx = click.get_current_context(silent=True)
     if ctx is not None and _STALE_AFTER_META in ctx.meta:
         return ctx.meta[_STALE_AFTER_META]
-    return parse_age_option(os.environ.get(STALE_AFTER_ENV) or "7d", STALE_AFTER_ENV)
+    if os.environ.get(STALE_AFTER_ENV):
+        return parse_age_option(os.environ[STALE_AFTER_ENV], STALE_AFTER_ENV)
+    from engine.stale import DEFAULT_STALE_AFTER
+
+    return DEFAULT_STALE_AFTER
 
 
 def _admin_from_env() -> Any | None:
