@@ -913,17 +913,24 @@ class Proxies:
 
 
 @pytest.fixture
-def proxies(sandbox: Sandbox) -> Iterator[Proxies]:
+def proxied_server(sandbox: Sandbox) -> NuxeoServer:
+    """The Nuxeo server behind `proxies`: the session sandbox's (stock). A module that runs its
+    proxied tests in both policy modes overrides it with `policy_server`."""
+    return sandbox.nuxeo
+
+
+@pytest.fixture
+def proxies(sandbox: Sandbox, proxied_server: NuxeoServer) -> Iterator[Proxies]:
     """Fault proxies in front of S3 and of the Nuxeo server, without faults until a test sets
     their policies."""
     s3_proxy = FaultProxy(sandbox.s3.endpoint.removeprefix("http://"), flavor=Flavor.S3)
-    nuxeo_proxy = FaultProxy(f"127.0.0.1:{sandbox.nuxeo.port}", flavor=Flavor.NUXEO)
-    sandbox.nuxeo.advertised_s3_endpoint = s3_proxy.url
+    nuxeo_proxy = FaultProxy(f"127.0.0.1:{proxied_server.port}", flavor=Flavor.NUXEO)
+    proxied_server.advertised_s3_endpoint = s3_proxy.url
     yield Proxies(
         s3_proxy,
         nuxeo_proxy,
-        dataclasses.replace(sandbox.info, nuxeo_url=nuxeo_proxy.url + "/nuxeo"),
+        dataclasses.replace(info_of(sandbox, proxied_server), nuxeo_url=nuxeo_proxy.url + "/nuxeo"),
     )
-    sandbox.nuxeo.advertised_s3_endpoint = None
+    proxied_server.advertised_s3_endpoint = None
     s3_proxy.close()
     nuxeo_proxy.close()

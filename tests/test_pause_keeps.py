@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import (
     MIB,
     EventLog,
     Proxies,
     assert_document_holds,
     assert_landed,
+    info_of,
     kill_after_first_part,
     nxup_env,
     run_nxup,
@@ -23,11 +25,23 @@ from conftest import (
 from nuxeo.client import Nuxeo
 
 from engine.events import FilePaused, FileProgress, FileStarted, PartCompleted
+from sandbox import NuxeoServer, Sandbox, SandboxInfo
 
 WORKERS = 4
 PART = 5 * MIB
 CAP = 8 * MIB  # parts start while those in flight hold less than a second of it: 2 parts of 5 MiB
 MOST_IN_FLIGHT = -(-CAP // PART)
+
+
+@pytest.fixture
+def server_info(policy_server: NuxeoServer, sandbox: Sandbox) -> SandboxInfo:
+    """Pause and crash run with stock batch credentials (PutObject only) and permissive ones."""
+    return info_of(sandbox, policy_server)
+
+
+@pytest.fixture
+def proxied_server(policy_server: NuxeoServer) -> NuxeoServer:
+    return policy_server
 
 
 def acknowledged_in_order(events: EventLog, file_id: int) -> list[int]:
