@@ -15,15 +15,14 @@ from rich.cells import cell_len, set_cell_size
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine.lifecycle import UploadStatus
 from engine.text import eta_text, size_text, speed_text
 from tui.model import FileRow, TransferModel
+from tui.widgets.row_list import RowList
 from tui.widgets.row_order import RowOrder
 
 BAR_WIDTH = 8
@@ -131,18 +130,10 @@ def header_text(widths: ColumnWidths) -> Text:
     return line
 
 
-class FileList(ScrollView, can_focus=True):
+class FileList(RowList):
     """Active files first (see RowOrder); a cursor selects one and follows it as it moves, until
     it is finished: then the cursor stays where it was, on the file that took its place."""
 
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
-    ]
     COMPONENT_CLASSES = {"file-list--header", "file-list--cursor", "file-list--stripe"}
     DEFAULT_CSS = """
     FileList { overflow-x: hidden; scrollbar-size-vertical: 1; }
@@ -257,18 +248,18 @@ class FileList(ScrollView, can_focus=True):
         background = self.get_component_rich_style("file-list--stripe") if index % 2 else self.rich_style
         return self._strip(row_text(row, self.widths), width, background)
 
-    def _strip(self, text: Text, width: int, background: Style) -> Strip:
-        segments = list(text.render(self.app.console))
-        strip = Strip(segments).crop_extend(0, width, background)
-        return strip.apply_style(background) if background else strip
-
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(0, len(self.order) + 1)
 
     # -- cursor -------------------------------------------------------------------------
-    @property
-    def _page(self) -> int:
-        return max(1, self.size.height - 2)
+    def _cursor_index(self) -> int:
+        return self.cursor
+
+    def _row_total(self) -> int:
+        return len(self.order)
+
+    def _choose(self) -> None:
+        self.action_select()
 
     def _move_to(self, index: int) -> None:
         if not self.order:
@@ -280,13 +271,7 @@ class FileList(ScrollView, can_focus=True):
     def _place_cursor(self, index: int, *, post: bool = True) -> None:
         """Put the cursor on the row at `index` and scroll it into view."""
         self.cursor = index
-        top = self.scroll_offset.y
-        visible_rows = max(1, self.size.height - 1)
-        if index < top:
-            self.scroll_to(y=index, animate=False)
-        elif index >= top + visible_rows:
-            self.scroll_to(y=index - visible_rows + 1, animate=False)
-        self.refresh()
+        self._scroll_into_view(index)
         if post:
             self._post_highlight()
 
@@ -295,23 +280,8 @@ class FileList(ScrollView, can_focus=True):
         if file_id is not None:
             self.post_message(self.Highlighted(self, file_id))
 
-    def action_cursor(self, step: int) -> None:
-        self._move_to(self.cursor + step)
-
-    def action_page(self, step: int) -> None:
-        self._move_to(self.cursor + step * self._page)
-
-    def action_jump(self, where: int) -> None:
-        self._move_to(len(self.order) - 1 if where < 0 else 0)
-
     def action_select(self) -> None:
         file_id = self.selected_file_id
         if file_id is not None:
             self.post_message(self.Selected(self, file_id))
-
-    def on_click(self, event: events.Click) -> None:
-        if event.y >= 1:
-            self._move_to(self.scroll_offset.y + event.y - 1)
-            if event.chain == 2:
-                self.action_select()
 

@@ -13,17 +13,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rich.cells import cell_len, get_character_cell_size
-from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine.stale import StaleUpload, total_bytes
 from engine.text import age_text, printable, size_text
+from tui.widgets.row_list import RowList
 
 SELECT_WIDTH, AGE_WIDTH, PARTS_WIDTH, SIZE_WIDTH = 2, 6, 6, 10
 _FIXED_WIDTH = SELECT_WIDTH + AGE_WIDTH + PARTS_WIDTH + SIZE_WIDTH
@@ -140,19 +139,11 @@ def totals_text(table: StaleTable) -> str:
     return text
 
 
-class StaleTable(ScrollView, can_focus=True):
+class StaleTable(RowList):
     """Every upload listed (`uploads`), the ones shown (`shown`: at least `min_age` old, in the
     order sorted by), the ones selected, and a cursor on one."""
 
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
-        Binding("enter", "choose", "Resume", show=False),
-    ]
+    BINDINGS = [Binding("enter", "choose", "Resume", show=False)]
     COMPONENT_CLASSES = {"stale-table--header", "stale-table--cursor", "stale-table--stripe"}
     DEFAULT_CSS = """
     StaleTable > .stale-table--header { background: $panel; }
@@ -294,10 +285,6 @@ class StaleTable(ScrollView, can_focus=True):
         text = row_text(upload, layout, now=self.now(), selected=upload.upload_id in self.selected)
         return self._strip(text, width, background)
 
-    def _strip(self, text: Text, width: int, background: Style) -> Strip:
-        strip = Strip(list(text.render(self.app.console))).crop_extend(0, width, background)
-        return strip.apply_style(background) if background else strip
-
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(event.size.width, len(self.shown) + 1)
 
@@ -313,33 +300,21 @@ class StaleTable(ScrollView, can_focus=True):
         if index == self.cursor_row and self.shown[index] == self._highlighted and not force:
             return
         self.cursor_row = index
-        top = self.scroll_offset.y
-        visible_rows = max(1, self.size.height - 1)
-        if index < top:
-            self.scroll_to(y=index, animate=False)
-        elif index >= top + visible_rows:
-            self.scroll_to(y=index - visible_rows + 1, animate=False)
-        self.refresh()
+        self._scroll_into_view(index)
         if self.shown[index] != self._highlighted:
             self._highlighted = self.shown[index]
             self.post_message(self.Highlighted(self.uploads[self._highlighted]))
 
-    def action_cursor(self, step: int) -> None:
-        self._move_to(self.cursor_row + step)
+    def _cursor_index(self) -> int:
+        return self.cursor_row
 
-    def action_page(self, step: int) -> None:
-        self._move_to(self.cursor_row + step * max(1, self.size.height - 2))
+    def _row_total(self) -> int:
+        return len(self.shown)
 
-    def action_jump(self, where: int) -> None:
-        self._move_to(len(self.shown) - 1 if where < 0 else 0)
+    def _choose(self) -> None:
+        self.action_choose()
 
     def action_choose(self) -> None:
         upload = self.highlighted
         if upload is not None:
             self.post_message(self.Chosen(upload))
-
-    def on_click(self, event: events.Click) -> None:
-        if event.y >= 1:
-            self._move_to(self.scroll_offset.y + event.y - 1)
-            if event.chain == 2:
-                self.action_choose()
