@@ -176,14 +176,21 @@ class FileTasks:
             elif cause is NewRoundCause.UPLOAD_GONE:
                 self._steps.forget_upload(transfer, notice=UPLOAD_GONE_NOTICE)
         except Exception as exc:
-            with self._lock:
-                transfer.finishing = False
-            self._scheduler.fail(transfer, exc)
+            self._failed_while_finishing(transfer, exc)
             return
+        self._queued_again(transfer)
+
+    def _queued_again(self, transfer: FileTransfer) -> None:
+        """Back in the queue for a new round (its stages start again from the journal)."""
         with self._lock:
             transfer.finishing = False
             self._scheduler.requeue(transfer)
         self._scheduler.admit()
+
+    def _failed_while_finishing(self, transfer: FileTransfer, error: BaseException) -> None:
+        with self._lock:
+            transfer.finishing = False
+        self._scheduler.fail(transfer, error)
 
     # == finish ===============================================================================
     def finish(self, transfer: FileTransfer, generation: int | None = None, *, on_nuxeo_worker: bool = False) -> None:
@@ -205,26 +212,16 @@ class FileTasks:
                 transfer.finishing = False
                 self._scheduler.settle_if_idle(transfer)
         except NewRound:
-            with self._lock:
-                transfer.finishing = False
-                self._scheduler.requeue(transfer)
-            self._scheduler.admit()
+            self._queued_again(transfer)
         except FileChanged as change:
             try:
                 self._steps.restart_changed(transfer, change)
             except Exception as exc:
-                with self._lock:
-                    transfer.finishing = False
-                self._scheduler.fail(transfer, exc)
+                self._failed_while_finishing(transfer, exc)
                 return
-            with self._lock:
-                transfer.finishing = False
-                self._scheduler.requeue(transfer)
-            self._scheduler.admit()
+            self._queued_again(transfer)
         except Exception as exc:
-            with self._lock:
-                transfer.finishing = False
-            self._scheduler.fail(transfer, exc)
+            self._failed_while_finishing(transfer, exc)
 
     def _finish_on_nuxeo_worker(self, transfer: FileTransfer) -> None:
         self.finish(transfer, on_nuxeo_worker=True)
