@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             "--gil",
             "--nonblocking",
             "-r",
-            "100",
+            "400",
             "-f",
             "raw",
             "-o",
@@ -323,6 +323,8 @@ def finish(
     print(report.table(runs, picked, names) + "\n")
     figures = [
         *report.big_file_phases(runs, picked),
+        *report.transfer_manager(runs, picked),
+        *report.client_cpu_per_file(runs, picked),
         *report.cpu_per_gib(runs, picked, names),
     ]
     if report.pause_line(pause):

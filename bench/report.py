@@ -11,6 +11,7 @@ from .scenarios import MiB, Scenario
 
 GiB = 1024 * MiB
 NXUP = "nxup"
+TUI = "nxup TUI"
 
 
 def _ok(
@@ -104,6 +105,41 @@ def big_file_phases(runs: list[dict[str, Any]], scenarios: list[Scenario]) -> li
             f"(start-up, login, batch) {phase['before_s3']:.2f} s;"
             f" after `/complete` (document, exit) {phase['after']:.2f} s."
         )
+    return lines
+
+
+def transfer_manager(runs: list[dict[str, Any]], scenarios: list[Scenario]) -> list[str]:
+    """The transfer manager against headless nxup: while the files are sent (from the first
+    batch to the last request, as the server saw them) and for the whole command, whose start-up
+    and `q` weigh on short runs."""
+    lines = []
+    for scenario in scenarios:
+        headless, tui = _ok(runs, scenario.key, NXUP), _ok(runs, scenario.key, TUI)
+        if not headless or not tui:
+            continue
+        window = {
+            name: _median([scenario.rate(r["server"]["window_s"]) for r in ok if r["server"].get("window_s")])
+            for name, ok in ((NXUP, headless), (TUI, tui))
+        }
+        whole = {name: _median([r["rate"] for r in ok]) for name, ok in ((NXUP, headless), (TUI, tui))}
+        lines.append(
+            f"- {scenario.title}: the transfer manager sends {_number(window[TUI])} {scenario.unit} while "
+            f"transferring, headless {_number(window[NXUP])} ({window[TUI] / window[NXUP]:.2f}×); "
+            f"whole command, start-up and quit included: {whole[TUI] / whole[NXUP]:.2f}×."
+        )
+    return lines
+
+
+def client_cpu_per_file(runs: list[dict[str, Any]], scenarios: list[Scenario]) -> list[str]:
+    """nxup's client CPU per file on the many-file scenarios, start-up included."""
+    lines = []
+    for scenario in scenarios:
+        if len(scenario.data.files) < 100 or scenario.latency_ms:
+            continue
+        ok = _ok(runs, scenario.key, NXUP)
+        if ok:
+            per_file = _median([r["cpu_s"] for r in ok]) / len(scenario.data.files) * 1000
+            lines.append(f"- {scenario.title}, nxup: client CPU {per_file:.2f} ms per file, start-up included.")
     return lines
 
 

@@ -84,6 +84,10 @@ def summarize_calls(
         kinds[kind]["s"] += end - begin
     summary: dict[str, Any] = {"calls": dict(kinds)}
     batches = [c for c in calls if c[0] == "POST new batch"]
+    if batches:
+        # From the first batch to the last request: the transfer itself, without the command's
+        # start-up and exit (for the transfer manager, its screen's start and the `q` pressed).
+        summary["window_s"] = max(end for _, _, end in calls) - min(begin for _, begin, _ in batches)
     completes = [c for c in calls if c[0] == "POST complete"]
     if len(batches) == 1 and len(completes) == 1:
         (_, _, batch_end), (_, complete_begin, complete_end) = batches[0], completes[0]

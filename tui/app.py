@@ -93,7 +93,6 @@ class NxupApp(App[int]):
         self._shutting_down = False
         self.abort_on_quit = abort_on_quit
         self.errors: list[str] = []  # what stopped a command (printed again on exit)
-        self._unshown: set[int] = set()  # rows changed by events since the screen was drawn
         self._last_shown = 0.0
         self._show_pending = False
 
@@ -145,26 +144,26 @@ class NxupApp(App[int]):
 
     # == engine → screen ======================================================================
     def on_engine_events(self, message: EngineEvents) -> None:
+        # Events are taken, and the screen drawn, at most every SHOW_INTERVAL_S: many small
+        # files make hundreds of events a second, and a message, a model update and a drawing
+        # for each would take the CPU the uploads need. Until they are taken the bridge posts
+        # no other message.
+        wait = self._last_shown + SHOW_INTERVAL_S - time.monotonic()
+        if wait <= 0:
+            self._take_events()
+        elif not self._show_pending:
+            self._show_pending = True
+            self.set_timer(wait, self._take_events)
+
+    def _take_events(self) -> None:
+        self._show_pending = False
+        self._last_shown = time.monotonic()
         events = self.bridge.drain()
         before = len(self.model.log)
-        self._unshown |= self.model.apply(events)
+        changed = self.model.apply(events)
         if isinstance(self.screen, LogScreen):
             for line in list(self.model.log)[before:]:
                 self.screen.append(line)
-        # The model takes every event at once; the screen is drawn at most every
-        # SHOW_INTERVAL_S: many small files make hundreds of events a second, and drawing for
-        # each would take the CPU the uploads need.
-        wait = self._last_shown + SHOW_INTERVAL_S - time.monotonic()
-        if wait <= 0:
-            self._show_changes()
-        elif not self._show_pending:
-            self._show_pending = True
-            self.set_timer(wait, self._show_changes)
-
-    def _show_changes(self) -> None:
-        self._show_pending = False
-        self._last_shown = time.monotonic()
-        changed, self._unshown = self._unshown, set()
         screen = self.transfers
         if screen is not None and changed:
             screen.refresh_rows(changed)  # the totals follow at the next sample
