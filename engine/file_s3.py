@@ -28,7 +28,8 @@ from .errors import (
     translate_s3_error,
 )
 from .planning import MiB, Part
-from .s3 import ChecksumAlgorithm, S3Clients, checksum_args, list_all_parts
+from .s3 import ChecksumAlgorithm, S3Clients, S3Location, checksum_args, list_all_parts
+from .s3_direct_put import DIRECT_PUT_BELOW, DirectPut
 from .slices import FileSlice, PartCounter
 from .state import PartRecord
 from .transfer import FileTransfer, content_type_for
@@ -46,12 +47,19 @@ class FileS3:
     limiter: BandwidthLimiter
     # Calls S3 refused for expired credentials and sent again with fresh ones.
     credentials_rejected: int = 0
+    # Small objects sent by a direct PUT (`s3_direct_put`), and those that went through botocore
+    # after the direct PUT was not accepted.
+    direct_puts: int = 0
+    direct_puts_declined: int = 0
 
     def __post_init__(self) -> None:
         self._count_lock = threading.Lock()
+        self._direct: dict[S3Location, DirectPut | None] = {}
 
     def close(self) -> None:
         """Close idle keep-alive connections (they would hold the servers' graceful stop)."""
+        with self._count_lock:
+            self._direct = {}
         self.clients.close()
 
     # == multipart upload =====================================================================
@@ -158,6 +166,10 @@ class FileS3:
             transfer.fd, offset=0, size=transfer.plan.file_size, counter=counter,
             control=transfer.control, limiter=self.limiter,
         )
+        if len(body) < DIRECT_PUT_BELOW:
+            etag = self._direct_put(transfer, body)
+            if etag is not None:
+                return etag
         answer = self._with_attempts(
             transfer,
             lambda: self._call(
@@ -170,6 +182,40 @@ class FileS3:
             body=body,
         )
         return str(answer["ETag"])
+
+    def _direct_put(self, transfer: FileTransfer, body: FileSlice) -> str | None:
+        """The object sent by a direct PUT; None when it must go through botocore (which then
+        decides any error)."""
+        assert transfer.batch is not None and transfer.credentials is not None
+        location = transfer.batch.location
+        with self._count_lock:
+            known = location in self._direct
+            direct = self._direct.get(location)
+        if not known:
+            direct = DirectPut.for_client(self._client(transfer))
+            with self._count_lock:
+                self._direct[location] = direct
+        if direct is None:
+            return None
+        record = transfer.record
+        try:
+            with signing_with(transfer.credentials):
+                url = direct.object_url(record.bucket or "", record.object_key or "")
+                credentials = transfer.credentials.get_frozen_credentials()
+        except (Interrupted, FileChanged):
+            raise
+        except Exception:  # botocore decides, and words, whatever went wrong
+            return None
+        etag = direct.put(
+            url=url, body=body, content_type=content_type_for(transfer.name),
+            algorithm=self.algorithm(transfer), credentials=credentials,
+        )
+        with self._count_lock:
+            if etag is None:
+                self.direct_puts_declined += 1
+            else:
+                self.direct_puts += 1
+        return etag
 
     def verify_etag(self, transfer: FileTransfer, *, etag: str) -> None:
         """Check S3's ETag against the MD5 of the local file (per part for a multipart upload),
