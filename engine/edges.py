@@ -30,6 +30,16 @@ class S3Calls(Protocol):
         """How many calls S3 refused for expired credentials, then sent again."""
         ...
 
+    @property
+    def direct_puts(self) -> int:
+        """How many small objects went by a direct PUT (see `s3_direct_put`)."""
+        ...
+
+    @property
+    def direct_puts_declined(self) -> int:
+        """How many direct PUTs were not answered 200 (then sent through botocore)."""
+        ...
+
     def create_multipart(self, transfer: FileTransfer) -> str: ...
 
     def abort_uploads_of_key(self, transfer: FileTransfer) -> bool: ...

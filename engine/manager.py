@@ -223,6 +223,16 @@ class TransferManager:
         """How many S3 calls were refused for expired credentials, then sent again."""
         return self._s3.credentials_rejected
 
+    @property
+    def direct_puts(self) -> int:
+        """How many small objects went to S3 by a direct PUT (see `s3_direct_put`)."""
+        return self._s3.direct_puts
+
+    @property
+    def direct_puts_declined(self) -> int:
+        """How many direct PUTs were not answered 200, their objects then sent through botocore."""
+        return self._s3.direct_puts_declined
+
     def is_idle(self) -> bool:
         """True when nothing is queued or uploading (every file is done, failed, cancelled or paused)."""
         return self._scheduler.is_idle()

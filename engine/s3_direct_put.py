@@ -18,11 +18,12 @@ import base64
 import hashlib
 import threading
 import zlib
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.exceptions import BotoCoreError, HTTPClientError
 
 from .errors import Interrupted, NxupError
@@ -53,6 +54,13 @@ def _checksum_headers(algorithm: ChecksumAlgorithm, data: bytes) -> dict[str, st
     }
 
 
+class _NoBody:
+    """The raw answer of a probe that was never sent."""
+
+    def stream(self, *_: Any, **__: Any) -> Iterator[bytes]:
+        yield b""
+
+
 class DirectPut:
     """Direct PUTs through one botocore client's HTTP session."""
 
@@ -63,6 +71,8 @@ class DirectPut:
         self._region = client.meta.region_name
         self._lock = threading.Lock()
         self._bucket_urls: dict[str, str] = {}
+        self._probing = threading.local()
+        client.meta.events.register_first("before-send.s3.PutObject", self._catch_probe)
 
     @classmethod
     def for_client(cls, client: Any) -> DirectPut | None:
@@ -74,21 +84,32 @@ class DirectPut:
 
     def object_url(self, bucket: str, key: str) -> str:
         """The object's URL as botocore addresses it (path or virtual host, custom endpoint,
-        region, accelerate), resolved once per bucket by presigning a probe key. Must be called
-        where the client can sign (`credentials.signing_with`)."""
+        region, accelerate). Resolved once per bucket by a PUT of a probe key built by the
+        client and caught before it leaves; must be called where the client can sign
+        (`credentials.signing_with`)."""
         with self._lock:
             base = self._bucket_urls.get(bucket)
         if base is None:
-            probe = self._client.generate_presigned_url(
-                "put_object", Params={"Bucket": bucket, "Key": _PROBE_KEY}, ExpiresIn=60
-            )
-            parts = urlsplit(probe)
-            if not parts.path.endswith("/" + _PROBE_KEY):
+            self._probing.url = None
+            self._probing.active = True
+            try:
+                self._client.put_object(Bucket=bucket, Key=_PROBE_KEY, Body=b"")
+            finally:
+                self._probing.active = False
+            parts = urlsplit(self._probing.url or "")
+            if not parts.path.endswith("/" + _PROBE_KEY) or parts.query:
                 raise ValueError(f"unexpected object URL form: {parts.scheme}://{parts.netloc}{parts.path}")
             base = f"{parts.scheme}://{parts.netloc}{parts.path[: -len(_PROBE_KEY)]}"
             with self._lock:
                 self._bucket_urls[bucket] = base
         return base + quote(key, safe="/~")
+
+    def _catch_probe(self, request: Any, **_: Any) -> AWSResponse | None:
+        """The probe's request is answered here, never sent; every other request goes on."""
+        if not getattr(self._probing, "active", False):
+            return None
+        self._probing.url = request.url
+        return AWSResponse(request.url, 200, {}, _NoBody())
 
     def put(self, *, url: str, body: FileSlice, content_type: str, algorithm: ChecksumAlgorithm,
             credentials: Any) -> str | None:

@@ -115,6 +115,7 @@ class MemoryS3:
         self.uploads: dict[str, dict[int, bytes]] = {}
         self.parts_received: list[int] = []
         self.credentials_rejected = 0
+        self.direct_puts = self.direct_puts_declined = 0
         self._ids = itertools.count(1)
 
     def create_multipart(self, transfer: FileTransfer) -> str:
