@@ -4,7 +4,8 @@ Runs the real app (headless, 80×24) on the sandbox with the real engine, queues
 plus a few large ones, and measures while uploads run:
 - how long until every queued file has its row;
 - event-loop lag: a 20 ms timer's worst and 99th-percentile lateness;
-- key latency: time for a `space` (pause/resume) press to be handled.
+- key latency: time for a `space` (pause/resume) press to be handled;
+- the peak RSS of the app and the engine.
 
     .venv/bin/python -m bench.tui_lag --files 10000
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -82,6 +84,8 @@ async def measure(app: NxupApp, expected: int, seconds: float) -> dict[str, floa
         "loop_lag_max_ms": 1000 * lateness[-1],
         "key_press_median_ms": 1000 * statistics.median(presses),
         "key_press_max_ms": 1000 * max(presses),
+        # The app and the engine with every file queued (the sandbox runs in a process of its own).
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "uploading_during_measure": uploading,
         "done_during_measure": done,
     }

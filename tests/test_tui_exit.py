@@ -13,6 +13,7 @@ import pytest
 from conftest import until, write
 
 from engine.errors import StateError
+from engine.events import FileCompleted
 from engine.lifecycle import UploadStatus
 from engine.manager import TransferManager, TransferSettings
 from engine.nuxeo_batch import ServerConnection
@@ -149,3 +150,23 @@ def test_the_app_exits_even_when_stopping_the_engine_fails(app_on: Callable[...,
     lines, code = app.exit_report()
     assert code == 1
     assert lines[0] == "nxup: /state/nxup.db: the state database cannot be written (disk full)"
+
+
+def test_events_taken_after_the_screens_are_gone_end_quietly(
+        app_on: Callable[..., NxupApp], target_folder: str, tmp_path: Path) -> None:
+    """Events are taken on a timer (at most ten times a second): one that fires while the app
+    closes finds no screen, and must not turn a clean quit into a traceback."""
+    path = tmp_path / "late.txt"
+    write(path, 100)
+    app = app_on(lambda manager: manager.add([path], target_folder))
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.manager.counts()[UploadStatus.DONE] == 1, what="the upload")
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+    assert not app.screen_stack
+    app.bridge(FileCompleted(file_id=1, path=str(path), size=100, document_path="/x", document_uid="u", etag="e"))
+    app._take_events()  # an event after the app closed, taken by a timer that outlived the screens
+    assert app.exit_report()[1] == 0

@@ -157,6 +157,8 @@ class NxupApp(App[int]):
 
     def _take_events(self) -> None:
         self._show_pending = False
+        if not self.screen_stack:
+            return  # the app is closing: its timer outlived the screens
         self._last_shown = time.monotonic()
         events = self.bridge.drain()
         before = len(self.model.log)
