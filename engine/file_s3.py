@@ -188,13 +188,11 @@ class FileS3:
         decides any error)."""
         assert transfer.batch is not None and transfer.credentials is not None
         location = transfer.batch.location
+        client = self._client(transfer)
         with self._count_lock:
-            known = location in self._direct
-            direct = self._direct.get(location)
-        if not known:
-            direct = DirectPut.for_client(self._client(transfer))
-            with self._count_lock:
-                self._direct[location] = direct
+            if location not in self._direct:
+                self._direct[location] = DirectPut.for_client(client)
+            direct = self._direct[location]
         if direct is None:
             return None
         record = transfer.record

@@ -33,7 +33,6 @@ from .slices import FileSlice
 # Larger bodies go through botocore: its per-call cost is small beside their sending, and it
 # asks for `100 Continue` first, which spares sending a large body S3 would refuse.
 DIRECT_PUT_BELOW = 1024 * 1024
-_PROBE_KEY = "k"
 
 
 def _checksum_headers(algorithm: ChecksumAlgorithm, data: bytes) -> dict[str, str] | None:
@@ -84,25 +83,27 @@ class DirectPut:
 
     def object_url(self, bucket: str, key: str) -> str:
         """The object's URL as botocore addresses it (path or virtual host, custom endpoint,
-        region, accelerate). Resolved once per bucket by a PUT of a probe key built by the
-        client and caught before it leaves; must be called where the client can sign
+        region, accelerate). Resolved once per bucket from a PUT of the key built by the client
+        and caught before it leaves (were it ever sent, it would only write the very object
+        about to be written); must be called where the client can sign
         (`credentials.signing_with`)."""
+        quoted = quote(key, safe="/~")
         with self._lock:
             base = self._bucket_urls.get(bucket)
         if base is None:
             self._probing.url = None
             self._probing.active = True
             try:
-                self._client.put_object(Bucket=bucket, Key=_PROBE_KEY, Body=b"")
+                self._client.put_object(Bucket=bucket, Key=key, Body=b"")
             finally:
                 self._probing.active = False
             parts = urlsplit(self._probing.url or "")
-            if not parts.path.endswith("/" + _PROBE_KEY) or parts.query:
+            if not parts.path.endswith("/" + quoted) or parts.query:
                 raise ValueError(f"unexpected object URL form: {parts.scheme}://{parts.netloc}{parts.path}")
-            base = f"{parts.scheme}://{parts.netloc}{parts.path[: -len(_PROBE_KEY)]}"
+            base = f"{parts.scheme}://{parts.netloc}{parts.path[: -len(quoted)]}"
             with self._lock:
                 self._bucket_urls[bucket] = base
-        return base + quote(key, safe="/~")
+        return base + quoted
 
     def _catch_probe(self, request: Any, **_: Any) -> AWSResponse | None:
         """The probe's request is answered here, never sent; every other request goes on."""
