@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import threading
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -30,6 +31,9 @@ def content_type_for(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
+_MAKING = threading.Lock()
+
+
 @dataclass(slots=True)
 class FileTransfer:
     """Mutable; every change happens under the manager's lock."""
@@ -42,15 +46,12 @@ class FileTransfer:
     batch: BatchInfo | None = None
     credentials: BatchCredentials | None = None
     fd: int | None = None
-    done: dict[int, PartRecord] = field(default_factory=dict)
     done_bytes: int = 0
-    in_flight: dict[int, PartCounter] = field(default_factory=dict)
     # Bytes of parts in flight that a pause stopped this round: they are sent again on resume.
     dropped_bytes: int = 0
     # The counters hold this round's figures (from the moment its start is told): before, they
     # are being rebuilt from the journal and would read as bytes going back.
     counting: bool = False
-    pending: list[int] = field(default_factory=list)
     error: str | None = None
     finishing: bool = False
     preparing: bool = False
@@ -67,8 +68,66 @@ class FileTransfer:
     creation_may_have_run: bool = False  # a document creation was sent (here or by a dead run)
     # Journal fields held back until the next request leaves (see `FileSteps.writes_held`),
     # and the thread holding them: other threads write straight through.
-    unsaved: dict[str, object] = field(default_factory=dict)
     unsaved_by: int | None = None
+    # Parts S3 acknowledged, parts being sent, parts left to send, and journal fields held
+    # back: made on first use, as most of 100,000 queued files never need them (about 250
+    # bytes a file). Only their properties below are used.
+    _done: dict[int, PartRecord] | None = None
+    _in_flight: dict[int, PartCounter] | None = None
+    _pending: list[int] | None = None
+    _unsaved: dict[str, object] | None = None
+
+    @property
+    def done(self) -> dict[int, PartRecord]:
+        made = self._done
+        if made is None:
+            with _MAKING:  # a sampler reading it while a worker first writes it: one of them makes it
+                if self._done is None:
+                    self._done = {}
+                made = self._done
+        return made
+
+    @done.setter
+    def done(self, parts: dict[int, PartRecord]) -> None:
+        self._done = parts
+
+    @property
+    def in_flight(self) -> dict[int, PartCounter]:
+        made = self._in_flight
+        if made is None:
+            with _MAKING:  # a sampler reading it while a worker first writes it: one of them makes it
+                if self._in_flight is None:
+                    self._in_flight = {}
+                made = self._in_flight
+        return made
+
+    @property
+    def pending(self) -> list[int]:
+        made = self._pending
+        if made is None:
+            with _MAKING:  # a sampler reading it while a worker first writes it: one of them makes it
+                if self._pending is None:
+                    self._pending = []
+                made = self._pending
+        return made
+
+    @pending.setter
+    def pending(self, numbers: list[int]) -> None:
+        self._pending = numbers
+
+    @property
+    def unsaved(self) -> dict[str, object]:
+        made = self._unsaved
+        if made is None:
+            with _MAKING:  # a sampler reading it while a worker first writes it: one of them makes it
+                if self._unsaved is None:
+                    self._unsaved = {}
+                made = self._unsaved
+        return made
+
+    @unsaved.setter
+    def unsaved(self, fields: dict[str, object]) -> None:
+        self._unsaved = fields
 
     @property
     def id(self) -> int:

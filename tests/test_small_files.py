@@ -150,3 +150,33 @@ def test_a_request_still_running_on_the_server_is_a_clear_error() -> None:
     error = translate_nuxeo_error(OngoingRequestError("key-1"), action="creating the document")
     assert isinstance(error, ServerError) and error.retryable
     assert str(error).startswith("Nuxeo is still running the same request sent earlier while creating the document")
+
+
+def test_a_queued_file_makes_its_part_containers_only_when_used() -> None:
+    """With 100,000 files queued, empty containers per file would weigh some 25 MB: they are made
+    on first use, once even when threads reach for one at the same moment."""
+    from engine.records import UploadRecord
+    from engine.transfer import FileTransfer
+
+    def queued(n: int) -> FileTransfer:
+        return FileTransfer(record=UploadRecord(id=n, path=f"/f{n}", server_url="http://x", target="/t"), sequence=n)
+
+    transfer = queued(1)
+    assert (transfer._done, transfer._in_flight, transfer._pending, transfer._unsaved) == (None, None, None, None)
+    transfer.pending.append(3)
+    assert transfer.pending == [3] and transfer._done is None
+
+    transfers = [queued(n) for n in range(2, 302)]
+    start = threading.Barrier(8)
+
+    def reach(worker: int) -> None:
+        start.wait()
+        for each in transfers:
+            each.in_flight[worker] = worker  # type: ignore[assignment]
+
+    threads = [threading.Thread(target=reach, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(sorted(each.in_flight) == list(range(8)) for each in transfers)
