@@ -41,6 +41,14 @@ def make_files(root: Path, count: int) -> None:
         (big / f"movie-{index}.bin").write_bytes(os.urandom(64 * MiB))
 
 
+def _current_rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 async def measure(app: NxupApp, expected: int, seconds: float) -> dict[str, float]:
     lateness: list[float] = []
     async with app.run_test(size=(80, 24)) as pilot:
@@ -86,6 +94,7 @@ async def measure(app: NxupApp, expected: int, seconds: float) -> dict[str, floa
         "key_press_max_ms": 1000 * max(presses),
         # The app and the engine with every file queued (the sandbox runs in a process of its own).
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_at_the_end_mib": _current_rss_mib(),
         "uploading_during_measure": uploading,
         "done_during_measure": done,
     }
