@@ -5,8 +5,10 @@ from __future__ import annotations
 import mimetypes
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Generic, TypeVar
 
 from .credentials import BatchCredentials
 from .lifecycle import UploadStatus
@@ -32,6 +34,30 @@ def content_type_for(name: str) -> str:
 
 
 _MAKING = threading.Lock()
+_Made = TypeVar("_Made")
+
+
+class _MadeOnUse(Generic[_Made]):
+    """A container attribute of `FileTransfer` made on first use: most of 100,000 queued files
+    never need their part containers (about 250 bytes a file). Made under a lock, since a sampler
+    reading it while a worker first writes it must get the same one."""
+
+    def __init__(self, slot: str, make: Callable[[], _Made]) -> None:
+        self._slot = slot
+        self._make = make
+
+    def __get__(self, transfer: FileTransfer, owner: type | None = None) -> _Made:
+        made: _Made | None = getattr(transfer, self._slot)
+        if made is None:
+            with _MAKING:
+                made = getattr(transfer, self._slot)
+                if made is None:
+                    made = self._make()
+                    setattr(transfer, self._slot, made)
+        return made
+
+    def __set__(self, transfer: FileTransfer, value: _Made) -> None:
+        setattr(transfer, self._slot, value)
 
 
 @dataclass(slots=True)
@@ -70,64 +96,17 @@ class FileTransfer:
     # and the thread holding them: other threads write straight through.
     unsaved_by: int | None = None
     # Parts S3 acknowledged, parts being sent, parts left to send, and journal fields held
-    # back: made on first use, as most of 100,000 queued files never need them (about 250
-    # bytes a file). Only their properties below are used.
+    # back: made on first use (see `_MadeOnUse`). Only the attributes below name them.
     _done: dict[int, PartRecord] | None = None
     _in_flight: dict[int, PartCounter] | None = None
     _pending: list[int] | None = None
     _unsaved: dict[str, object] | None = None
 
-    @property
-    def done(self) -> dict[int, PartRecord]:
-        made = self._done
-        if made is None:
-            with _MAKING:  # a sampler reading it while a worker first writes it: one of them makes it
-                if self._done is None:
-                    self._done = {}
-                made = self._done
-        return made
-
-    @done.setter
-    def done(self, parts: dict[int, PartRecord]) -> None:
-        self._done = parts
-
-    @property
-    def in_flight(self) -> dict[int, PartCounter]:
-        made = self._in_flight
-        if made is None:
-            with _MAKING:  # a sampler reading it while a worker first writes it: one of them makes it
-                if self._in_flight is None:
-                    self._in_flight = {}
-                made = self._in_flight
-        return made
-
-    @property
-    def pending(self) -> list[int]:
-        made = self._pending
-        if made is None:
-            with _MAKING:  # a sampler reading it while a worker first writes it: one of them makes it
-                if self._pending is None:
-                    self._pending = []
-                made = self._pending
-        return made
-
-    @pending.setter
-    def pending(self, numbers: list[int]) -> None:
-        self._pending = numbers
-
-    @property
-    def unsaved(self) -> dict[str, object]:
-        made = self._unsaved
-        if made is None:
-            with _MAKING:  # a sampler reading it while a worker first writes it: one of them makes it
-                if self._unsaved is None:
-                    self._unsaved = {}
-                made = self._unsaved
-        return made
-
-    @unsaved.setter
-    def unsaved(self, fields: dict[str, object]) -> None:
-        self._unsaved = fields
+    # Not annotated: descriptors, not dataclass fields.
+    done = _MadeOnUse[dict[int, PartRecord]]("_done", dict)
+    in_flight = _MadeOnUse[dict[int, PartCounter]]("_in_flight", dict)
+    pending = _MadeOnUse[list[int]]("_pending", list)
+    unsaved = _MadeOnUse[dict[str, object]]("_unsaved", dict)
 
     @property
     def id(self) -> int:
