@@ -54,22 +54,6 @@ def quiet_closed_stdout() -> None:
         pass
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _fields_of(event: Event) -> dict[str, Any]:
-    """The event's fields as JSON-ready values. `dataclasses.asdict` deep-copies every value,
-    which costs more than the rest of a line; events are flat but for their parts in flight."""
-    names = _FIELD_NAMES.get(type(event))
-    if names is None:
-        names = _FIELD_NAMES[type(event)] = tuple(field.name for field in dataclasses.fields(event))
-    values = {name: getattr(event, name) for name in names}
-    if all(isinstance(value, _SCALARS) for value in values.values()):
-        return values
-    return dataclasses.asdict(event)
-
-
 class Reporter:
     """Counts outcomes and prints them, at the detail asked (see `Detail`), with the run's overall
     progress: a live bar on a terminal, a line every few seconds otherwise, an `overall` object
@@ -161,7 +145,7 @@ class Reporter:
 
     def _write_json(self, event: Event) -> None:
         payload: dict[str, Any] = {"event": event.kind, "time": round(time.time(), 3)}
-        payload.update(_fields_of(event))
+        payload.update(dataclasses.asdict(event))
         self._emit(json_line(payload))
 
     def _log_event(self, event: Event) -> None:

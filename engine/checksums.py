@@ -52,6 +52,16 @@ def can_compute(algorithm: ChecksumAlgorithm) -> bool:
     return algorithm is ChecksumAlgorithm.NONE or _checksum_hasher(algorithm) is not None
 
 
+def checksum_of(data: bytes, algorithm: ChecksumAlgorithm) -> str | None:
+    """The S3 checksum of `data` (base64), None when the algorithm is not computable here (or is
+    NONE)."""
+    hasher = _checksum_hasher(algorithm)
+    if hasher is None:
+        return None
+    hasher.update(data)  # type: ignore[attr-defined]
+    return base64.b64encode(hasher.digest()).decode()  # type: ignore[attr-defined]
+
+
 def digest_slice(fd: int, *, offset: int, size: int, algorithm: ChecksumAlgorithm) -> SliceDigest:
     """MD5 and S3 checksum of `size` bytes at `offset` of an open file."""
     md5 = hashlib.md5(usedforsecurity=False)
@@ -69,4 +79,4 @@ def digest_slice(fd: int, *, offset: int, size: int, algorithm: ChecksumAlgorith
     return SliceDigest(md5_hex=md5.hexdigest(), checksum=checksum)
 
 
-__all__ = ["SliceDigest", "can_compute", "digest_slice"]
+__all__ = ["SliceDigest", "can_compute", "checksum_of", "digest_slice"]

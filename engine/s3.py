@@ -191,10 +191,15 @@ def _send_in_large_blocks(client: Any) -> None:
     """Have the client's connections read bodies in `SEND_BLOCK_SIZE` blocks. botocore has no
     setting for it: its urllib3 pool manager takes it as a connection argument, before the
     first connection is made (when botocore's internals differ, the default stays)."""
-    manager = getattr(getattr(client, "_endpoint", None), "http_session", None)
-    pool_kw = getattr(getattr(manager, "_manager", None), "connection_pool_kw", None)
+    pool_kw = getattr(getattr(http_session_of(client), "_manager", None), "connection_pool_kw", None)
     if isinstance(pool_kw, dict):
         pool_kw["blocksize"] = SEND_BLOCK_SIZE
+
+
+def http_session_of(client: Any) -> Any:
+    """The botocore client's HTTP session (its urllib3 pools, proxies, CA bundle, timeouts), or
+    None when botocore's internals are not the known ones."""
+    return getattr(getattr(client, "_endpoint", None), "http_session", None)
 
 
 def checksum_args(checksum: ChecksumAlgorithm) -> dict[str, Any]:

@@ -14,10 +14,7 @@ problem raised by the body goes up as it is.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import threading
-import zlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -26,8 +23,9 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.exceptions import BotoCoreError, HTTPClientError
 
+from .checksums import checksum_of
 from .errors import Interrupted, NxupError
-from .s3 import ChecksumAlgorithm
+from .s3 import ChecksumAlgorithm, http_session_of
 from .slices import FileSlice
 
 # Larger bodies go through botocore: its per-call cost is small beside their sending, and it
@@ -36,21 +34,13 @@ DIRECT_PUT_BELOW = 1024 * 1024
 
 
 def _checksum_headers(algorithm: ChecksumAlgorithm, data: bytes) -> dict[str, str] | None:
-    """The headers botocore sends for the algorithm; None for one this path does not compute."""
+    """The headers botocore sends for the algorithm; None for one computed only by botocore."""
     if algorithm is ChecksumAlgorithm.NONE:
         return {}
-    if algorithm is ChecksumAlgorithm.CRC32:
-        digest = zlib.crc32(data).to_bytes(4, "big")
-    elif algorithm is ChecksumAlgorithm.SHA1:
-        digest = hashlib.sha1(data, usedforsecurity=False).digest()
-    elif algorithm is ChecksumAlgorithm.SHA256:
-        digest = hashlib.sha256(data).digest()
-    else:
+    checksum = checksum_of(data, algorithm)
+    if checksum is None:
         return None  # CRC32C needs botocore's CRT extension
-    return {
-        f"x-amz-checksum-{algorithm.value.lower()}": base64.b64encode(digest).decode(),
-        "x-amz-sdk-checksum-algorithm": algorithm.value,
-    }
+    return {f"x-amz-checksum-{algorithm.value.lower()}": checksum, "x-amz-sdk-checksum-algorithm": algorithm.value}
 
 
 class _NoBody:
@@ -76,7 +66,7 @@ class DirectPut:
     @classmethod
     def for_client(cls, client: Any) -> DirectPut | None:
         """None when botocore's internals are not the ones this path knows."""
-        http_session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+        http_session = http_session_of(client)
         if http_session is None or not callable(getattr(http_session, "send", None)):
             return None
         return cls(client, http_session)
