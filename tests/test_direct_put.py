@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from conftest import EventLog, assert_landed, write
+from conftest import EventLog, assert_landed, info_of, write
 from nuxeo.client import Nuxeo
 
 from engine.bandwidth import BandwidthLimiter
@@ -21,6 +21,7 @@ from engine.credentials import BatchCredentials, CredentialSet, signing_with
 from engine.s3 import ChecksumAlgorithm, S3Clients, S3Location, S3Tuning
 from engine.s3_direct_put import DIRECT_PUT_BELOW, DirectPut
 from engine.slices import FileSlice, PartCounter, TransferControl
+from sandbox import NuxeoServer, SandboxInfo
 from sandbox.core import Sandbox
 
 KEYS = CredentialSet("AKIDEXAMPLE", "secret", "session-token", datetime.now(UTC) + timedelta(hours=1))
@@ -42,6 +43,12 @@ class _Sent:
         self.url = request.url
         self.headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
         return AWSResponse(request.url, 200, {"ETag": '"x"'}, _EmptyBody())
+
+
+@pytest.fixture
+def server_info(policy_server: NuxeoServer, sandbox: Sandbox) -> SandboxInfo:
+    """The end-to-end tests here run with stock batch credentials and with permissive ones."""
+    return info_of(sandbox, policy_server)
 
 
 @pytest.fixture
@@ -113,7 +120,7 @@ def test_the_request_is_signed_as_botocore_signs_a_put(clients: S3Clients, tmp_p
     assert "x-amz-checksum-crc32" in ours["Authorization"].split("SignedHeaders=")[1]
 
 
-def test_small_files_go_by_direct_put_with_stock_batch_credentials(
+def test_small_files_go_by_direct_put_with_the_batch_credentials(
     make_manager: Callable[..., tuple[Any, EventLog]], sandbox: Sandbox, nuxeo: Nuxeo, s3_admin: Any,
     target_folder: str, tmp_path: Path,
 ) -> None:

@@ -181,3 +181,27 @@ def test_single_upload_resumed_after_its_credentials_expired(
     )
     # Same batch: fresh credentials came from the server, the upload was not restarted elsewhere.
     assert manager.store.get(file_id).batch_id == batch_id
+
+
+def test_a_small_file_refused_for_expired_credentials_goes_again_with_fresh_ones(
+    make_manager: Callable[..., tuple[Any, EventLog]],
+    short_lived: Served,
+    client: Nuxeo,
+    tmp_path: Path,
+) -> None:
+    """A file under the direct-PUT limit, sent once its batch's credentials expired while the
+    server still states them valid (it waited for the one worker behind a larger file of the
+    same batch): S3 refuses the direct PUT, botocore's path gets the same refusal, refreshes the
+    credentials through Nuxeo and sends the file, which lands once."""
+    short_lived.nuxeo.expiration_overstated_s = 3600
+    try:
+        manager, events = make_manager(info=short_lived.info, workers=1, bandwidth_limit=1 * MIB)
+        big, small = tmp_path / "a-big.bin", tmp_path / "b-small.bin"
+        contents = {big: write(big, 4 * MIB), small: write(small, 600 * 1024)}
+        file_ids = manager.add([big, small], new_target_folder(client)).file_ids
+        assert manager.wait(timeout=60)
+    finally:
+        short_lived.nuxeo.expiration_overstated_s = 0.0
+    assert manager.direct_puts_declined >= 1 and manager.credentials_rejected >= 1
+    for file_id, path in zip(file_ids, (big, small), strict=True):
+        assert_landed(manager, events, client, short_lived.s3.admin_client(), file_id, content=contents[path])
