@@ -51,9 +51,9 @@ def timed(run: Callable[[], Any], reps: int) -> tuple[float, Any]:
 def screen_times(
     running: Any, prefix: str, count: int, state_dir: Path
 ) -> dict[str, float]:
+    from cli.demo import sandbox_stale_source
     from engine.manager import TransferManager
     from engine.nuxeo_batch import ServerConnection
-    from engine.stale import S3AdminConfig, StaleSource
     from engine.state import StateStore
     from tui.app import NxupApp
     from tui.bridge import EventBridge
@@ -66,16 +66,7 @@ def screen_times(
         store=StateStore.open(state_dir),
         sink=bridge,
     )
-    source = StaleSource(
-        S3AdminConfig(
-            bucket=info.bucket,
-            endpoint=info.s3_endpoint,
-            region=info.region,
-            access_key_id=info.s3_access_key_id,
-            secret_access_key=info.s3_secret_access_key,
-        ),
-        prefix=prefix,
-    )
+    source = sandbox_stale_source(info, prefix)
     app = NxupApp(manager, bridge, stale_source=source)
     result: dict[str, float] = {}
 

@@ -19,6 +19,20 @@ DEMO_TARGET = "/default-domain/workspaces"
 LARGE_SIZES_MIB = (40, 100, 200, 150, 60)
 
 
+def sandbox_stale_source(info: Any, prefix: str = "") -> Any:
+    """The stale-uploads list of a sandbox's bucket (`SandboxInfo`), with its operator keys, in
+    memory only."""
+    from engine.stale import S3AdminConfig, StaleSource
+
+    return StaleSource(
+        S3AdminConfig(
+            bucket=info.bucket, endpoint=info.s3_endpoint, region=info.region,
+            access_key_id=info.s3_access_key_id, secret_access_key=info.s3_secret_access_key,
+        ),
+        prefix=prefix,
+    )
+
+
 def make_samples(root: Path, *, small_files: int, large_files: int, seed: int = 7) -> list[Path]:
     """Sample files in folders: many small ones and a few of 40–200 MiB.
 
@@ -95,7 +109,6 @@ def run_demo(*, small_files: int, large_files: int, limit: int | None, json_line
     from engine.errors import NxupError
     from engine.manager import TransferManager, TransferSettings
     from engine.nuxeo_batch import ServerConnection
-    from engine.stale import S3AdminConfig, StaleSource
     from engine.state import StateStore
     from sandbox import SandboxProcess
     from tui.bridge import EventBridge
@@ -131,10 +144,7 @@ def run_demo(*, small_files: int, large_files: int, limit: int | None, json_line
             if tui:
                 # The sandbox disappears with the demo: what is unfinished at quit is aborted.
                 # The stale-uploads screen gets the sandbox's operator keys, in memory only.
-                source = StaleSource(S3AdminConfig(
-                    bucket=info.bucket, endpoint=info.s3_endpoint, region=info.region,
-                    access_key_id=info.s3_access_key_id, secret_access_key=info.s3_secret_access_key,
-                ))
+                source = sandbox_stale_source(info)
                 code = run_tui(manager, sink, start, target=DEMO_TARGET, abort_on_quit=True, stale_source=source)
             else:
                 code = run_headless(manager, sink, start, abort_on_interrupt=True)

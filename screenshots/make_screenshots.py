@@ -22,12 +22,11 @@ sys.path.insert(0, str(HERE.parent))
 
 from textual.widgets import Input  # noqa: E402
 
-from cli.demo import make_samples  # noqa: E402
+from cli.demo import make_samples, sandbox_stale_source  # noqa: E402
 from engine.lifecycle import UploadStatus  # noqa: E402
 from engine.manager import TransferManager, TransferSettings  # noqa: E402
 from engine.nuxeo_batch import ServerConnection  # noqa: E402
 from engine.planning import MiB  # noqa: E402
-from engine.stale import S3AdminConfig, StaleSource  # noqa: E402
 from engine.state import StateStore  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tui.app import NxupApp  # noqa: E402
@@ -140,15 +139,7 @@ def main() -> None:
             PartNumber=1,
             Body=os.urandom(5 * MiB),
         )
-        source = StaleSource(
-            S3AdminConfig(
-                bucket=info.bucket,
-                endpoint=info.s3_endpoint,
-                region=info.region,
-                access_key_id=info.s3_access_key_id,
-                secret_access_key=info.s3_secret_access_key,
-            )
-        )
+        source = sandbox_stale_source(info)
         app = NxupApp(
             manager,
             bridge,

@@ -19,8 +19,9 @@ from conftest import (
     until,
 )
 
+from cli.demo import sandbox_stale_source
 from engine.lifecycle import UploadStatus
-from engine.stale import S3AdminConfig, StaleSource, lifecycle_status
+from engine.stale import StaleSource, lifecycle_status
 from engine.state import StateStore
 from sandbox import NuxeoServer, Sandbox
 from tui.app import NxupApp
@@ -31,17 +32,8 @@ SIZE = (100, 30)
 
 
 def admin_source(sandbox: Sandbox, prefix: str) -> StaleSource:
-    info = sandbox.info
-    return StaleSource(
-        S3AdminConfig(
-            bucket=info.bucket,
-            endpoint=info.s3_endpoint,
-            region=info.region,
-            access_key_id=info.s3_access_key_id,
-            secret_access_key=info.s3_secret_access_key,
-        ),
-        prefix=prefix,
-    )
+    source: StaleSource = sandbox_stale_source(sandbox.info, prefix)
+    return source
 
 
 async def open_screen(app: NxupApp, pilot: Any, count: int) -> StaleScreen:
